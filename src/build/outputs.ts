@@ -1,0 +1,60 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseDeb822 } from '../debian/control.js';
+import { PocketbuildError } from '../util/errors.js';
+import type { OutputFile } from '../record/build-record.js';
+import { sha256File } from './base-image.js';
+
+export class BadOutputs extends PocketbuildError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('BadOutputs', message, data);
+  }
+}
+
+export interface CheckedOutputs {
+  changes: string;
+  files: OutputFile[];
+}
+
+/**
+ * Treat what the build left in its output directory as untrusted data: exactly one
+ * .changes, for the requested source and version, naming only plain files that sit in the
+ * directory itself (no paths, no symlinks), each within the size limit and with the
+ * checksum the .changes claims.
+ */
+export async function checkOutputs(dir: string, expect: { source: string; version: string; maxBytes: number }): Promise<CheckedOutputs> {
+  const names = fs.readdirSync(dir);
+  const changes = names.filter((n) => n.endsWith('.changes'));
+  if (changes.length !== 1) throw new BadOutputs(`the build left ${changes.length} .changes files (${changes.join(', ') || 'none'}); exactly one was expected.`);
+  const changesName = changes[0]!;
+  const files: OutputFile[] = [];
+  const checkFile = async (name: string): Promise<OutputFile> => {
+    if (name !== path.basename(name) || name.startsWith('.')) throw new BadOutputs(`${changesName} names ${JSON.stringify(name)}, which is not a plain file name in the output directory.`);
+    const full = path.join(dir, name);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(full);
+    } catch {
+      throw new BadOutputs(`${changesName} names ${name}, which the build did not produce.`);
+    }
+    if (!st.isFile()) throw new BadOutputs(`output ${name} is not a regular file (symlinks and devices are refused).`);
+    if (st.size > expect.maxBytes) throw new BadOutputs(`output ${name} is ${st.size} bytes, over the ${expect.maxBytes}-byte limit.`);
+    return { file: name, size: st.size, sha256: await sha256File(full) };
+  };
+  const changesFile = await checkFile(changesName);
+  const para = parseDeb822(fs.readFileSync(path.join(dir, changesName), 'utf8'), { comments: false, file: changesName })[0];
+  if (!para) throw new BadOutputs(`${changesName} is empty.`);
+  if (para.get('source')?.trim().split(/\s+/)[0] !== expect.source) throw new BadOutputs(`${changesName} is for source ${para.get('source')}, not ${expect.source}.`);
+  if (para.get('version')?.trim() !== expect.version) throw new BadOutputs(`${changesName} is for version ${para.get('version')}, not ${expect.version}.`);
+  const listed = (para.get('checksums-sha256') ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+  if (!listed.length) throw new BadOutputs(`${changesName} lists no files under Checksums-Sha256.`);
+  for (const line of listed) {
+    const [sum, size, name] = line.split(/\s+/);
+    if (!sum || !size || !name) throw new BadOutputs(`${changesName} has a malformed Checksums-Sha256 line: ${line}`);
+    const f = await checkFile(name);
+    if (f.sha256 !== sum || String(f.size) !== size) throw new BadOutputs(`output ${name} does not match its checksum in ${changesName}.`);
+    files.push(f);
+  }
+  // The .buildinfo is listed in the .changes; nothing else the build left is kept.
+  return { changes: changesName, files: [...files, changesFile].sort((a, b) => a.file.localeCompare(b.file)) };
+}

@@ -1,0 +1,228 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import type { Config, PocketConfig } from '../config/types.js';
+import type { Request } from '../queue/request.js';
+import { BuildRecord, type BuildResult, type StageTiming, type Status } from '../record/build-record.js';
+import { AptRepository } from '../publish/reprepro.js';
+import { isDescendant, readRef, shortOid } from '../git/resolve.js';
+import { moveBranch, createTag } from '../git/refs.js';
+import { compareVersions, mangleVersionForGitTag } from '../debian/version.js';
+import { PocketbuildError, errorLine, isPocketbuildError } from '../util/errors.js';
+import { identifySource, prepareSource, type SourceIdentity } from './source-package.js';
+import { ensureBaseImage, type BaseImage } from './base-image.js';
+import { fetchBuildDeps, type ResolvedDeb } from './build-deps.js';
+import { checkOutputs, type CheckedOutputs } from './outputs.js';
+import { runInUsernsSandbox } from '../sandbox/userns.js';
+import { BUILD_PATH, SANDBOX_SCRIPT } from './sandbox-script.js';
+
+export interface BuildEnvironment {
+  config: Config;
+  repo: AptRepository;
+  /** Cancellation or a lost claim. */
+  signal: AbortSignal;
+}
+
+/** A refusal by policy, decided before anything is built: the build ends `denied`. */
+export class Refused extends PocketbuildError {
+  constructor(code: string, message: string, data: Record<string, unknown> = {}) {
+    super(code, message, data);
+  }
+}
+
+export class BuildFailed extends PocketbuildError {
+  constructor(message: string, readonly status: Status = 'failed') {
+    super(status === 'timeout' ? 'BuildTimedOut' : status === 'cancelled' ? 'BuildCancelled' : 'BuildFailed', message);
+  }
+}
+
+interface State {
+  req: Request;
+  pocket: PocketConfig;
+  gitdir: string;
+  record: BuildRecord;
+  log: Writable;
+  work: string;
+  source?: SourceIdentity;
+  base?: BaseImage;
+  deps?: ResolvedDeb[];
+  outputs?: CheckedOutputs;
+}
+
+type Step = { name: string; run: (s: State, env: BuildEnvironment) => Promise<void> };
+
+/**
+ * One build, as an ordered list of named steps. Each step either is safe to repeat or notes
+ * in the journal that it happened, so a daemon killed anywhere and restarted on the same
+ * request finishes it exactly once: after `publish` is journalled, a restart only moves refs.
+ */
+const STEPS: Step[] = [
+  { name: 'validate', run: validate },
+  { name: 'export', run: exportStep },
+  { name: 'base', run: baseStep },
+  { name: 'deps', run: depsStep },
+  { name: 'build', run: buildStep },
+  { name: 'check', run: checkStep },
+  { name: 'publish', run: publishStep },
+  { name: 'refs', run: refsStep },
+];
+
+export async function runBuild(req: Request, env: BuildEnvironment, record: BuildRecord, log: Writable): Promise<BuildResult> {
+  const started = new Date().toISOString();
+  const stages: StageTiming[] = [];
+  const pocket = env.config.pockets[req.pocket];
+  const s: State = {
+    req,
+    pocket: pocket!,
+    gitdir: path.join(env.config.repos_dir, `${req.package}.git`),
+    record,
+    log,
+    work: path.join(env.config.state_dir, 'work', req.id),
+  };
+  const journal = record.journal();
+  const result = (status: Status, extra: Partial<BuildResult> = {}): BuildResult => ({
+    id: req.id, pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal,
+    status, started, finished: new Date().toISOString(), stages,
+    version: s.source?.changelog.version ?? journal.published?.version,
+    outputs: s.outputs?.files ?? [],
+    base_digest: s.base?.digest,
+    build_deps: s.deps?.map(({ name, version, arch, sha256 }) => ({ name, version, arch, sha256 })),
+    ...extra,
+  });
+  try {
+    fs.rmSync(s.work, { recursive: true, force: true });
+    fs.mkdirSync(s.work, { recursive: true });
+    const resumeAt = journal.published ? STEPS.findIndex((x) => x.name === 'refs') : 0;
+    if (resumeAt > 0) log.write(`resume: ${req.id} was already published (${journal.published!.version}); finishing the ref moves\n`);
+    for (const step of STEPS.slice(resumeAt)) {
+      if (env.signal.aborted) throw new BuildFailed(`stopped before ${step.name}: ${errorLine(env.signal.reason)}`, 'cancelled');
+      const t0 = Date.now();
+      log.write(`\n==> ${step.name} (${new Date().toISOString()})\n`);
+      await step.run(s, env);
+      const ms = Date.now() - t0;
+      stages.push({ name: step.name, ms });
+      log.write(`<== ${step.name}: ${(ms / 1000).toFixed(2)} s\n`);
+    }
+    if (!s.outputs && fs.existsSync(record.outputsDir)) {
+      s.outputs = { changes: '', files: record.result()?.outputs ?? [] };
+    }
+    return result('succeeded');
+  } catch (e) {
+    const status: Status = e instanceof Refused ? 'denied' : e instanceof BuildFailed ? e.status : 'failed';
+    const code = isPocketbuildError(e) ? e.code : 'InternalError';
+    log.write(`\n!!! ${status}: ${errorLine(e)}\n`);
+    if (!isPocketbuildError(e)) log.write(`${(e as Error).stack ?? e}\n`);
+    return result(status, { code, reason: errorLine(e) });
+  } finally {
+    fs.rmSync(s.work, { recursive: true, force: true });
+  }
+}
+
+async function validate(s: State, env: BuildEnvironment): Promise<void> {
+  const { req } = s;
+  if (!s.pocket) throw new Refused('UnknownPocket', `pocket ${req.pocket} is no longer in the configuration.`);
+  if (s.pocket.sandbox !== 'userns') {
+    throw new Refused('SandboxUnavailable', `pocket ${req.pocket} asks for the ${s.pocket.sandbox} sandbox, which this version of pocketbuild does not have yet; use sandbox: userns.`);
+  }
+  if (!fs.existsSync(s.gitdir)) throw new Refused('UnknownPackage', `package repository ${req.package}.git no longer exists in ${env.config.repos_dir}.`);
+  s.source = await identifySource(s.gitdir, req.commit, req.package);
+  const version = s.source.changelog.version;
+  s.log.write(`source: ${s.source.changelog.source} ${version}, ${s.source.format}, commit ${req.commit}\n`);
+  if (s.pocket.allow_backtracking) {
+    s.log.write(`policy: pocket ${s.pocket.name} allows backtracking; ancestry and version order are not enforced\n`);
+    return;
+  }
+  const branch = await readRef(s.gitdir, `refs/heads/${s.pocket.name}`);
+  if (branch && !(await isDescendant(s.gitdir, req.commit, branch))) {
+    throw new Refused('NotFastForward', `commit ${shortOid(req.commit)} does not descend from ${shortOid(branch)}, where pocket ${s.pocket.name} of ${req.package} stands, and ${s.pocket.name} does not allow backtracking; build on top of it, or use a pocket with allow_backtracking.`, { branch });
+  }
+  const published = await env.repo.publishedVersion(s.pocket.suite, s.source.changelog.source);
+  if (published && compareVersions(version, published) <= 0) {
+    throw new Refused('VersionNotNewer', `${req.package} ${version} is not newer than ${published}, which pocket ${s.pocket.name} already publishes; add a new debian/changelog entry.`, { published, version });
+  }
+  s.log.write(`policy: fast-forward from ${branch ? shortOid(branch) : '(no branch yet)'}; ${version} > ${published ?? '(nothing published)'}\n`);
+}
+
+async function exportStep(s: State): Promise<void> {
+  await prepareSource(s.gitdir, s.req.commit, s.source!, s.work, s.log);
+}
+
+async function baseStep(s: State, env: BuildEnvironment): Promise<void> {
+  s.base = await ensureBaseImage({ cacheDir: path.join(env.config.cache_dir, 'base'), suite: env.config.archive.suite, mirror: env.config.archive.mirror, log: s.log });
+  s.log.write(`base: ${env.config.archive.suite}, sha256 ${s.base.digest}\n`);
+}
+
+async function depsStep(s: State, env: BuildEnvironment): Promise<void> {
+  const aptDir = env.repo.dir;
+  s.deps = await fetchBuildDeps({
+    baseRoot: s.base!.root,
+    sourceDir: path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`),
+    cacheDir: path.join(env.config.cache_dir, 'apt'),
+    sources: [
+      { uri: env.config.archive.mirror, suite: env.config.archive.suite, components: env.config.archive.components, signedBy: path.join(s.base!.root, 'usr/share/keyrings/debian-archive-keyring.gpg') },
+      { uri: `file:${aptDir}`, suite: s.pocket.suite, components: ['main'], signedBy: path.join(aptDir, 'key.gpg') },
+    ],
+    extra: s.source!.needsFakeroot ? ['fakeroot'] : [],
+    destDir: path.join(s.work, 'debs'),
+    log: s.log,
+    timeoutMs: 30 * 60_000,
+  });
+  for (const d of s.deps) s.log.write(`  ${d.name} ${d.version} ${d.arch} sha256:${d.sha256}\n`);
+}
+
+async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
+  const out = path.join(s.work, 'out');
+  fs.mkdirSync(out);
+  const lim = env.config.limits;
+  const r = await runInUsernsSandbox({
+    base: s.base!.root,
+    scratch: path.join(s.work, 'scratch'),
+    binds: [
+      { host: path.join(s.work, 'in'), inside: '/in' },
+      { host: path.join(s.work, 'debs'), inside: '/debs' },
+      { host: out, inside: '/out', writable: true },
+    ],
+    argv: ['sh', '-c', SANDBOX_SCRIPT, 'pocketbuild-build', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`, s.source!.needsFakeroot ? 'fakeroot' : ''],
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C.UTF-8', SOURCE_DATE_EPOCH: String(s.source!.changelog.timestamp) },
+    limits: { timeoutMs: lim.build_timeout_seconds * 1000, diskMb: lim.disk_mb, processes: lim.processes, memoryMb: lim.memory_mb },
+    log: s.log,
+    signal: env.signal,
+  });
+  if (r.timedOut) throw new BuildFailed(`the build ${r.how} (limits.build_timeout_seconds)`, 'timeout');
+  if (r.cancelled) throw new BuildFailed(`the build was ${r.how}`, 'cancelled');
+  if (r.code !== 0) throw new BuildFailed(`the build in the sandbox ${r.how}; the end of build.log says why`);
+  s.log.write(`build: finished in ${BUILD_PATH}\n`);
+}
+
+async function checkStep(s: State, env: BuildEnvironment): Promise<void> {
+  const out = path.join(s.work, 'out');
+  s.outputs = await checkOutputs(out, { source: s.source!.changelog.source, version: s.source!.changelog.version, maxBytes: env.config.limits.disk_mb * 1024 * 1024 });
+  fs.rmSync(s.record.outputsDir, { recursive: true, force: true });
+  fs.mkdirSync(s.record.outputsDir, { recursive: true });
+  for (const f of s.outputs.files) {
+    fs.copyFileSync(path.join(out, f.file), path.join(s.record.outputsDir, f.file));
+    s.log.write(`  ${f.sha256}  ${f.file} (${f.size} bytes)\n`);
+  }
+}
+
+async function publishStep(s: State, env: BuildEnvironment): Promise<void> {
+  const version = s.source!.changelog.version;
+  await env.repo.include(s.pocket.suite, path.join(s.record.outputsDir, s.outputs!.changes), {
+    replace: s.pocket.allow_backtracking,
+    log: s.log,
+  });
+  s.record.note({ published: { version, suite: s.pocket.suite } });
+  s.log.write(`publish: ${s.req.package} ${version} is in suite ${s.pocket.suite}\n`);
+}
+
+async function refsStep(s: State): Promise<void> {
+  const version = s.source?.changelog.version ?? s.record.journal().published!.version;
+  await moveBranch(s.gitdir, s.pocket.name, s.req.commit);
+  s.log.write(`refs: refs/heads/${s.pocket.name} -> ${s.req.commit}\n`);
+  if (!s.pocket.allow_backtracking) {
+    const tag = `${s.pocket.name}/${mangleVersionForGitTag(version)}`;
+    await createTag(s.gitdir, tag, s.req.commit);
+    s.log.write(`refs: tag ${tag}\n`);
+  }
+  s.record.note({ refs_moved: true });
+}

@@ -1,0 +1,51 @@
+/**
+ * What runs inside the sandbox, as the namespace's fake root, with no network:
+ * install the pre-fetched build-dependencies from /debs, then build as an unprivileged uid
+ * at a fixed path (reproducible builds need the same path every time), then copy the
+ * top-level results to /out. Fixed text: its arguments arrive as positional parameters.
+ *
+ * Layout it expects (bound read-only by the daemon):
+ *   /in/<dirname>/       the exported source tree
+ *   /in/*.orig.tar.*     the upstream tarball for 3.0 (quilt)
+ *   /debs/               the resolved .debs and their Packages index
+ *   /out/                (writable) receives the results
+ * When changing the layout, update src/build/steps.ts.
+ */
+export const BUILD_UID = 1000;
+export const BUILD_PATH = '/build/reproducible-path';
+
+export const SANDBOX_SCRIPT = `set -eu
+DIRNAME=$1 EXTRA=$2
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
+say() { echo "pocketbuild: $*"; }
+say "sandbox: $(uname -r), $(nproc) cpus, running as uid $(id -u) of a user namespace"
+
+# Services must never start from maintainer scripts in a build root.
+printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d
+chmod 755 /usr/sbin/policy-rc.d
+rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
+echo 'deb [trusted=yes] file:/debs ./' > /etc/apt/sources.list
+
+mkdir -p ${BUILD_PATH}
+cp -a /in/. ${BUILD_PATH}/
+useradd --uid ${BUILD_UID} --home-dir /build/home --create-home --no-user-group --gid 100 builder
+chown -R ${BUILD_UID}:100 /build
+
+say "installing build-dependencies (offline, from the pre-fetched set)"
+apt-get -q -o APT::Get::List-Cleanup=false update
+apt-get -q -y --no-install-recommends build-dep ${BUILD_PATH}/"$DIRNAME"
+if [ -n "$EXTRA" ]; then apt-get -q -y --no-install-recommends install $EXTRA; fi
+
+say "building as uid ${BUILD_UID} in ${BUILD_PATH}/$DIRNAME"
+cd ${BUILD_PATH}/"$DIRNAME"
+set +e
+setpriv --reuid=${BUILD_UID} --regid=100 --clear-groups --inh-caps=-all --bounding-set=-all -- \\
+  env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/build/home LC_ALL=C.UTF-8 TZ=UTC \\
+  DEB_BUILD_OPTIONS="\${DEB_BUILD_OPTIONS:-}" dpkg-buildpackage -us -uc
+status=$?
+set -e
+if [ $status -ne 0 ]; then say "dpkg-buildpackage exited with status $status"; exit $status; fi
+
+say "collecting results"
+find ${BUILD_PATH} -maxdepth 1 -type f -exec cp -- {} /out/ \\;
+`;

@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { exportTree } from '../git/export.js';
+import { readBlobAt, resolveCommit, shortOid, treeOf } from '../git/resolve.js';
+import { findPristineTar } from '../git/pristine-tar.js';
+import { parseChangelogHead, type ChangelogHead } from '../debian/changelog.js';
+import { parseDeb822, sourceFormat, type SourceFormat } from '../debian/control.js';
+import { mangleVersionForGitTag, parseVersion } from '../debian/version.js';
+import { PocketbuildError } from '../util/errors.js';
+import { runChecked } from '../util/run.js';
+
+/** What the commit says it is, read from git without exporting anything. */
+export interface SourceIdentity {
+  changelog: ChangelogHead;
+  format: SourceFormat;
+  upstreamVersion: string;
+  /** `Rules-Requires-Root: no` lets dpkg-buildpackage build without fakeroot. */
+  needsFakeroot: boolean;
+  tree: string;
+}
+
+/**
+ * Read debian/changelog, debian/source/format and debian/control straight from the commit,
+ * so a request can be refused (wrong package, version not newer) before any work is done.
+ */
+export async function identifySource(gitdir: string, commit: string, pkg: string): Promise<SourceIdentity> {
+  const read = async (p: string) => (await readBlobAt(gitdir, commit, p))?.toString('utf8');
+  const changelogText = await read('debian/changelog');
+  if (changelogText === undefined) {
+    throw new PocketbuildError('NotADebianSource', `commit ${shortOid(commit)} of ${pkg}.git has no debian/changelog; pocketbuild builds trees with debian/ at the root.`);
+  }
+  const changelog = parseChangelogHead(changelogText);
+  if (changelog.source !== pkg) {
+    throw new PocketbuildError('SourceNameMismatch', `debian/changelog of commit ${shortOid(commit)} names source package "${changelog.source}", but this is the repository of "${pkg}"; fix the changelog or submit to ${changelog.source}.`);
+  }
+  const format = sourceFormat(await read('debian/source/format'));
+  if (format === '1.0') {
+    throw new PocketbuildError('UnsupportedSourceFormat', `${pkg} uses source format 1.0; add debian/source/format saying "3.0 (native)" or "3.0 (quilt)".`);
+  }
+  const control = parseDeb822((await read('debian/control')) ?? '', { comments: true });
+  const rrr = control[0]?.get('rules-requires-root')?.trim();
+  const v = parseVersion(changelog.version);
+  return { changelog, format, upstreamVersion: v.upstream, needsFakeroot: rrr !== 'no', tree: await treeOf(gitdir, commit) };
+}
+
+export interface PreparedSource {
+  /** Directory bound as /in: the tree as `<dirname>/` and, for quilt, the upstream tarball beside it. */
+  inDir: string;
+  dirname: string;
+  files: number;
+  upstreamTarball?: { name: string; from: 'pristine-tar' | 'upstream-tag' };
+}
+
+/**
+ * Export the commit and, for 3.0 (quilt), produce the upstream tarball: byte-exact from
+ * the pristine-tar branch when it has one, else generated from the `upstream/<version>` tag.
+ */
+export async function prepareSource(gitdir: string, commit: string, id: SourceIdentity, workDir: string, log: Writable): Promise<PreparedSource> {
+  const inDir = path.join(workDir, 'in');
+  const dirname = `${id.changelog.source}-${id.upstreamVersion}`;
+  fs.mkdirSync(inDir, { recursive: true });
+  const { files } = await exportTree(gitdir, commit, path.join(inDir, dirname));
+  log.write(`export: ${files} files of ${shortOid(commit)} (tree ${shortOid(id.tree)})\n`);
+  if (id.format !== '3.0 (quilt)') return { inDir, dirname, files };
+
+  const source = id.changelog.source;
+  const pt = await findPristineTar(gitdir, source, id.upstreamVersion);
+  if (pt) {
+    const upstreamDir = path.join(workDir, 'upstream');
+    await exportTree(gitdir, pt.id, upstreamDir);
+    const delta = path.join(workDir, `${pt.tarball}.delta`);
+    fs.writeFileSync(delta, pt.delta);
+    await runChecked(['pristine-tar', 'gentar', delta, path.join(inDir, pt.tarball)], {
+      cwd: upstreamDir, timeoutMs: 10 * 60_000, log, what: 'pristine-tar gentar',
+    });
+    fs.rmSync(upstreamDir, { recursive: true, force: true });
+    log.write(`export: ${pt.tarball} regenerated from the pristine-tar branch\n`);
+    return { inDir, dirname, files, upstreamTarball: { name: pt.tarball, from: 'pristine-tar' } };
+  }
+  const tag = `upstream/${mangleVersionForGitTag(id.upstreamVersion)}`;
+  let upstreamCommit: string;
+  try {
+    upstreamCommit = await resolveCommit(gitdir, `refs/tags/${tag}`);
+  } catch {
+    throw new PocketbuildError('NoUpstreamTarball', `${source} ${id.changelog.version} is 3.0 (quilt) but ${source}.git has neither a pristine-tar branch entry for ${id.upstreamVersion} nor a tag ${tag}; push one of them.`);
+  }
+  const staging = path.join(workDir, 'upstream');
+  const top = `${source}-${id.upstreamVersion}`;
+  await exportTree(gitdir, upstreamCommit, path.join(staging, top));
+  const name = `${source}_${id.upstreamVersion}.orig.tar.xz`;
+  // Deterministic, so the same tag always gives the same tarball (and the same .dsc).
+  await runChecked(
+    ['tar', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${id.changelog.timestamp}`, '-C', staging, '-cJf', path.join(inDir, name), top],
+    { timeoutMs: 10 * 60_000, log, what: 'tar' },
+  );
+  fs.rmSync(staging, { recursive: true, force: true });
+  log.write(`export: ${name} made from tag ${tag}\n`);
+  return { inDir, dirname, files, upstreamTarball: { name, from: 'upstream-tag' } };
+}

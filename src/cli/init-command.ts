@@ -1,0 +1,18 @@
+import type { Config } from '../config/types.js';
+import { prepareState } from '../publish/prepare-state.js';
+import { stopAgent } from '../publish/signing-key.js';
+import { ExitCode } from '../util/errors.js';
+
+/** `pocketbuild init`: make the state layout and the signing key; safe to run again. */
+export async function runInit(config: Config): Promise<number> {
+  const { repo, fingerprint, publicKey } = await prepareState(config, { createKey: true });
+  await stopAgent(config.state_dir);
+  process.stdout.write(
+    `state:       ${config.state_dir}\n` +
+      `queue:       ${config.queue_dir}\n` +
+      `repository:  ${repo.dir} (suites: ${Object.values(config.pockets).map((p) => p.suite).join(', ')})\n` +
+      `signing key: ${fingerprint}\n` +
+      `public key:  ${publicKey} (give this to APT clients as signed-by)\n`,
+  );
+  return ExitCode.ok;
+}

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+import os from 'node:os';
+import { errorLine, ExitCode, isPocketbuildError, UsageError } from '../util/errors.js';
+import { findConfigFile, loadConfig } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { parseArgs, type ParsedArgs } from './args.js';
+import { submit } from '../entry/submit.js';
+import { buildStatus, collectStatus } from '../entry/status.js';
+import { formatRows } from './output.js';
+import { runDaemon } from './daemon-command.js';
+import { runInit } from './init-command.js';
+import { runStart } from './start-command.js';
+import { createRepo } from './repo-command.js';
+
+const HELP = `pocketbuild: a Git-driven build queue for Debian packages
+
+Usage: pocketbuild [--config FILE] COMMAND [ARGS]
+
+Commands:
+  submit POCKET PACKAGE COMMIT   queue a build of COMMIT (id, unique prefix, branch or tag)
+                                 of PACKAGE into POCKET; prints the request id
+  status [ID]                    queued, running and recent builds; or one build
+  daemon                         run the build daemon in the foreground
+  init                           prepare the state directory and the signing key
+  repo create NAME               create an empty package repository NAME.git
+  start                          set up everything and run the daemon (what "npm start" does)
+  help                           this text
+
+Options:
+  --config FILE   the configuration (default: $POCKETBUILD_CONFIG, ./config.yml,
+                  /etc/pocketbuild/config.yml)
+  --json          machine-readable output (submit, status)
+  --help          this text; --version the version
+
+Exit codes: 0 ok, 1 failed, 2 usage, 3 denied, 4 not found, 5 conflict, 6 config, 70 internal.
+`;
+
+export const VERSION = '0.1.0';
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ['config'], flags: ['json', 'help', 'version', 'h'] });
+  if (args.flags.has('version')) {
+    process.stdout.write(`pocketbuild ${VERSION}\n`);
+    return ExitCode.ok;
+  }
+  const [cmd, ...rest] = args.positional;
+  if (!cmd || cmd === 'help' || args.flags.has('help') || args.flags.has('h')) {
+    process.stdout.write(HELP);
+    return cmd || args.flags.has('help') || args.flags.has('h') ? ExitCode.ok : ExitCode.usage;
+  }
+  const json = args.flags.has('json');
+  const config = (): Config => loadConfig(findConfigFile(args.flags.get('config') as string | undefined));
+  const want = (n: number, usage: string) => {
+    if (rest.length !== n) throw new UsageError(`usage: pocketbuild ${usage}`);
+  };
+  switch (cmd) {
+    case 'submit': {
+      want(3, 'submit POCKET PACKAGE COMMIT');
+      const [pocket, pkg, commit] = rest as [string, string, string];
+      const req = await submit(config(), { pocket, package: pkg, commit, principal: localPrincipal(), origin: 'cli' });
+      process.stdout.write(json ? JSON.stringify(req) + '\n' : `${req.id}\n`);
+      return ExitCode.ok;
+    }
+    case 'status':
+      return status(config(), rest, json);
+    case 'daemon':
+      want(0, 'daemon');
+      return runDaemon(config());
+    case 'init':
+      want(0, 'init');
+      return runInit(config());
+    case 'repo':
+      if (rest[0] !== 'create' || rest.length !== 2) throw new UsageError('usage: pocketbuild repo create NAME');
+      process.stdout.write(`${await createRepo(config(), rest[1]!)}\n`);
+      return ExitCode.ok;
+    case 'start':
+      want(0, 'start');
+      return runStart(args.flags.get('config') as string | undefined);
+    default:
+      throw new UsageError(`unknown command "${cmd}"; see pocketbuild --help.`);
+  }
+}
+
+async function status(config: Config, rest: string[], json: boolean): Promise<number> {
+  if (rest.length > 1) throw new UsageError('usage: pocketbuild status [ID]');
+  if (rest[0]) {
+    const s = await buildStatus(config, rest[0]);
+    if (!s) {
+      process.stderr.write(`pocketbuild: no build or request ${rest[0]}\n`);
+      return ExitCode.notFound;
+    }
+    if (json) process.stdout.write(JSON.stringify({ ...s.row, result: s.result }) + '\n');
+    else process.stdout.write(`${formatRows([s.row])}  log: ${s.logFile}\n`);
+    return ExitCode.ok;
+  }
+  const st = await collectStatus(config);
+  if (json) process.stdout.write(JSON.stringify(st) + '\n');
+  else process.stdout.write(`queued and running:\n${formatRows(st.active)}recent:\n${formatRows(st.recent)}`);
+  return ExitCode.ok;
+}
+
+/** The local CLI is the trusted path: the principal is the Unix user running it. */
+function localPrincipal(): string {
+  const name = os.userInfo().username.toLowerCase().replace(/[^a-z0-9_.-]/g, '_');
+  return /^[a-z_]/.test(name) ? name.slice(0, 32) : `_${name}`.slice(0, 32);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (isPocketbuildError(e)) {
+      process.stderr.write(`pocketbuild: ${e.message}\n`);
+      process.exitCode = e.exitCode;
+    } else {
+      // Stack traces are for the operator's terminal, not for users over SSH (the entrypoint prints one line).
+      process.stderr.write(`pocketbuild: internal error: ${errorLine(e)}\n${(e as Error)?.stack ?? ''}\n`);
+      process.exitCode = ExitCode.internal;
+    }
+  },
+);
+
+export type { ParsedArgs };

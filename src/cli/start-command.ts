@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { findConfigFile, loadConfig } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { prepareState } from '../publish/prepare-state.js';
+import { commitDirectory } from '../git/import-directory.js';
+import { createRepo } from './repo-command.js';
+import { runDaemon } from './daemon-command.js';
+import { ExitCode, PocketbuildError } from '../util/errors.js';
+
+/** The checkout this program runs from (dist/cli/ → ../..). */
+const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SERVICE_USER = 'pocketbuild';
+const DEMO = 'pocketbuild-demo';
+
+function say(s: string): void {
+  process.stdout.write(s + '\n');
+}
+
+export function requiredPackages(): string[] {
+  return fs.readFileSync(path.join(PROJECT, 'src', 'cli', 'system-packages.txt'), 'utf8')
+    .split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}
+
+function missingPackages(): string[] {
+  return requiredPackages().filter((p) => {
+    const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8', timeout: 30_000 });
+    return !(r.status === 0 && r.stdout.includes('install ok installed'));
+  });
+}
+
+function mustRun(argv: string[], what: string): void {
+  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: 'inherit', timeout: 30 * 60_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (r.status !== 0) throw new PocketbuildError('SetupFailed', `${what} failed (${argv.join(' ')}); fix that and run "npm start" again.`);
+}
+
+/**
+ * `npm start`: everything a fresh Debian machine needs, then the daemon. As root it installs
+ * the system packages and hands over to an unprivileged service user (the daemon never runs
+ * as root); as anyone else it says exactly what root must run.
+ */
+export async function runStart(explicitConfig: string | undefined): Promise<number> {
+  const missing = missingPackages();
+  const isRoot = process.getuid?.() === 0;
+  if (missing.length) {
+    const line = `apt-get update && apt-get install -y ${missing.join(' ')}`;
+    if (!isRoot) {
+      process.stderr.write(`pocketbuild: missing system packages; as root, run:\n  ${line}\nthen "npm start" again.\n`);
+      return ExitCode.failure;
+    }
+    say(`setup: installing ${missing.join(' ')}`);
+    mustRun(['apt-get', 'update'], 'apt-get update');
+    mustRun(['apt-get', 'install', '-y', ...missing], 'apt-get install');
+  }
+  const configFile = explicitConfig ?? (fs.existsSync(path.join(PROJECT, 'config.yml')) ? path.join(PROJECT, 'config.yml') : path.join(PROJECT, 'config.example.yml'));
+  const config = loadConfig(findConfigFile(configFile));
+  if (isRoot) return handOver(config);
+  checkSubordinateIds();
+  say(`setup: config ${config.file}`);
+  await prepareState(config, { createKey: true });
+  await seedDemo(config);
+  printWalkthrough(config);
+  return runDaemon(config);
+}
+
+/** As root: make the service user (with subordinate id ranges), give it the state, and continue as it. */
+function handOver(config: Config): number {
+  if (spawnSync('id', ['-u', SERVICE_USER]).status !== 0) {
+    say(`setup: creating the unprivileged service user "${SERVICE_USER}" (the daemon never runs as root)`);
+    mustRun(['useradd', '--create-home', '--shell', '/usr/sbin/nologin', SERVICE_USER], 'useradd');
+  }
+  const check = spawnSync('setpriv', ['--reuid', SERVICE_USER, '--regid', SERVICE_USER, '--init-groups', 'test', '-r', path.join(PROJECT, 'dist', 'cli', 'main.js')]);
+  if (check.status !== 0) {
+    throw new PocketbuildError('SetupFailed', `user ${SERVICE_USER} cannot read ${PROJECT}; put the checkout where that user can read it (not under /root), or run "npm start" as an unprivileged user.`);
+  }
+  for (const d of [config.state_dir, config.queue_dir, config.repos_dir, config.cache_dir]) {
+    fs.mkdirSync(d, { recursive: true });
+    mustRun(['chown', '-R', `${SERVICE_USER}:`, d], `chown ${d}`);
+  }
+  const home = os.userInfo({ encoding: 'utf8' }).homedir;
+  const userHome = spawnSync('getent', ['passwd', SERVICE_USER], { encoding: 'utf8' }).stdout.split(':')[5] ?? home;
+  say(`setup: continuing as ${SERVICE_USER}`);
+  const r = spawnSync('setpriv', ['--reuid', SERVICE_USER, '--regid', SERVICE_USER, '--init-groups', '--',
+    process.execPath, path.join(PROJECT, 'dist', 'cli', 'main.js'), '--config', config.file, 'start'], {
+    stdio: 'inherit',
+    env: { ...process.env, HOME: userHome, USER: SERVICE_USER, LOGNAME: SERVICE_USER },
+  });
+  return r.status ?? ExitCode.failure;
+}
+
+function checkSubordinateIds(): void {
+  const user = os.userInfo().username;
+  const has = (f: string) => {
+    try {
+      return fs.readFileSync(f, 'utf8').split('\n').some((l) => l.startsWith(`${user}:`));
+    } catch {
+      return false;
+    }
+  };
+  if (!has('/etc/subuid') || !has('/etc/subgid')) {
+    throw new PocketbuildError('NoSubordinateIds', `user ${user} has no range in /etc/subuid or /etc/subgid, which sandboxes need; as root, run: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${user}`);
+  }
+}
+
+/** The demo package from demo/, as a package repository with a `main` branch. */
+async function seedDemo(config: Config): Promise<void> {
+  const gitdir = path.join(config.repos_dir, `${DEMO}.git`);
+  if (fs.existsSync(gitdir)) return;
+  await createRepo(config, DEMO);
+  await commitDirectory(gitdir, path.join(PROJECT, 'test', 'fixtures', 'packages', DEMO), 'main', 'Import the pocketbuild demo package');
+  say(`setup: created ${gitdir} with the demo package`);
+}
+
+function printWalkthrough(config: Config): void {
+  const cli = `${path.join(PROJECT, 'bin', 'pocketbuild')} --config ${config.file}`;
+  const pocket = Object.values(config.pockets).find((p) => p.acl.includes('*')) ?? Object.values(config.pockets)[0]!;
+  say(`
+pocketbuild is starting. In another terminal:
+
+  ${cli} submit ${pocket.name} ${DEMO} main      # queue the demo package; prints the request id
+  ${cli} status                                   # watch it go from queued to succeeded
+  ${cli} status ID                                # one build, with the path of its log
+
+The first build makes the base image (about a minute). Then install the result with apt:
+
+  cat > /etc/apt/sources.list.d/pocketbuild.sources <<EOS
+  Types: deb
+  URIs: file:${path.join(config.state_dir, 'apt')}
+  Suites: ${pocket.suite}
+  Components: main
+  Signed-By: ${path.join(config.state_dir, 'apt', 'key.gpg')}
+  EOS
+  apt-get update && apt-get install ${DEMO} && ${DEMO}
+`);
+}

@@ -1,0 +1,35 @@
+/**
+ * The checked, typed configuration. `loadConfig` (./load.ts) is the only producer: every
+ * path here is absolute and every default has been filled in, so consumers never re-check.
+ */
+
+/** One pocket: an APT suite, a branch `refs/heads/<pocket>` in every package, an ACL and a policy. */
+export interface PocketConfig {
+  name: string;
+  suite: string;
+  /** `*`, `group:NAME` or principal names; empty means nobody. */
+  acl: string[];
+  /** Absolute path of an executable that prints the principals allowed for the pocket given as its argument. */
+  acl_command?: string;
+  allow_backtracking: boolean;
+  sandbox: 'userns' | 'vm';
+  /** E-mail addresses told about this pocket's builds. */
+  notify: string[];
+}
+
+export interface Config {
+  file: string;            // absolute path of the config file read
+  state_dir: string;       // absolute; relative paths in the file are resolved against the config file's directory
+  queue_dir: string;       // absolute; default <dir of config>/queue
+  repos_dir: string;       // absolute; default <state_dir>/repos
+  cache_dir: string;       // absolute; default <state_dir>/cache (base images, apt lists and .debs; deletable)
+  hooks_dir: string;       // absolute; default <dir of config>/hooks
+  builder: { id: string };  // default 'https://pocketbuild.invalid/builder'
+  daemon: { slots: number; rescan_seconds: number; claim_stale_seconds: number };  // defaults 1, 5, 30
+  archive: { mirror: string; suite: string; components: string[] };  // defaults http://deb.debian.org/debian, bookworm, [main]
+  limits: { build_timeout_seconds: number; memory_mb: number; processes: number; disk_mb: number; log_mb: number }; // 3600, 4096, 1000, 4096, 64
+  signing: { key: string | null };   // GPG fingerprint; null = use the one `pocketbuild init` made
+  hooks: { timeout_seconds: number }; // 30
+  groups: Record<string, string[]>;
+  pockets: Record<string, PocketConfig>;
+}

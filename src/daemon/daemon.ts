@@ -1,0 +1,126 @@
+import { watch, type FSWatcher } from 'chokidar';
+import type { Claim, DirectoryQueue } from '../queue/directory-queue.js';
+import type { Request } from '../queue/request.js';
+import { errorLine } from '../util/errors.js';
+
+export interface DaemonOptions {
+  queue: DirectoryQueue;
+  /** @defaultValue 1 */
+  slots?: number;
+  /** The periodic rescan: the only wake-up across hosts on NFS, which sends no events. @defaultValue 5000 */
+  rescanMs?: number;
+  /** Does one claimed request. Must finish or release the claim before resolving. */
+  work: (claim: Claim, signal: AbortSignal) => Promise<void>;
+  log: (line: string) => void;
+}
+
+/** The reason a running build is aborted when the daemon stops: the request stays queued and is built again at the next start. */
+export class ShuttingDown extends Error {
+  constructor() {
+    super('the daemon is shutting down');
+  }
+}
+
+/**
+ * Watches the queue and keeps up to `slots` requests running. It knows nothing about
+ * Debian: what a request means is the `work` function's business (Laminar's lesson).
+ */
+export class Daemon {
+  private readonly queue: DirectoryQueue;
+  private readonly slots: number;
+  private readonly rescanMs: number;
+  private readonly work: DaemonOptions['work'];
+  private readonly log: (line: string) => void;
+  private readonly running = new Map<string, { req: Request; abort: AbortController; done: Promise<void> }>();
+  private watcher?: FSWatcher;
+  private timer?: NodeJS.Timeout;
+  private pumping = false;
+  private again = false;
+  private closing?: Promise<void>;
+
+  constructor(o: DaemonOptions) {
+    this.queue = o.queue;
+    this.slots = o.slots ?? 1;
+    this.rescanMs = o.rescanMs ?? 5000;
+    if (!Number.isInteger(this.slots) || this.slots < 1) throw new Error('slots must be a positive integer');
+    if (!(this.rescanMs > 0)) throw new Error('rescanMs must be greater than 0');
+    this.work = o.work;
+    this.log = o.log;
+  }
+
+  /** Start watching; resolves once the watcher is ready and the first scan has run. */
+  async start(): Promise<void> {
+    this.queue.ensureDirs();
+    this.watcher = watch(this.queue.dir, { depth: 0, ignoreInitial: true, persistent: true });
+    this.watcher.on('add', () => this.kick());
+    this.watcher.on('unlink', () => this.kick()); // a finished request may unblock the next one of its package
+    this.watcher.on('error', (e) => this.log(`watcher: ${errorLine(e)}; relying on the ${this.rescanMs} ms rescan`));
+    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+    this.timer = setInterval(() => this.kick(), this.rescanMs);
+    this.kick();
+  }
+
+  /** IDs of the requests this daemon is building now. */
+  active(): Request[] {
+    return [...this.running.values()].map((r) => r.req);
+  }
+
+  /** Abort one running request (cancel). Returns false if this daemon is not running it. */
+  abort(id: string, reason: Error): boolean {
+    const r = this.running.get(id);
+    if (!r) return false;
+    r.abort.abort(reason);
+    return true;
+  }
+
+  /** Fill free slots; runs again if woken while busy, so no event is lost. */
+  kick(): void {
+    if (this.closing) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump()
+      .catch((e) => this.log(`scheduler: ${errorLine(e)}`))
+      .finally(() => {
+        this.pumping = false;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async pump(): Promise<void> {
+    while (!this.closing && this.running.size < this.slots) {
+      const claim = await this.queue.claimNext((r) => !this.running.has(r.id));
+      if (!claim) return;
+      if (this.closing) {
+        await claim.release();
+        return;
+      }
+      const abort = new AbortController();
+      claim.lost.addEventListener('abort', () => abort.abort(claim.lost.reason), { once: true });
+      const id = claim.request.id;
+      const done = this.work(claim, abort.signal)
+        .catch((e) => this.log(`build ${id}: ${errorLine(e)}`))
+        .finally(() => {
+          this.running.delete(id);
+          this.kick();
+        });
+      this.running.set(id, { req: claim.request, abort, done });
+    }
+  }
+
+  /** Stop taking work and abort running builds (they stay queued). A second call returns the same promise. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.timer) clearInterval(this.timer);
+      await this.watcher?.close().catch(() => {});
+      for (const r of this.running.values()) r.abort.abort(new ShuttingDown());
+      await Promise.allSettled([...this.running.values()].map((r) => r.done));
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,51 @@
+import type { Config } from '../config/types.js';
+import { DirectoryQueue } from '../queue/directory-queue.js';
+import { BuildRecord, type BuildResult, type Status } from '../record/build-record.js';
+import type { Request } from '../queue/request.js';
+
+export interface StatusRow {
+  id: string;
+  status: Status;
+  pocket: string;
+  package: string;
+  commit: string;
+  principal: string;
+  time: string;
+  version?: string;
+  reason?: string;
+}
+
+/** Queued and running requests (oldest first), then the most recent finished builds (newest first). */
+export async function collectStatus(config: Config, recent = 20): Promise<{ active: StatusRow[]; recent: StatusRow[] }> {
+  const queue = new DirectoryQueue(config.queue_dir, { staleMs: config.daemon.claim_stale_seconds * 1000 });
+  const active: StatusRow[] = [];
+  for (const r of queue.pending()) active.push(row(r, (await queue.isClaimed(r.id)) ? 'running' : 'queued'));
+  const finished: StatusRow[] = [];
+  for (const id of BuildRecord.list(config.state_dir).reverse()) {
+    if (finished.length >= recent) break;
+    const rec = new BuildRecord(config.state_dir, id);
+    const res = rec.result();
+    const req = rec.request();
+    if (res && req) finished.push(row(req, res.status, res));
+  }
+  return { active, recent: finished };
+}
+
+/** One build's state: its result if finished, else where it is in the queue. */
+export async function buildStatus(config: Config, id: string): Promise<{ row: StatusRow; result: BuildResult | null; logFile: string } | null> {
+  const rec = new BuildRecord(config.state_dir, id);
+  const res = rec.result();
+  const queue = new DirectoryQueue(config.queue_dir, { staleMs: config.daemon.claim_stale_seconds * 1000 });
+  const req = rec.request() ?? queue.pending().find((r) => r.id === id) ?? null;
+  if (!req) return null;
+  const status: Status = res ? res.status : (await queue.isClaimed(id)) ? 'running' : 'queued';
+  return { row: row(req, status, res ?? undefined), result: res, logFile: rec.logFile };
+}
+
+function row(r: Request, status: Status, res?: BuildResult): StatusRow {
+  return {
+    id: r.id, status, pocket: r.pocket, package: r.package, commit: r.commit, principal: r.principal, time: r.time,
+    ...(res?.version ? { version: res.version } : {}),
+    ...(res?.reason ? { reason: res.reason } : {}),
+  };
+}

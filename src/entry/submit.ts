@@ -1,0 +1,51 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/types.js';
+import { DirectoryQueue } from '../queue/directory-queue.js';
+import { checkField, newRequestId, type Origin, type Request } from '../queue/request.js';
+import { resolveCommit } from '../git/resolve.js';
+import { NotFoundError, UsageError } from '../util/errors.js';
+
+export interface SubmitInput {
+  pocket: string;
+  package: string;
+  /** Full id, unambiguous prefix, branch or tag: resolved now and recorded as a full id. */
+  commit: string;
+  principal: string;
+  origin: Origin;
+}
+
+/**
+ * Check a build request and queue it: the pocket exists, the package repository exists,
+ * the commit resolves. Returns the queued request. Nothing is written unless every check passed.
+ * (ACLs are the caller's business: the local CLI is the trusted path.)
+ */
+export async function submit(config: Config, input: SubmitInput): Promise<Request> {
+  checkField('pocket', input.pocket);
+  checkField('package', input.package);
+  checkField('principal', input.principal);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$/.test(input.commit) || input.commit.includes('..')) {
+    throw new UsageError(`invalid commit ${JSON.stringify(input.commit.slice(0, 80))}: give a commit id, a unique prefix of one, or a branch or tag name.`);
+  }
+  if (!config.pockets[input.pocket]) {
+    throw new NotFoundError(`unknown pocket ${input.pocket} (known: ${Object.keys(config.pockets).join(', ')}).`, { pocket: input.pocket });
+  }
+  const gitdir = path.join(config.repos_dir, `${input.package}.git`);
+  if (!fs.existsSync(gitdir)) {
+    throw new NotFoundError(`unknown package ${input.package}: there is no ${gitdir}; create it with "pocketbuild repo create ${input.package}" and push to it.`, { package: input.package });
+  }
+  const commit = await resolveCommit(gitdir, input.commit);
+  const req: Request = {
+    v: 1,
+    id: newRequestId(),
+    pocket: input.pocket,
+    package: input.package,
+    commit,
+    commit_spec: input.commit,
+    principal: input.principal,
+    origin: input.origin,
+    time: new Date().toISOString(),
+  };
+  new DirectoryQueue(config.queue_dir).enqueue(req);
+  return req;
+}

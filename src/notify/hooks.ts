@@ -1,0 +1,59 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { run } from '../util/run.js';
+
+/** Events hooks are run for. When changing this, update README.md ("Hooks"). */
+export type HookEvent = 'submitted' | 'started' | 'succeeded' | 'failed' | 'cancelled' | 'timeout' | 'denied';
+
+export interface HookOutcome {
+  hook: string;
+  ok: boolean;
+  how: string;
+}
+
+export interface RunHooksOptions {
+  hooksDir: string;
+  event: HookEvent;
+  /** Sent as JSON on stdin. */
+  payload: Record<string, unknown>;
+  /** Exposed as POCKETBUILD_<KEY> (upper-cased) in the hook's environment. */
+  vars: Record<string, string>;
+  timeoutMs: number;
+  log?: Writable;
+}
+
+/** run-parts' rule for names, so editor backups and `.disabled` files are never run. */
+const HOOK_NAME = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Run every executable in hooks_dir, in name order, once for the event. A hook that fails
+ * or hangs is logged and killed after the timeout; it never changes the build's outcome.
+ */
+export async function runHooks(o: RunHooksOptions): Promise<HookOutcome[]> {
+  let names: string[];
+  try {
+    names = fs.readdirSync(o.hooksDir).filter((n) => HOOK_NAME.test(n)).sort();
+  } catch {
+    return [];
+  }
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', LANG: 'C.UTF-8', POCKETBUILD_EVENT: o.event };
+  for (const [k, v] of Object.entries(o.vars)) env[`POCKETBUILD_${k.toUpperCase()}`] = v;
+  const input = JSON.stringify({ event: o.event, ...o.payload }) + '\n';
+  const outcomes: HookOutcome[] = [];
+  for (const name of names) {
+    const file = path.join(o.hooksDir, name);
+    try {
+      const st = fs.statSync(file);
+      if (!st.isFile() || (st.mode & 0o111) === 0) continue;
+    } catch {
+      continue;
+    }
+    o.log?.write(`hook ${name} (${o.event}): running\n`);
+    const r = await run([file], { env, input, timeoutMs: o.timeoutMs, graceMs: 2000, log: o.log, capture: false });
+    const ok = r.code === 0;
+    o.log?.write(`hook ${name} (${o.event}): ${r.how}${ok ? '' : ' (ignored: hooks never change a build\'s outcome)'}\n`);
+    outcomes.push({ hook: name, ok, how: r.how });
+  }
+  return outcomes;
+}

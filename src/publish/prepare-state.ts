@@ -1,0 +1,29 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/types.js';
+import { AptRepository } from './reprepro.js';
+import { createSigningKey, exportPublicKey, signingKey } from './signing-key.js';
+
+export interface PreparedState {
+  repo: AptRepository;
+  fingerprint: string;
+  publicKey: string;
+}
+
+/**
+ * Everything `init` does, safe to repeat (the daemon runs it at every start): the state
+ * layout, a signing key when none is configured, one signed suite per pocket, the public
+ * key beside the repository for clients' `signed-by`.
+ */
+export async function prepareState(config: Config, opts: { createKey: boolean }): Promise<PreparedState> {
+  for (const d of [config.state_dir, path.join(config.state_dir, 'builds'), config.repos_dir, config.cache_dir, config.queue_dir]) {
+    fs.mkdirSync(d, { recursive: true });
+  }
+  const fingerprint = config.signing.key === null && opts.createKey
+    ? await createSigningKey(config.state_dir)
+    : await signingKey(config.state_dir, config.signing.key);
+  const repo = new AptRepository({ dir: path.join(config.state_dir, 'apt'), stateDir: config.state_dir });
+  const publicKey = await exportPublicKey(config.state_dir, fingerprint, repo.dir);
+  await repo.configure(Object.values(config.pockets), fingerprint);
+  return { repo, fingerprint, publicKey };
+}

@@ -1,0 +1,91 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import type { PocketConfig } from '../config/types.js';
+import { PocketbuildError } from '../util/errors.js';
+import { runChecked } from '../util/run.js';
+import { withLock } from '../util/lock.js';
+import { gnupgHome } from '../publish/signing-key.js';
+import { hostArch } from '../build/base-image.js';
+
+export interface AptRepoOptions {
+  /** `<state_dir>/apt`: conf/, db/, dists/, pool/. */
+  dir: string;
+  stateDir: string;
+}
+
+/**
+ * The published, signed APT repository, one suite per pocket, kept by reprepro.
+ * reprepro keeps one database for all suites, so one lock serialises every writer
+ * (builds in other slots, other daemons sharing the state dir).
+ */
+export class AptRepository {
+  readonly dir: string;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(o: AptRepoOptions) {
+    this.dir = o.dir;
+    this.env = { ...process.env, GNUPGHOME: gnupgHome(o.stateDir) };
+  }
+
+  /** (Re)write conf/distributions for the configured pockets and export every suite, so clients and build-dep resolution see (possibly empty) signed indices. */
+  async configure(pockets: PocketConfig[], fpr: string): Promise<void> {
+    fs.mkdirSync(path.join(this.dir, 'conf'), { recursive: true });
+    const stanzas = pockets.map((p) =>
+      [
+        'Origin: pocketbuild',
+        `Label: pocketbuild ${p.name}`,
+        `Codename: ${p.suite}`,
+        `Suite: ${p.suite}`,
+        `Architectures: ${hostArch()} source`,
+        'Components: main',
+        `Description: pocketbuild pocket ${p.name}`,
+        `SignWith: ${fpr}`,
+      ].join('\n'),
+    );
+    const conf = stanzas.join('\n\n') + '\n';
+    await this.locked(async () => {
+      const file = path.join(this.dir, 'conf', 'distributions');
+      const before = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+      if (before !== conf || !fs.existsSync(path.join(this.dir, 'dists'))) {
+        fs.writeFileSync(file, conf);
+        await this.reprepro(['export']);
+      }
+    });
+  }
+
+  /** The source version the suite publishes for `source`, or null. */
+  async publishedVersion(suite: string, source: string): Promise<string | null> {
+    const r = await this.reprepro(['-A', 'source', '--list-format', '${version}\\n', 'list', suite, source]);
+    return r.split('\n').map((l) => l.trim()).find((l) => l) ?? null;
+  }
+
+  /**
+   * Publish a build's .changes into a suite, signed. The distribution named inside the
+   * .changes is the packager's wish; the pocket decides. With `replace` (backtracking
+   * pockets) the source's current version is removed first, in the same locked section,
+   * because reprepro never puts an older version over a newer one.
+   */
+  async include(suite: string, changesFile: string, o: { replace?: boolean; log?: Writable } = {}): Promise<void> {
+    await this.locked(async () => {
+      if (o.replace) {
+        const source = /^Source:\s*(\S+)/m.exec(fs.readFileSync(changesFile, 'utf8'))?.[1];
+        if (source) await this.reprepro(['removesrc', suite, source], o.log);
+      }
+      await this.reprepro(['--ignore=wrongdistribution', 'include', suite, changesFile], o.log);
+    });
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(path.join(this.dir, 'db-writer.lock'), fn);
+  }
+
+  private async reprepro(args: string[], log?: Writable): Promise<string> {
+    try {
+      const r = await runChecked(['reprepro', '--silent', '-b', this.dir, ...args], { env: this.env, timeoutMs: 10 * 60_000, log, what: 'reprepro' });
+      return r.stdout;
+    } catch (e) {
+      throw new PocketbuildError('PublishFailed', `reprepro ${args.filter((a) => !a.startsWith('-')).join(' ')} failed: ${(e as Error).message}`, { args });
+    }
+  }
+}

@@ -1,0 +1,214 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { writeFileAtomic } from '../util/fs-atomic.js';
+import { errorLine } from '../util/errors.js';
+import { ID_RE, parseRequest, serializeRequest, type Request } from './request.js';
+
+export interface DirectoryQueueOptions {
+  /**
+   * A claim whose lock has not been refreshed for this long belongs to a dead daemon and
+   * is taken over. Must be well above the refresh interval (half of it) plus NFS attribute caching.
+   * @defaultValue 30000
+   */
+  staleMs?: number;
+  /** Told about every file moved aside, so the daemon can log it. */
+  onQuarantine?: (file: string, reason: string) => void;
+}
+
+/** A request this process holds the lock on; `lost` fires if another daemon took the lock over. */
+export interface Claim {
+  request: Request;
+  lost: AbortSignal;
+  /** The request is done (its record is written): remove it from the queue and drop the lock. */
+  finish(): Promise<void>;
+  /** Give the request back untouched (e.g. shutting down before starting it). */
+  release(): Promise<void>;
+}
+
+const QUARANTINE = 'quarantine';
+
+/**
+ * The queue is a directory: one `<id>.json` per pending request, written atomically;
+ * a claim is proper-lockfile's `<id>.json.lock` directory (mkdir is atomic on NFS too);
+ * files that are not requests go to `quarantine/` beside a `.reason` file.
+ * Finished requests leave the queue; their record lives in the state dir.
+ */
+export class DirectoryQueue {
+  readonly dir: string;
+  private readonly staleMs: number;
+  private readonly onQuarantine?: (file: string, reason: string) => void;
+  /** Request files never change once renamed into place, so a parse is cached by name. */
+  private readonly parsed = new Map<string, Request>();
+
+  constructor(dir: string, opts: DirectoryQueueOptions = {}) {
+    this.dir = dir;
+    this.staleMs = opts.staleMs ?? 30_000;
+    if (this.staleMs < 2000) throw new Error('staleMs must be at least 2000');
+    this.onQuarantine = opts.onQuarantine;
+  }
+
+  ensureDirs(): void {
+    fs.mkdirSync(path.join(this.dir, QUARANTINE), { recursive: true });
+  }
+
+  /** Durably add a request; when this returns, a crash cannot lose it. */
+  enqueue(req: Request): void {
+    this.ensureDirs();
+    writeFileAtomic(this.fileOf(req.id), serializeRequest(req));
+  }
+
+  /** Pending requests, oldest first; anything unreadable is quarantined on the way. */
+  pending(): Request[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const present = new Set(names);
+    const out: Request[] = [];
+    for (const name of names.sort()) {
+      if (name.startsWith('.') || name === QUARANTINE) continue; // temp files of writers in progress
+      if (name.endsWith('.json.lock')) {
+        this.sweepOrphanLock(name, present);
+        continue;
+      }
+      const m = /^(.*)\.json$/.exec(name);
+      if (!m || !ID_RE.test(m[1]!)) {
+        this.quarantine(name, 'not a request file (expected <id>.json)');
+        continue;
+      }
+      let req = this.parsed.get(name);
+      if (!req) {
+        try {
+          req = parseRequest(fs.readFileSync(path.join(this.dir, name), 'utf8'));
+          if (req.id !== m[1]) throw new Error(`its id ${req.id} does not match the file name`);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // finished meanwhile
+          this.quarantine(name, errorLine(e));
+          continue;
+        }
+        this.parsed.set(name, req);
+      }
+      out.push(req);
+    }
+    for (const name of this.parsed.keys()) if (!present.has(name)) this.parsed.delete(name);
+    return out;
+  }
+
+  /** Whether some live daemon holds the claim on this request. */
+  async isClaimed(id: string): Promise<boolean> {
+    try {
+      return await lockfile.check(this.fileOf(id), { stale: this.staleMs, realpath: false });
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Claim the oldest request that may run now. A request may run only when no older request
+   * for the same (pocket, package) is still in the queue, claimed or not, so each package's
+   * requests are built in the order they were accepted; other packages may overtake.
+   * `accept` lets the caller skip requests it cannot take now (e.g. a pocket busy in another slot).
+   */
+  async claimNext(accept: (r: Request) => boolean = () => true): Promise<Claim | null> {
+    const seen = new Set<string>();
+    for (const req of this.pending()) {
+      const key = `${req.pocket}\0${req.package}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (!accept(req)) continue;
+      const claim = await this.tryClaim(req);
+      if (claim) return claim;
+    }
+    return null;
+  }
+
+  private async tryClaim(req: Request): Promise<Claim | null> {
+    const file = this.fileOf(req.id);
+    const lost = new AbortController();
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(file, {
+        stale: this.staleMs,
+        update: Math.floor(this.staleMs / 3),
+        realpath: false,
+        retries: 0,
+        onCompromised: () => lost.abort(new Error(`the claim on ${req.id} was taken over by another daemon`)),
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ELOCKED' || code === 'ENOENT') return null;
+      throw e;
+    }
+    // The request may have been finished by its previous holder between our scan and our lock.
+    if (!fs.existsSync(file)) {
+      await release().catch(() => {});
+      return null;
+    }
+    let done = false;
+    const end = async (remove: boolean) => {
+      if (done) return;
+      done = true;
+      if (remove) {
+        fs.rmSync(file, { force: true });
+        this.parsed.delete(path.basename(file));
+      }
+      await release().catch(() => {
+        /* compromised or already released: nothing left to undo */
+      });
+    };
+    return { request: req, lost: lost.signal, finish: () => end(true), release: () => end(false) };
+  }
+
+  /** Remove a pending request that nobody has claimed (cancel). Returns false if it is running or gone. */
+  async removeUnclaimed(id: string): Promise<boolean> {
+    const file = this.fileOf(id);
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(file, { stale: this.staleMs, realpath: false, retries: 0 });
+    } catch {
+      return false;
+    }
+    try {
+      if (!fs.existsSync(file)) return false;
+      fs.rmSync(file);
+      return true;
+    } finally {
+      await release().catch(() => {});
+    }
+  }
+
+  /** Move a file aside with its reason; the daemon never reads it again. */
+  quarantine(name: string, reason: string): void {
+    const qdir = path.join(this.dir, QUARANTINE);
+    fs.mkdirSync(qdir, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '');
+    const target = path.join(qdir, `${stamp}-${name}`);
+    try {
+      fs.renameSync(path.join(this.dir, name), target);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // another daemon got there first
+      throw e;
+    }
+    writeFileAtomic(`${target}.reason`, reason + '\n');
+    this.onQuarantine?.(name, reason);
+  }
+
+  fileOf(id: string): string {
+    return path.join(this.dir, `${id}.json`);
+  }
+
+  /** A lock directory whose request is gone and which nobody refreshes is the leftover of a crash between finish and unlock. */
+  private sweepOrphanLock(name: string, present: Set<string>): void {
+    if (present.has(name.slice(0, -'.lock'.length))) return;
+    const full = path.join(this.dir, name);
+    try {
+      if (Date.now() - fs.statSync(full).mtimeMs > this.staleMs) fs.rmSync(full, { recursive: true, force: true });
+    } catch {
+      /* raced with its owner; fine */
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { PocketbuildError } from '../util/errors.js';
+
+/** Grammar of each field (shared/DESIGN.md "The SSH entrypoint"). When changing these, update README.md. */
+export const POCKET_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
+export const PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]{1,99}$/;
+export const PRINCIPAL_RE = /^[a-z_][a-z0-9_.-]{0,31}$/;
+export const COMMIT_RE = /^[0-9a-f]{40}$/;
+/** Request ids: 10 chars of millisecond time + 6 random, in lower-case Crockford base32, so names sort by age. */
+export const ID_RE = /^[0-9a-hjkmnp-tv-z]{16}$/;
+
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+export type Origin = 'cli' | 'ssh' | 'push';
+
+/** One queued build request; the file in queue/ is exactly this object as JSON. */
+export interface Request {
+  v: 1;
+  id: string;
+  pocket: string;
+  package: string;
+  /** Full commit id, resolved at submit time. */
+  commit: string;
+  /** What the submitter typed for the commit (a branch, tag or prefix), kept for the record. */
+  commit_spec: string;
+  principal: string;
+  origin: Origin;
+  /** RFC 3339 UTC. */
+  time: string;
+}
+
+let lastMs = 0;
+let lastRandom = 0n;
+
+/**
+ * A new request id. Within one process, ids from the same millisecond still sort in
+ * creation order (the random part is incremented), so per-package FIFO holds for a burst.
+ */
+export function newRequestId(now = Date.now()): string {
+  let rnd: bigint;
+  if (now <= lastMs) {
+    now = lastMs;
+    rnd = lastRandom + 1n;
+  } else {
+    rnd = BigInt('0x' + randomBytes(4).toString('hex')) & ((1n << 29n) - 1n); // leave headroom to increment
+  }
+  lastMs = now;
+  lastRandom = rnd;
+  return encode(BigInt(now), 10) + encode(rnd, 6);
+}
+
+function encode(n: bigint, width: number): string {
+  let s = '';
+  for (let i = 0; i < width; i++) {
+    s = ALPHABET[Number(n & 31n)] + s;
+    n >>= 5n;
+  }
+  return s;
+}
+
+export class InvalidRequest extends PocketbuildError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('InvalidRequest', message, data);
+  }
+}
+
+/** Check one field against its grammar; the message names the field and the rule. */
+export function checkField(field: 'pocket' | 'package' | 'principal' | 'id' | 'commit', value: string): string {
+  const rules = {
+    pocket: [POCKET_RE, 'a pocket name is 1-64 of a-z, 0-9 and "-", starting with a letter or digit'],
+    package: [PACKAGE_RE, 'a package name is a Debian source package name: 2-100 of a-z, 0-9, "+", ".", "-", starting with a letter or digit'],
+    principal: [PRINCIPAL_RE, 'a principal is 1-32 of a-z, 0-9, "_", ".", "-", starting with a letter or "_"'],
+    id: [ID_RE, 'a request id is 16 characters of 0-9 and a-z (no i, l, o, u)'],
+    commit: [COMMIT_RE, 'a commit is a full 40-character hex id'],
+  } as const;
+  const [re, rule] = rules[field];
+  if (!re.test(value)) {
+    throw new InvalidRequest(`invalid ${field} ${JSON.stringify(value.slice(0, 80))}: ${rule}.`, { field, value });
+  }
+  return value;
+}
+
+/** Parse and check a request file's text; anything unexpected is an InvalidRequest (the file gets quarantined). */
+export function parseRequest(text: string): Request {
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch (e) {
+    throw new InvalidRequest(`not JSON: ${(e as Error).message}`);
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InvalidRequest('not a JSON object');
+  const r = o as Record<string, unknown>;
+  const known = ['v', 'id', 'pocket', 'package', 'commit', 'commit_spec', 'principal', 'origin', 'time'];
+  for (const k of Object.keys(r)) if (!known.includes(k)) throw new InvalidRequest(`unknown field "${k}"`);
+  if (r.v !== 1) throw new InvalidRequest(`unsupported request version ${JSON.stringify(r.v)}`);
+  const str = (k: string): string => {
+    if (typeof r[k] !== 'string') throw new InvalidRequest(`field "${k}" must be a string`);
+    return r[k] as string;
+  };
+  const origin = str('origin');
+  if (origin !== 'cli' && origin !== 'ssh' && origin !== 'push') throw new InvalidRequest(`unknown origin "${origin}"`);
+  const time = str('time');
+  if (Number.isNaN(Date.parse(time))) throw new InvalidRequest(`field "time" is not a date: ${time}`);
+  return {
+    v: 1,
+    id: checkField('id', str('id')),
+    pocket: checkField('pocket', str('pocket')),
+    package: checkField('package', str('package')),
+    commit: checkField('commit', str('commit')),
+    commit_spec: str('commit_spec'),
+    principal: checkField('principal', str('principal')),
+    origin,
+    time,
+  };
+}
+
+export function serializeRequest(r: Request): string {
+  return JSON.stringify(r, null, 2) + '\n';
+}

@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../util/fs-atomic.js';
+import type { Request } from '../queue/request.js';
+
+/** The one vocabulary of outcomes: on disk, in hooks, in the CLI. When changing it, update README.md. */
+export type Status = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timeout' | 'denied';
+
+export interface OutputFile {
+  file: string;
+  size: number;
+  sha256: string;
+}
+
+export interface StageTiming {
+  name: string;
+  ms: number;
+}
+
+export interface BuildResult {
+  id: string;
+  pocket: string;
+  package: string;
+  commit: string;
+  principal: string;
+  status: Status;
+  /** Stable error code when not succeeded (e.g. NotFastForward, VersionNotNewer, BuildFailed). */
+  code?: string;
+  /** One sentence saying why, when not succeeded. */
+  reason?: string;
+  version?: string;
+  started: string;
+  finished: string;
+  stages: StageTiming[];
+  outputs: OutputFile[];
+  base_digest?: string;
+  build_deps?: Array<{ name: string; version: string; arch: string; sha256: string }>;
+}
+
+/** What has durably happened in a build that must not happen twice (see BuildRecord.journal). */
+export interface Journal {
+  published?: { version: string; suite: string };
+  refs_moved?: boolean;
+}
+
+/**
+ * `<state_dir>/builds/<id>/`: request.json, build.log, result.json, SHA256SUMS, outputs/,
+ * journal.json. The layout is an interface (README.md "State layout").
+ */
+export class BuildRecord {
+  readonly dir: string;
+
+  constructor(stateDir: string, readonly id: string) {
+    this.dir = path.join(stateDir, 'builds', id);
+  }
+
+  static list(stateDir: string): string[] {
+    try {
+      return fs.readdirSync(path.join(stateDir, 'builds')).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  get logFile(): string {
+    return path.join(this.dir, 'build.log');
+  }
+
+  get outputsDir(): string {
+    return path.join(this.dir, 'outputs');
+  }
+
+  begin(req: Request): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    if (!fs.existsSync(path.join(this.dir, 'request.json'))) writeFileAtomic(path.join(this.dir, 'request.json'), JSON.stringify(req, null, 2) + '\n');
+  }
+
+  openLog(): fs.WriteStream {
+    return fs.createWriteStream(this.logFile, { flags: 'a' });
+  }
+
+  journal(): Journal {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.dir, 'journal.json'), 'utf8')) as Journal;
+    } catch {
+      return {};
+    }
+  }
+
+  /** Durably note a step that must not be repeated, before moving on. */
+  note(update: Partial<Journal>): void {
+    writeFileAtomic(path.join(this.dir, 'journal.json'), JSON.stringify({ ...this.journal(), ...update }, null, 2) + '\n');
+  }
+
+  finish(result: BuildResult): void {
+    if (result.outputs.length) {
+      writeFileAtomic(path.join(this.dir, 'SHA256SUMS'), result.outputs.map((o) => `${o.sha256}  ${o.file}\n`).join(''));
+    }
+    writeFileAtomic(path.join(this.dir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
+  }
+
+  result(): BuildResult | null {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.dir, 'result.json'), 'utf8')) as BuildResult;
+    } catch {
+      return null;
+    }
+  }
+
+  request(): Request | null {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.dir, 'request.json'), 'utf8')) as Request;
+    } catch {
+      return null;
+    }
+  }
+}

@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestBuilder } from '../helpers/builder.js';
+import { PackageRepo } from '../helpers/packages.js';
+
+/**
+ * What a pocket refuses and what a backtracking pocket allows, and a build that uses a tool
+ * it never declared: all through the real daemon, all checked on the published repository.
+ */
+describe('pocket policy and undeclared build-dependencies', () => {
+  let b: TestBuilder;
+  const repos: PackageRepo[] = [];
+
+  beforeAll(async () => {
+    b = new TestBuilder('policy', { pockets: { stable: {}, dev: { allow_backtracking: true } } });
+    await b.startDaemon();
+  });
+
+  afterAll(async () => {
+    repos.forEach((r) => r.cleanup());
+    await b?.cleanup();
+  });
+
+  function repo(name: string): PackageRepo {
+    const r = new PackageRepo(b.reposDir, name);
+    repos.push(r);
+    return r;
+  }
+
+  it('fails a build that uses a tool missing from Build-Depends, shows it in the log, publishes nothing', async () => {
+    const r = repo('pb-undeclared');
+    // jq is not in the buildd base and not declared: the build must not find it.
+    const commit = r.commitVersion({ version: '1.0', buildCommands: ['jq --version'] });
+    const id = b.submit('stable', 'pb-undeclared', commit);
+    const res = await b.waitFor(id);
+    expect(res.status).toBe('failed');
+    expect(res.code).toBe('BuildFailed');
+    expect(b.buildLog(id)).toMatch(/jq: (command )?not found|jq: No such file or directory/);
+    expect(b.published('stable').filter((l) => l.startsWith('pb-undeclared'))).toEqual([]);
+    expect(b.git('pb-undeclared', ['for-each-ref', 'refs/heads/stable', 'refs/tags/'])).toBe('');
+  });
+
+  it('refuses a non-fast-forward commit and a version that is not newer; a backtracking pocket takes both', async () => {
+    const r = repo('pb-mover');
+    const v1 = r.commitVersion({ version: '1.0' });
+    const first = await b.waitFor(b.submit('stable', 'pb-mover', v1));
+    expect(first.status).toBe('succeeded');
+
+    // A commit that does not descend from what stable publishes, even with a newer version.
+    r.orphan('rewrite');
+    const unrelated = r.commitVersion({ version: '2.0' }, 'rewrite');
+    const nff = await b.waitFor(b.submit('stable', 'pb-mover', unrelated));
+    expect(nff.status).toBe('denied');
+    expect(nff.code).toBe('NotFastForward');
+    expect(nff.reason).toContain('does not descend from');
+    expect(nff.reason).toContain('allow_backtracking');
+
+    // A descendant whose version goes backwards.
+    const older = r.commitVersion({ version: '0.9' }, 'main');
+    const old = await b.waitFor(b.submit('stable', 'pb-mover', older));
+    expect(old.status).toBe('denied');
+    expect(old.code).toBe('VersionNotNewer');
+    expect(old.reason).toBe('pb-mover 0.9 is not newer than 1.0, which pocket stable already publishes; add a new debian/changelog entry.');
+
+    // Nothing moved in stable.
+    expect(b.published('stable')).toContain('pb-mover 1.0');
+    expect(b.git('pb-mover', ['rev-parse', 'refs/heads/stable'])).toBe(v1);
+
+    // dev allows backtracking: 1.0, then the older 0.9, then the unrelated history all publish.
+    for (const [commit, version] of [[v1, '1.0'], [older, '0.9'], [unrelated, '2.0'], [v1, '1.0']] as const) {
+      const id = b.submit('dev', 'pb-mover', commit);
+      const res = await b.waitFor(id);
+      expect(res.status, b.buildLog(id)).toBe('succeeded');
+      expect(b.published('dev')).toContain(`pb-mover ${version}`);
+      expect(b.git('pb-mover', ['rev-parse', 'refs/heads/dev'])).toBe(commit);
+    }
+    // Backtracking pockets get no version tags.
+    expect(b.git('pb-mover', ['tag', '--list', 'dev/*'])).toBe('');
+    expect(b.git('pb-mover', ['tag', '--list', 'stable/*'])).toBe('stable/1.0');
+  });
+});

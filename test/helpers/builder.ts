@@ -1,0 +1,155 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CLI, asTestUser, runAs, sharedCacheDir, tempDirForTestUser, testUserEnv } from './env.js';
+
+export interface PocketSpec {
+  suite?: string;
+  acl?: string[];
+  allow_backtracking?: boolean;
+}
+
+export interface TestBuilderOptions {
+  pockets: Record<string, PocketSpec>;
+  /** Extra top-level YAML appended to the config. */
+  extraYaml?: string;
+  slots?: number;
+}
+
+interface Result {
+  status: string;
+  code?: string;
+  reason?: string;
+  version?: string;
+  outputs: Array<{ file: string; sha256: string }>;
+  stages: Array<{ name: string; ms: number }>;
+}
+
+/**
+ * A real pocketbuild installation in a temp dir: its own config, state, queue and
+ * repositories, the shared cache, and the real daemon process running as the unprivileged
+ * test user. Only the cache is shared with other tests.
+ */
+export class TestBuilder {
+  readonly root: string;
+  readonly configFile: string;
+  readonly stateDir: string;
+  readonly reposDir: string;
+  readonly hooksDir: string;
+  private daemon?: ChildProcess;
+  private daemonLog: string;
+
+  constructor(name: string, o: TestBuilderOptions) {
+    this.root = tempDirForTestUser(name);
+    this.stateDir = path.join(this.root, 'var');
+    this.reposDir = path.join(this.root, 'repos');
+    this.hooksDir = path.join(this.root, 'hooks');
+    this.configFile = path.join(this.root, 'config.yml');
+    this.daemonLog = path.join(this.root, 'daemon.log');
+    const pockets = Object.entries(o.pockets)
+      .map(([n, p]) => `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}`)
+      .join('\n');
+    const yaml = [
+      `state_dir: ${this.stateDir}`,
+      `queue_dir: ${path.join(this.root, 'queue')}`,
+      `repos_dir: ${this.reposDir}`,
+      `cache_dir: ${sharedCacheDir()}`,
+      `hooks_dir: ${this.hooksDir}`,
+      'daemon:',
+      `  slots: ${o.slots ?? 1}`,
+      '  rescan_seconds: 1',
+      'hooks:',
+      '  timeout_seconds: 5',
+      'pockets:',
+      pockets,
+      o.extraYaml ?? '',
+    ].join('\n');
+    runAs(['mkdir', '-p', this.reposDir, this.hooksDir]);
+    fs.writeFileSync(this.configFile, yaml + '\n');
+  }
+
+  /** Run the CLI as the test user. */
+  cli(args: string[], allowFail = false) {
+    return runAs(['node', CLI, '--config', this.configFile, ...args], { allowFail, timeoutMs: 300_000 });
+  }
+
+  async startDaemon(): Promise<void> {
+    const argv = asTestUser(['node', CLI, '--config', this.configFile, 'daemon']);
+    const out = fs.openSync(this.daemonLog, 'a');
+    this.daemon = spawn(argv[0]!, argv.slice(1), { env: testUserEnv(), stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    // Ready once it says it is watching; a daemon that dies at start fails the test with its log.
+    for (let i = 0; i < 600; i++) {
+      if (this.log().includes('daemon: watching')) return;
+      if (this.daemon.exitCode !== null) throw new Error(`daemon exited at start:\n${this.log()}`);
+      await sleep(100);
+    }
+    throw new Error(`daemon did not start:\n${this.log()}`);
+  }
+
+  log(): string {
+    return fs.existsSync(this.daemonLog) ? fs.readFileSync(this.daemonLog, 'utf8') : '';
+  }
+
+  async stopDaemon(): Promise<void> {
+    const d = this.daemon;
+    if (!d || d.exitCode !== null) return;
+    const exited = new Promise((resolve) => d.once('exit', resolve));
+    // The daemon runs as another uid when we are root; signalling it is still allowed for root.
+    d.kill('SIGTERM');
+    await Promise.race([exited, sleep(30_000)]);
+    if (d.exitCode === null) d.kill('SIGKILL');
+  }
+
+  submit(pocket: string, pkg: string, commit: string): string {
+    return this.cli(['submit', pocket, pkg, commit]).stdout.trim();
+  }
+
+  /** Wait for a build to finish and return its result.json (the bound only guards against a hung daemon). */
+  async waitFor(id: string, limitMs = 15 * 60_000): Promise<Result> {
+    const file = path.join(this.stateDir, 'builds', id, 'result.json');
+    const deadline = Date.now() + limitMs;
+    while (Date.now() < deadline) {
+      if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Result;
+      if (this.daemon && this.daemon.exitCode !== null) throw new Error(`daemon died:\n${this.log()}`);
+      await sleep(250);
+    }
+    throw new Error(`build ${id} did not finish within ${limitMs} ms:\n${this.log()}\n${this.buildLog(id)}`);
+  }
+
+  buildLog(id: string): string {
+    const f = path.join(this.stateDir, 'builds', id, 'build.log');
+    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
+  }
+
+  aptDir(): string {
+    return path.join(this.stateDir, 'apt');
+  }
+
+  gitdir(pkg: string): string {
+    return path.join(this.reposDir, `${pkg}.git`);
+  }
+
+  git(pkg: string, args: string[]): string {
+    return runAs(['git', '--git-dir', this.gitdir(pkg), ...args]).stdout.trim();
+  }
+
+  /** Source packages a suite publishes, as "name version" lines. */
+  published(suite: string): string[] {
+    const r = runAs(['reprepro', '-b', this.aptDir(), '-A', 'source', '--list-format', '${package} ${version}\\n', 'list', suite]);
+    return r.stdout.split('\n').filter(Boolean).sort();
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stopDaemon();
+    runAs(['gpgconf', '--kill', 'all'], { env: { GNUPGHOME: path.join(this.stateDir, 'gnupg') }, allowFail: true });
+    if (!process.env.POCKETBUILD_KEEP_TEST_DIRS) {
+      runAs(['unshare', '--map-auto', '--map-root-user', 'rm', '-rf', this.root], { allowFail: true });
+      fs.rmSync(this.root, { recursive: true, force: true });
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

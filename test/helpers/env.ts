@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = path.join(PROJECT, 'dist', 'cli', 'main.js');
+
+/** The unprivileged account builds run as when the tests run as root (CI); otherwise the current user. */
+export const TEST_USER = 'pbtest';
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+export function testUser(): { name: string; uid: number; gid: number; home: string } {
+  if (!isRoot()) {
+    const u = os.userInfo();
+    return { name: u.username, uid: u.uid, gid: u.gid, home: u.homedir };
+  }
+  const r = spawnSync('getent', ['passwd', TEST_USER], { encoding: 'utf8' });
+  const f = r.stdout.trim().split(':');
+  if (r.status !== 0 || f.length < 6) throw new Error(`test user ${TEST_USER} is missing; global-setup makes it`);
+  return { name: TEST_USER, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+}
+
+/** argv prefixed so that it runs as the test user (no-op when not root). */
+export function asTestUser(argv: string[]): string[] {
+  if (!isRoot()) return argv;
+  return ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--', ...argv];
+}
+
+export function testUserEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const u = testUser();
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: u.home,
+    USER: u.name,
+    LOGNAME: u.name,
+    LANG: 'C.UTF-8',
+    GIT_AUTHOR_NAME: 'Pocket Tester',
+    GIT_AUTHOR_EMAIL: 'tester@localhost',
+    GIT_COMMITTER_NAME: 'Pocket Tester',
+    GIT_COMMITTER_EMAIL: 'tester@localhost',
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'safe.directory',
+    GIT_CONFIG_VALUE_0: '*',
+    ...extra,
+  };
+}
+
+/** Run a command as the test user; throws with its output when it fails. */
+export function runAs(argv: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; allowFail?: boolean } = {}): SpawnSyncReturns<string> {
+  const full = asTestUser(argv);
+  const r = spawnSync(full[0]!, full.slice(1), {
+    cwd: opts.cwd,
+    env: testUserEnv(opts.env),
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 120_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (!opts.allowFail && r.status !== 0) {
+    throw new Error(`${argv.join(' ')} exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
+  }
+  return r;
+}
+
+/** A fresh directory owned by the test user, removed by the returned cleanup. */
+export function tempDirForTestUser(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pocketbuild-${prefix}-`));
+  if (isRoot()) {
+    const u = testUser();
+    fs.chownSync(dir, u.uid, u.gid);
+  }
+  return dir;
+}
+
+/** Shared across test files and runs: base images, apt caches, downloaded sources. Deletable. */
+export function sharedCacheDir(): string {
+  return process.env.POCKETBUILD_TEST_CACHE ?? path.join(os.tmpdir(), 'pocketbuild-test-cache');
+}

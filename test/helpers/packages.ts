@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { runAs, tempDirForTestUser } from './env.js';
+
+export interface NativePackage {
+  name: string;
+  version: string;
+  /** Extra shell lines run by `debian/rules build` (the build step), e.g. a tool the package forgot to declare. */
+  buildCommands?: string[];
+  buildDepends?: string;
+  /** What the installed program prints. */
+  greeting?: string;
+}
+
+/**
+ * A small native source package with no build-dependencies beyond build-essential: its
+ * rules file builds the .deb with dpkg-deb directly, so tests spend seconds, not minutes.
+ */
+export function writeNativePackage(dir: string, p: NativePackage): void {
+  const w = (rel: string, text: string, mode = 0o644) => {
+    const f = path.join(dir, rel);
+    fs.mkdirSync(path.dirname(f), { recursive: true });
+    fs.writeFileSync(f, text, { mode });
+    fs.chmodSync(f, mode);
+  };
+  w('debian/changelog', `${p.name} (${p.version}) unstable; urgency=medium\n\n  * Test release ${p.version}.\n\n -- Pocket Tester <tester@localhost>  Sat, 21 Nov 2026 12:00:00 +0000\n`);
+  w('debian/control', [
+    `Source: ${p.name}`, 'Section: misc', 'Priority: optional', 'Maintainer: Pocket Tester <tester@localhost>',
+    ...(p.buildDepends ? [`Build-Depends: ${p.buildDepends}`] : []),
+    'Standards-Version: 4.6.2', 'Rules-Requires-Root: no', '',
+    `Package: ${p.name}`, 'Architecture: all', `Description: pocketbuild test package ${p.name}`, ' Built by the test suite.', '',
+  ].join('\n'));
+  w('debian/source/format', '3.0 (native)\n');
+  const build = (p.buildCommands ?? []).map((c) => `\t${c}`).join('\n');
+  w('debian/rules', [
+    '#!/usr/bin/make -f',
+    'build build-arch build-indep:',
+    '\ttrue',
+    build,
+    'clean:',
+    '\trm -rf debian/tmp debian/files',
+    'binary binary-arch binary-indep:',
+    '\tmkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin',
+    `\tinstall -m 755 greet debian/tmp/usr/bin/${p.name}`,
+    `\tdpkg-gencontrol -p${p.name} -Pdebian/tmp`,
+    '\tdpkg-deb --root-owner-group --build debian/tmp ..',
+    '.PHONY: build build-arch build-indep clean binary binary-arch binary-indep',
+    '',
+  ].join('\n'), 0o755);
+  w('greet', `#!/bin/sh\necho "${p.greeting ?? `hello from ${p.name} ${p.version}`}"\n`, 0o755);
+}
+
+/**
+ * A package repository made with the real git CLI: a bare repo in reposDir and a work
+ * clone the test commits from. Everything belongs to the test user.
+ */
+export class PackageRepo {
+  readonly work: string;
+  readonly bare: string;
+
+  constructor(reposDir: string, readonly name: string) {
+    this.bare = path.join(reposDir, `${name}.git`);
+    this.work = tempDirForTestUser(`work-${name}`);
+    runAs(['git', 'init', '--quiet', '--bare', '--initial-branch=main', this.bare]);
+    runAs(['git', 'init', '--quiet', '--initial-branch=main', this.work]);
+    runAs(['git', '-C', this.work, 'remote', 'add', 'origin', this.bare]);
+  }
+
+  /** Replace the work tree with a native package at `version` and commit it; returns the commit id. */
+  commitVersion(p: Omit<NativePackage, 'name'>, branch = 'main'): string {
+    const exists = runAs(['git', '-C', this.work, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { allowFail: true }).status === 0;
+    const current = runAs(['git', '-C', this.work, 'symbolic-ref', '--short', 'HEAD']).stdout.trim();
+    if (current !== branch) runAs(['git', '-C', this.work, 'checkout', '--quiet', ...(exists ? [] : ['-b']), branch]);
+    runAs(['find', this.work, '-mindepth', '1', '-maxdepth', '1', '!', '-name', '.git', '-exec', 'rm', '-rf', '{}', '+']);
+    const stage = tempDirForTestUser('stage');
+    writeNativePackage(stage, { ...p, name: this.name });
+    runAs(['cp', '-a', `${stage}/.`, this.work]);
+    fs.rmSync(stage, { recursive: true, force: true });
+    runAs(['git', '-C', this.work, 'add', '-A']);
+    runAs(['git', '-C', this.work, 'commit', '--quiet', '-m', `${this.name} ${p.version}`]);
+    runAs(['git', '-C', this.work, 'push', '--quiet', '--force', 'origin', branch]);
+    return runAs(['git', '-C', this.work, 'rev-parse', 'HEAD']).stdout.trim();
+  }
+
+  /** Start an unrelated history (an orphan branch): a commit that descends from nothing published. */
+  orphan(branch: string): void {
+    runAs(['git', '-C', this.work, 'checkout', '--quiet', '--orphan', branch]);
+  }
+
+  cleanup(): void {
+    fs.rmSync(this.work, { recursive: true, force: true });
+  }
+}

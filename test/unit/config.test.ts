@@ -1,0 +1,467 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { findConfigFile, loadConfig } from '../../src/config/load.js';
+import { ConfigError, ExitCode } from '../../src/util/errors.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const example = path.join(root, 'config.example.yml');
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketbuild-config-'));
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function write(name: string, text: string): string {
+  const file = path.join(dir, name);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+function lines(...ls: string[]): string {
+  return ls.join('\n') + '\n';
+}
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error('expected a ConfigError, but nothing was thrown');
+}
+
+/** Loads `text` and checks the exact one-line message and its data. */
+function expectProblem(text: string, line: number, key: string | null, what: string): void {
+  const file = write('config.yml', text);
+  const err = configError(() => loadConfig(file));
+  expect(err.message).toBe(`${file}:${line}: ${what}`);
+  expect(err.message).not.toContain('\n');
+  expect(err.data).toEqual({ file, line, key });
+  expect(err.code).toBe('ConfigError');
+  expect(err.exitCode).toBe(ExitCode.config);
+}
+
+const POCKET_KEYS = 'suite, acl, acl_command, allow_backtracking, sandbox, notify';
+const TOP_KEYS =
+  'state_dir, queue_dir, repos_dir, cache_dir, hooks_dir, builder, daemon, archive, limits, signing, hooks, groups, pockets';
+
+describe('config.example.yml', () => {
+  it('loads and resolves its relative paths against its own directory', () => {
+    const cfg = loadConfig(example);
+    expect(cfg.file).toBe(example);
+    expect(cfg.state_dir).toBe(path.join(root, 'var'));
+    expect(cfg.queue_dir).toBe(path.join(root, 'queue'));
+    expect(cfg.repos_dir).toBe(path.join(root, 'var', 'repos'));
+    expect(cfg.hooks_dir).toBe(path.join(root, 'hooks'));
+    expect(cfg.groups).toEqual({ release: ['alice'] });
+    expect(cfg.pockets).toEqual({
+      stable: {
+        name: 'stable',
+        suite: 'stable',
+        acl: ['group:release'],
+        allow_backtracking: false,
+        sandbox: 'userns',
+        notify: [],
+      },
+      dev: { name: 'dev', suite: 'dev', acl: ['*'], allow_backtracking: true, sandbox: 'userns', notify: [] },
+    });
+  });
+
+  it('shows exactly the defaults', () => {
+    // Same directory, so relative defaults resolve alike; only groups and pockets are given.
+    const copy = write('example.yml', fs.readFileSync(example, 'utf8'));
+    const minimal = write(
+      'minimal.yml',
+      lines(
+        'groups: {release: [alice]}',
+        'pockets:',
+        '  stable: {suite: stable, acl: [group:release]}',
+        '  dev: {suite: dev, acl: ["*"], allow_backtracking: true}',
+      ),
+    );
+    const { file: _a, ...fromExample } = loadConfig(copy);
+    const { file: _b, ...fromDefaults } = loadConfig(minimal);
+    expect(fromExample).toEqual(fromDefaults);
+  });
+});
+
+describe('defaults', () => {
+  it('fills in every section a file leaves out', () => {
+    const file = write('sub/config.yml', lines('pockets:', '  dev:', '    suite: dev'));
+    const here = path.join(dir, 'sub');
+    expect(loadConfig(file)).toEqual({
+      file,
+      state_dir: path.join(here, 'var'),
+      queue_dir: path.join(here, 'queue'),
+      repos_dir: path.join(here, 'var', 'repos'),
+      cache_dir: path.join(here, 'var', 'cache'),
+      hooks_dir: path.join(here, 'hooks'),
+      builder: { id: 'https://pocketbuild.invalid/builder' },
+      daemon: { slots: 1, rescan_seconds: 5, claim_stale_seconds: 30 },
+      archive: { mirror: 'http://deb.debian.org/debian', suite: 'bookworm', components: ['main'] },
+      limits: { build_timeout_seconds: 3600, memory_mb: 4096, processes: 1000, disk_mb: 4096, log_mb: 64 },
+      signing: { key: null },
+      hooks: { timeout_seconds: 30 },
+      groups: {},
+      pockets: { dev: { name: 'dev', suite: 'dev', acl: [], allow_backtracking: false, sandbox: 'userns', notify: [] } },
+    });
+  });
+
+  it('merges a partial section with the defaults of the rest', () => {
+    const file = write(
+      'config.yml',
+      lines('daemon:', '  slots: 3', 'limits:', '  memory_mb: 512', 'pockets:', '  dev: {suite: dev}'),
+    );
+    const cfg = loadConfig(file);
+    expect(cfg.daemon).toEqual({ slots: 3, rescan_seconds: 5, claim_stale_seconds: 30 });
+    expect(cfg.limits).toEqual({ build_timeout_seconds: 3600, memory_mb: 512, processes: 1000, disk_mb: 4096, log_mb: 64 });
+  });
+
+  it('treats an empty section as all defaults', () => {
+    const file = write('config.yml', lines('daemon:', 'groups:', 'pockets:', '  dev: {suite: dev, acl:}'));
+    const cfg = loadConfig(file);
+    expect(cfg.daemon).toEqual({ slots: 1, rescan_seconds: 5, claim_stale_seconds: 30 });
+    expect(cfg.groups).toEqual({});
+    expect(cfg.pockets['dev']?.acl).toEqual([]);
+  });
+
+  it('puts repos_dir under state_dir, and keeps absolute paths as they are', () => {
+    const file = write('config.yml', lines('state_dir: /srv/pocketbuild', 'hooks_dir: ../h', 'pockets: {dev: {suite: dev}}'));
+    const cfg = loadConfig(file);
+    expect(cfg.state_dir).toBe('/srv/pocketbuild');
+    expect(cfg.repos_dir).toBe('/srv/pocketbuild/repos');
+    expect(cfg.hooks_dir).toBe(path.resolve(dir, '../h'));
+  });
+
+  it('resolves acl_command against the config directory and leaves it out when not given', () => {
+    const file = write(
+      'config.yml',
+      lines('pockets:', '  a: {suite: a, acl_command: bin/acl}', '  b: {suite: b, acl_command: /usr/lib/acl}', '  c: {suite: c}'),
+    );
+    const cfg = loadConfig(file);
+    expect(cfg.pockets['a']?.acl_command).toBe(path.join(dir, 'bin/acl'));
+    expect(cfg.pockets['b']?.acl_command).toBe('/usr/lib/acl');
+    expect(cfg.pockets['c']).not.toHaveProperty('acl_command');
+  });
+
+  it('accepts every kind of acl entry, a fingerprint and notify addresses', () => {
+    const fpr = 'ABCDEF0123456789ABCDEF0123456789ABCDEF01';
+    const file = write(
+      'config.yml',
+      lines(
+        'signing:',
+        `  key: ${fpr}`,
+        'groups:',
+        '  release: [alice, bob_2]',
+        'pockets:',
+        '  prod:',
+        '    suite: bookworm-prod',
+        '    acl: [group:release, carol, "*"]',
+        '    sandbox: vm',
+        '    notify: [builds@example.org]',
+      ),
+    );
+    const cfg = loadConfig(file);
+    expect(cfg.signing.key).toBe(fpr);
+    expect(cfg.pockets['prod']).toEqual({
+      name: 'prod',
+      suite: 'bookworm-prod',
+      acl: ['group:release', 'carol', '*'],
+      allow_backtracking: false,
+      sandbox: 'vm',
+      notify: ['builds@example.org'],
+    });
+  });
+});
+
+describe('errors', () => {
+  const pockets = ['pockets:', '  dev:', '    suite: dev'];
+
+  it('names an unknown key deep down, with the closest known key', () => {
+    expectProblem(
+      lines('groups:', '  release: [alice]', 'pockets:', '  prod:', '    sute: prod'),
+      5,
+      'pockets.prod.sute',
+      `unknown key "pockets.prod.sute" (did you mean "suite"? known: ${POCKET_KEYS})`,
+    );
+  });
+
+  it('names an unknown top-level key, suggesting only when it is close', () => {
+    expectProblem(
+      lines(...pockets, 'sate_dir: ./var'),
+      4,
+      'sate_dir',
+      `unknown key "sate_dir" (did you mean "state_dir"? known: ${TOP_KEYS})`,
+    );
+    expectProblem(lines('colour: red', ...pockets), 1, 'colour', `unknown key "colour" (known: ${TOP_KEYS})`);
+    expectProblem(
+      lines(...pockets, 'daemon:', '  slost: 2'),
+      5,
+      'daemon.slost',
+      'unknown key "daemon.slost" (did you mean "slots"? known: slots, rescan_seconds, claim_stale_seconds)',
+    );
+  });
+
+  it('does not take an inherited property name for a known key', () => {
+    expectProblem(lines(...pockets, 'constructor: 1'), 4, 'constructor', `unknown key "constructor" (known: ${TOP_KEYS})`);
+  });
+
+  it('reports wrong types with what was given', () => {
+    expectProblem(
+      lines(...pockets, 'daemon:', '  slots: two'),
+      5,
+      'daemon.slots',
+      'daemon.slots must be a positive integer, got "two"',
+    );
+    expectProblem(lines('daemon: [1]', ...pockets), 1, 'daemon', 'daemon must be a mapping of keys, got a list');
+    expectProblem(lines('- a', '- b'), 1, null, 'the top level must be a mapping of keys, got a list');
+    expectProblem(
+      lines(...pockets, '    allow_backtracking: yes'),
+      4,
+      'pockets.dev.allow_backtracking',
+      'pockets.dev.allow_backtracking must be true or false, got "yes"',
+    );
+    expectProblem(
+      lines('pockets:', '  dev:', '    suite: 2024'),
+      3,
+      'pockets.dev.suite',
+      'pockets.dev.suite must be a suite name made of letters, digits, ".", "_" and "-", got 2024 (quote it, "2024", to make it a string)',
+    );
+    expectProblem(lines(...pockets, '    acl: "*"'), 4, 'pockets.dev.acl', 'pockets.dev.acl must be a list, got "*"');
+    expectProblem(
+      lines(...pockets, 'state_dir:'),
+      4,
+      'state_dir',
+      'state_dir must be a path (absolute, or relative to the directory of the config file), got nothing',
+    );
+  });
+
+  it('reports impossible numbers', () => {
+    expectProblem(lines(...pockets, 'daemon: {slots: 0}'), 4, 'daemon.slots', 'daemon.slots must be a positive integer, got 0');
+    expectProblem(lines(...pockets, 'daemon: {slots: 1.5}'), 4, 'daemon.slots', 'daemon.slots must be a positive integer, got 1.5');
+    expectProblem(
+      lines(...pockets, 'hooks:', '  timeout_seconds: -1'),
+      5,
+      'hooks.timeout_seconds',
+      'hooks.timeout_seconds must be a positive number of seconds, got -1',
+    );
+    expectProblem(
+      lines(...pockets, 'limits:', '  build_timeout_seconds: .inf'),
+      5,
+      'limits.build_timeout_seconds',
+      'limits.build_timeout_seconds must be a positive number of seconds, got .inf',
+    );
+  });
+
+  it('reports a value outside a fixed set', () => {
+    expectProblem(
+      lines(...pockets, '    sandbox: docker'),
+      4,
+      'pockets.dev.sandbox',
+      'pockets.dev.sandbox must be one of "userns", "vm", got "docker"',
+    );
+  });
+
+  it('reports bad pocket, suite, group and principal names', () => {
+    expectProblem(
+      lines('pockets:', '  Prod:', '    suite: prod'),
+      2,
+      'pockets.Prod',
+      'pocket name "Prod" must match [a-z0-9][a-z0-9-]{0,63}',
+    );
+    expectProblem(
+      lines('pockets:', `  ${'a'.repeat(65)}:`, '    suite: prod'),
+      2,
+      `pockets.${'a'.repeat(65)}`,
+      `pocket name "${'a'.repeat(65)}" must match [a-z0-9][a-z0-9-]{0,63}`,
+    );
+    expectProblem(
+      lines('pockets:', '  prod:', '    suite: "pro d"'),
+      3,
+      'pockets.prod.suite',
+      'pockets.prod.suite must be a suite name made of letters, digits, ".", "_" and "-", got "pro d"',
+    );
+    expectProblem(
+      lines('groups:', '  Release: [alice]', ...pockets),
+      2,
+      'groups.Release',
+      'group name "Release" must match [a-z_][a-z0-9_.-]{0,31}',
+    );
+    expectProblem(
+      lines('groups:', '  release:', '    - alice', '    - Bob', ...pockets),
+      4,
+      'groups.release[1]',
+      'groups.release[1] must be a principal name matching [a-z_][a-z0-9_.-]{0,31}, got "Bob"',
+    );
+  });
+
+  it('reports bad acl entries', () => {
+    const allowed = '"*", "group:NAME" or a principal name matching [a-z_][a-z0-9_.-]{0,31}';
+    expectProblem(
+      lines(...pockets, '    acl:', '      - alice', '      - Alice'),
+      6,
+      'pockets.dev.acl[1]',
+      `pockets.dev.acl[1] must be ${allowed}, got "Alice"`,
+    );
+    expectProblem(
+      lines(...pockets, '    acl: ["**"]'),
+      4,
+      'pockets.dev.acl[0]',
+      `pockets.dev.acl[0] must be ${allowed}, got "**"`,
+    );
+    expectProblem(
+      lines('groups:', '  release: [alice]', ...pockets, '    acl:', '      - group:release', '      - group:ops'),
+      8,
+      'pockets.dev.acl[1]',
+      'pockets.dev.acl[1] names group "ops", which is not defined under groups',
+    );
+  });
+
+  it('does not take an inherited property name for a defined group', () => {
+    expectProblem(
+      lines(...pockets, '    acl: [group:constructor]'),
+      4,
+      'pockets.dev.acl[0]',
+      'pockets.dev.acl[0] names group "constructor", which is not defined under groups',
+    );
+  });
+
+  it('reports two pockets with one suite at the second', () => {
+    expectProblem(
+      lines('pockets:', '  stable:', '    suite: main', '  dev:', '    acl: ["*"]', '    suite: main'),
+      6,
+      'pockets.dev.suite',
+      'pockets.dev.suite "main" is already the suite of pocket "stable"; each pocket needs its own suite',
+    );
+  });
+
+  it('reports other bad strings', () => {
+    expectProblem(
+      lines(...pockets, '    acl_command: ""'),
+      4,
+      'pockets.dev.acl_command',
+      'pockets.dev.acl_command must be a path (absolute, or relative to the directory of the config file), got ""',
+    );
+    expectProblem(
+      lines(...pockets, 'signing:', '  key: "ABCD 1234"'),
+      5,
+      'signing.key',
+      'signing.key must be a GPG key fingerprint (40 or 64 hex digits, no spaces) or null, got "ABCD 1234"',
+    );
+    expectProblem(
+      lines(...pockets, '    notify: [alice]'),
+      4,
+      'pockets.dev.notify[0]',
+      'pockets.dev.notify[0] must be an e-mail address, got "alice"',
+    );
+    expectProblem(
+      lines(...pockets, 'archive: {mirror: "deb.debian.org"}'),
+      4,
+      'archive.mirror',
+      'archive.mirror must be an http://, https:// or file:// URL, got "deb.debian.org"',
+    );
+  });
+
+  it('reports missing required keys', () => {
+    expectProblem(lines('daemon: {slots: 2}'), 1, 'pockets', 'missing required key "pockets"');
+    expectProblem(lines('daemon: {slots: 2}', 'pockets: {}'), 2, 'pockets', 'pockets must define at least one pocket');
+    expectProblem(lines('daemon: {slots: 2}', 'pockets:'), 2, 'pockets', 'pockets must define at least one pocket');
+    expectProblem(
+      lines('pockets:', '  stable:', '    suite: stable', '  dev:', '    acl: ["*"]'),
+      4,
+      'pockets.dev.suite',
+      'missing required key "pockets.dev.suite"',
+    );
+  });
+
+  it('reports an empty file', () => {
+    const what = 'the file is empty; it needs at least a "pockets" section (see config.example.yml)';
+    expectProblem('', 1, null, what);
+    expectProblem(lines('# nothing here yet', ''), 1, null, what);
+  });
+
+  it("keeps the YAML library's message for syntax errors, at the right line", () => {
+    expectProblem(lines(...pockets, 'pockets:', '  prod: {suite: prod}'), 4, null, 'Map keys must be unique');
+    expectProblem(lines(...pockets, 'daemon:', '  slots: 1', ' rescan_seconds: 2'), 6, null, 'All mapping items must start at the same column');
+    expectProblem(lines(...pockets, 'hooks: !shell x'), 4, null, 'Unresolved tag: !shell');
+  });
+
+  it('names the path and the reason when the file cannot be read', () => {
+    const missing = path.join(dir, 'nope.yml');
+    const err = configError(() => loadConfig(missing));
+    expect(err.message).toBe(
+      `cannot read the config file ${missing}: no such file or directory (ENOENT); check the path and its permissions`,
+    );
+    expect(err.data).toMatchObject({ file: missing, errno: 'ENOENT' });
+
+    const err2 = configError(() => loadConfig(dir));
+    expect(err2.message).toBe(
+      `cannot read the config file ${dir}: illegal operation on a directory (EISDIR); check the path and its permissions`,
+    );
+  });
+});
+
+describe('findConfigFile', () => {
+  const system = () => path.join(dir, 'etc', 'config.yml');
+  const cwd = () => path.join(dir, 'cwd');
+
+  beforeEach(() => {
+    fs.mkdirSync(cwd(), { recursive: true });
+  });
+
+  it('prefers --config, then $POCKETBUILD_CONFIG, then ./config.yml, then the system file', () => {
+    const explicit = write('explicit.yml', '');
+    const fromEnv = write('env.yml', '');
+    const local = write('cwd/config.yml', '');
+    write('etc/config.yml', '');
+    const env = { POCKETBUILD_CONFIG: fromEnv };
+
+    expect(findConfigFile(explicit, env, cwd(), system())).toBe(explicit);
+    expect(findConfigFile(undefined, env, cwd(), system())).toBe(fromEnv);
+    expect(findConfigFile(undefined, {}, cwd(), system())).toBe(local);
+    fs.rmSync(local);
+    expect(findConfigFile(undefined, {}, cwd(), system())).toBe(system());
+  });
+
+  it('resolves relative names against cwd and ignores an empty variable', () => {
+    const explicit = write('cwd/my.yml', '');
+    const fromEnv = write('cwd/env/pb.yml', '');
+    const local = write('cwd/config.yml', '');
+    expect(findConfigFile('my.yml', {}, cwd(), system())).toBe(explicit);
+    expect(findConfigFile(undefined, { POCKETBUILD_CONFIG: 'env/pb.yml' }, cwd(), system())).toBe(fromEnv);
+    expect(findConfigFile(undefined, { POCKETBUILD_CONFIG: '' }, cwd(), system())).toBe(local);
+  });
+
+  it('does not fall back when the file named by --config or the variable is missing', () => {
+    write('cwd/config.yml', '');
+    const missing = path.join(dir, 'missing.yml');
+    expect(configError(() => findConfigFile(missing, {}, cwd(), system())).message).toBe(
+      `the config file ${missing} given with --config does not exist; check the path`,
+    );
+    expect(configError(() => findConfigFile(undefined, { POCKETBUILD_CONFIG: missing }, cwd(), system())).message).toBe(
+      `the config file ${missing} named by $POCKETBUILD_CONFIG does not exist; fix or unset the variable`,
+    );
+  });
+
+  it('lists the places it looked when there is no config at all', () => {
+    const err = configError(() => findConfigFile(undefined, {}, cwd(), system()));
+    const looked = [path.join(cwd(), 'config.yml'), system()];
+    expect(err.message).toBe(
+      `no config file found (looked for ${looked.join(' and ')}); pass --config FILE, set $POCKETBUILD_CONFIG, or copy config.example.yml to config.yml`,
+    );
+    expect(err.data).toEqual({ looked });
+  });
+
+  it.skipIf(fs.existsSync('/etc/pocketbuild/config.yml'))('defaults to /etc/pocketbuild/config.yml as the last place', () => {
+    const err = configError(() => findConfigFile(undefined, {}, cwd()));
+    expect(err.data['looked']).toEqual([path.join(cwd(), 'config.yml'), '/etc/pocketbuild/config.yml']);
+  });
+});

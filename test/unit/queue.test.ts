@@ -1,0 +1,119 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DirectoryQueue } from '../../src/queue/directory-queue.js';
+import { ID_RE, newRequestId, parseRequest, serializeRequest, type Request } from '../../src/queue/request.js';
+
+const COMMIT = 'a'.repeat(40);
+
+function req(pkg: string, pocket = 'stable', id = newRequestId()): Request {
+  return { v: 1, id, pocket, package: pkg, commit: COMMIT, commit_spec: 'main', principal: 'alice', origin: 'cli', time: new Date().toISOString() };
+}
+
+describe('request ids and files', () => {
+  it('makes ids that match the grammar and sort in creation order, even within one millisecond', () => {
+    const ids = Array.from({ length: 2000 }, () => newRequestId());
+    for (const id of ids) expect(id).toMatch(ID_RE);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('round-trips and refuses malformed requests with the reason', () => {
+    const r = req('hello');
+    expect(parseRequest(serializeRequest(r))).toEqual(r);
+    expect(() => parseRequest('{')).toThrow(/not JSON/);
+    expect(() => parseRequest(JSON.stringify({ ...r, extra: 1 }))).toThrow('unknown field "extra"');
+    expect(() => parseRequest(JSON.stringify({ ...r, pocket: 'Prod' }))).toThrow(/invalid pocket "Prod"/);
+    expect(() => parseRequest(JSON.stringify({ ...r, commit: 'abc' }))).toThrow(/invalid commit/);
+    expect(() => parseRequest(JSON.stringify({ ...r, package: '../etc' }))).toThrow(/invalid package/);
+  });
+});
+
+describe('DirectoryQueue', () => {
+  let dir: string;
+  let quarantined: string[];
+  let q: DirectoryQueue;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-queue-'));
+    quarantined = [];
+    q = new DirectoryQueue(dir, { staleMs: 2000, onQuarantine: (f, why) => quarantined.push(`${f}: ${why}`) });
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('enqueues atomically: one complete file, no temp file left', () => {
+    const r = req('hello');
+    q.enqueue(r);
+    expect(fs.readdirSync(dir).sort()).toEqual([`${r.id}.json`, 'quarantine']);
+    expect(q.pending()).toEqual([r]);
+  });
+
+  it('keeps each (pocket, package) in submission order while other packages overtake', async () => {
+    const a1 = req('pa');
+    const a2 = req('pa');
+    const b1 = req('pb');
+    const a3 = req('pa', 'dev');
+    [a1, a2, b1, a3].forEach((r) => q.enqueue(r));
+    const c1 = await q.claimNext();
+    expect(c1?.request.id).toBe(a1.id);
+    // a2 must wait for a1; b1 and a3 (another pocket) may go.
+    const c2 = await q.claimNext();
+    expect(c2?.request.id).toBe(b1.id);
+    const c3 = await q.claimNext();
+    expect(c3?.request.id).toBe(a3.id);
+    expect(await q.claimNext()).toBeNull();
+    await c1!.finish();
+    const c4 = await q.claimNext();
+    expect(c4?.request.id).toBe(a2.id);
+    for (const c of [c2, c3, c4]) await c!.finish();
+    expect(q.pending()).toEqual([]);
+  });
+
+  it('never lets two claimers (two daemons on one directory) hold the same request', async () => {
+    const other = new DirectoryQueue(dir, { staleMs: 2000 });
+    const reqs = Array.from({ length: 20 }, (_, i) => req(`p${i}`));
+    reqs.forEach((r) => q.enqueue(r));
+    const claims = await Promise.all([...Array(20)].flatMap(() => [q.claimNext(), other.claimNext()]));
+    const ids = claims.filter((c) => c).map((c) => c!.request.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBeGreaterThan(0);
+    for (const c of claims) await c?.release();
+  });
+
+  it('takes over a claim whose holder died once it is stale', async () => {
+    const r = req('hello');
+    q.enqueue(r);
+    // A dead daemon's claim: the lock directory exists and nobody refreshes it.
+    fs.mkdirSync(path.join(dir, `${r.id}.json.lock`));
+    expect(await q.claimNext()).toBeNull();
+    const old = new Date(Date.now() - 10_000);
+    fs.utimesSync(path.join(dir, `${r.id}.json.lock`), old, old);
+    const c = await q.claimNext();
+    expect(c?.request.id).toBe(r.id);
+    await c!.finish();
+  });
+
+  it('moves foreign and malformed files to quarantine with the reason and carries on', () => {
+    const good = req('hello');
+    q.enqueue(good);
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'hi');
+    const bad = newRequestId();
+    fs.writeFileSync(path.join(dir, `${bad}.json`), '{"v":1,"id":"');
+    const mismatched = req('px');
+    fs.writeFileSync(path.join(dir, `${newRequestId()}.json`), serializeRequest(mismatched));
+    expect(q.pending()).toEqual([good]);
+    expect(quarantined).toHaveLength(3);
+    expect(quarantined.find((l) => l.startsWith('notes.txt'))).toBe('notes.txt: not a request file (expected <id>.json)');
+    expect(quarantined.find((l) => l.startsWith(bad))).toMatch(/not JSON/);
+    expect(quarantined.some((l) => l.includes('does not match the file name'))).toBe(true);
+    const q2 = fs.readdirSync(path.join(dir, 'quarantine'));
+    expect(q2.filter((n) => n.endsWith('.reason'))).toHaveLength(3);
+  });
+
+  it('ignores writers\' temp files', () => {
+    fs.writeFileSync(path.join(dir, '.tmp-whatever'), 'partial');
+    expect(q.pending()).toEqual([]);
+    expect(quarantined).toEqual([]);
+  });
+});
