@@ -32,16 +32,18 @@ useradd --uid ${BUILD_UID} --home-dir /build/home --create-home --no-user-group 
 chown -R ${BUILD_UID}:100 /build
 
 say "installing build-dependencies (offline, from the pre-fetched set)"
-apt-get -q -o APT::Get::List-Cleanup=false update
+apt-get -q -o Acquire::Languages=none update
 apt-get -q -y --no-install-recommends build-dep ${BUILD_PATH}/"$DIRNAME"
 if [ -n "$EXTRA" ]; then apt-get -q -y --no-install-recommends install $EXTRA; fi
 
+# -sa: always carry the upstream tarball; the pool is shared by every suite, and the first
+# upload of a version to it must bring it (reprepro accepts it again if it is identical).
 say "building as uid ${BUILD_UID} in ${BUILD_PATH}/$DIRNAME"
 cd ${BUILD_PATH}/"$DIRNAME"
 set +e
 setpriv --reuid=${BUILD_UID} --regid=100 --clear-groups --inh-caps=-all --bounding-set=-all -- \\
   env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/build/home LC_ALL=C.UTF-8 TZ=UTC \\
-  DEB_BUILD_OPTIONS="\${DEB_BUILD_OPTIONS:-}" dpkg-buildpackage -us -uc
+  DEB_BUILD_OPTIONS="\${DEB_BUILD_OPTIONS:-}" dpkg-buildpackage -us -uc -sa
 status=$?
 set -e
 if [ $status -ne 0 ]; then say "dpkg-buildpackage exited with status $status"; exit $status; fi

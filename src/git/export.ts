@@ -185,7 +185,7 @@ function writeNewFile(file: Buffer, data: Buffer, mode: number): Promise<void> {
 
 function checkName(gitdir: string, commit: string, relDir: string, name: Buffer): void {
   if (name.length === 0) throw unsafe(gitdir, commit, relDir, name, 'is empty');
-  if (name.includes(SLASH[0]!) || name.includes(0)) throw unsafe(gitdir, commit, relDir, name, 'contains a slash');
+  if (name.includes(SLASH[0]!)) throw unsafe(gitdir, commit, relDir, name, 'contains a slash');
   if (name.equals(Buffer.from('.')) || name.equals(Buffer.from('..'))) throw unsafe(gitdir, commit, relDir, name, 'points outside its directory');
   if (name.length === DOT_GIT.length && name.toString('latin1').toLowerCase() === '.git') {
     throw unsafe(gitdir, commit, relDir, name, 'would create a git directory');
@@ -196,7 +196,7 @@ function unsafe(gitdir: string, commit: string, relDir: string, name: Buffer, wh
   const shown = JSON.stringify(name.toString('utf8'));
   return new PocketbuildError(
     'UnsafeTreeEntry',
-    `the tree of ${shortOid(commit)} in ${repoLabel(gitdir)} has an entry ${shown} in ${relDir === '' ? 'its top directory' : relDir} that ${why}, so it was not exported; fix the repository history.`,
+    `the tree of ${shortOid(commit)} in ${repoLabel(gitdir)} has an entry ${shown} in ${relDir === '' ? 'its top directory' : relDir} that ${why}, so nothing was exported; fix the repository history.`,
     { gitdir, commit, dir: relDir, name: name.toString('utf8') },
   );
 }

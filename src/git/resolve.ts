@@ -72,8 +72,8 @@ const BASE_CACHE_BYTES = 64 * 1024 * 1024;
  * A pack file (with a version-2 index) read directly. isomorphic-git inflates every packed
  * object with pako in JavaScript and spends far more on per-call overhead than on the data;
  * exporting ten thousand files took about four times as long as `git archive | tar -x`.
- * Native zlib brings that within the budget. Anything this does not handle (version-1
- * indexes, packs too large for one Buffer) is left to isomorphic-git.
+ * Native zlib brings that within the budget. Version-1 indexes are left to isomorphic-git.
+ * Like isomorphic-git, a pack is read into memory whole, so packs over 2 GiB cannot be read.
  */
 class Pack {
   private data: Promise<Buffer> | undefined;
@@ -458,7 +458,7 @@ export class RepoReader {
 }
 
 /** Parse a raw tree object. Names are not checked here; callers that write to disk must. */
-export function parseTree(gitdir: string, oid: string, content: Buffer): TreeEntry[] {
+function parseTree(gitdir: string, oid: string, content: Buffer): TreeEntry[] {
   const entries: TreeEntry[] = [];
   let at = 0;
   while (at < content.length) {
@@ -493,7 +493,7 @@ export function parseTree(gitdir: string, oid: string, content: Buffer): TreeEnt
 }
 
 /** Split a repository-relative path, refusing anything that could step outside the tree. */
-export function splitTreePath(p: string): string[] {
+function splitTreePath(p: string): string[] {
   const parts = p.split('/').filter((c) => c !== '');
   if (parts.some((c) => c === '.' || c === '..')) {
     throw new PocketbuildError('BadPath', `path ${JSON.stringify(p)} must not contain "." or ".." components.`, { path: p });
@@ -596,8 +596,7 @@ async function expandPrefix(repo: RepoReader, prefix: string): Promise<string | 
   throw ambiguousPrefixError(repo.gitdir, prefix, matches);
 }
 
-/** The error for a prefix matching several objects; exported so its wording can be tested directly. */
-export function ambiguousPrefixError(gitdir: string, prefix: string, candidates: string[]): PocketbuildError {
+function ambiguousPrefixError(gitdir: string, prefix: string, candidates: string[]): PocketbuildError {
   const shown = candidates.map((c) => c.slice(0, Math.max(prefix.length + 2, 10))).join(', ');
   return new PocketbuildError(
     'AmbiguousRevision',

@@ -65,6 +65,8 @@ export async function exportPublicKey(stateDir: string, fpr: string, destDir: st
   const bin = path.join(destDir, 'key.gpg');
   await runChecked(['gpg', '--batch', '--yes', '--output', bin, '--export', fpr], { env, timeoutMs: 30_000, what: 'gpg --export' });
   await runChecked(['gpg', '--batch', '--yes', '--armor', '--output', path.join(destDir, 'key.asc'), '--export', fpr], { env, timeoutMs: 30_000, what: 'gpg --export' });
+  // gpg writes 0600; APT reads keys as its unprivileged _apt user, and this key is public anyway.
+  for (const f of [bin, path.join(destDir, 'key.asc')]) fs.chmodSync(f, 0o644);
   return bin;
 }
 

@@ -49,7 +49,7 @@ describe('from a queued request to a signed APT repository', () => {
     const script = [
       'set -e',
       'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*',
-      'printf "Types: deb\\nURIs: file:/repo\\nSuites: stable\\nComponents: main\\nSigned-By: /key/key.gpg\\n" > /etc/apt/sources.list.d/pocketbuild.sources',
+      'printf "Types: deb\\nURIs: file:/repo\\nSuites: stable\\nComponents: main\\nSigned-By: /etc/apt/keyrings/pocketbuild.gpg\\n" > /etc/apt/sources.list.d/pocketbuild.sources',
       'apt-get -q update',
       'apt-get -q -y install hello pb-native',
       'echo "GREETING: $(hello)"',
@@ -57,7 +57,7 @@ describe('from a queued request to a signed APT repository', () => {
     ].join('\n');
     const r = runAs(['node', path.join(PROJECT, 'test/helpers/sandbox-run.mjs'), JSON.stringify({
       base: path.join(sharedCacheDir(), 'base', `bookworm-${hostArch()}`, 'root'),
-      binds: [{ host: b.aptDir(), inside: '/repo' }, { host: path.join(b.aptDir(), 'key.gpg'), inside: '/key/key.gpg' }],
+      binds: [{ host: b.aptDir(), inside: '/repo' }, { host: path.join(b.aptDir(), 'key.gpg'), inside: '/etc/apt/keyrings/pocketbuild.gpg' }],
       script,
     })], { timeoutMs: 600_000 });
     expect(r.stdout).toContain('GREETING: Hello, world!');

@@ -39,7 +39,7 @@ export function writeNativePackage(dir: string, p: NativePackage): void {
     build,
     'clean:',
     '\trm -rf debian/tmp debian/files',
-    'binary binary-arch binary-indep:',
+    'binary binary-arch binary-indep: build',
     '\tmkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin',
     `\tinstall -m 755 greet debian/tmp/usr/bin/${p.name}`,
     `\tdpkg-gencontrol -p${p.name} -Pdebian/tmp`,
