@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { NotFoundError, PocketbuildError } from '../util/errors.js';
 import { RepoReader, repoLabel, shortOid, type TreeEntry } from './resolve.js';
 
@@ -38,6 +39,8 @@ export async function exportTree(gitdir: string, commit: string, dest: string, o
     root = entry.oid;
   }
   const created = await prepareDest(dest);
+  // Only when the umask would cut 0755/0644 does every file need an extra chmod.
+  const fixModes = ((await probeUmask(dest)) & 0o755) !== 0;
 
   const inflight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
@@ -66,7 +69,7 @@ export async function exportTree(gitdir: string, commit: string, dest: string, o
       await symlink(obj.content, file);
       return;
     }
-    await writeNewFile(file, obj.content, entry.kind === 'exec' ? 0o755 : 0o644);
+    await writeNewFile(file, obj.content, entry.kind === 'exec' ? 0o755 : 0o644, fixModes);
   };
 
   const walk = async (treeOid: string, dir: Buffer, relDir: string): Promise<void> => {
@@ -82,12 +85,12 @@ export async function exportTree(gitdir: string, commit: string, dest: string, o
       const rel = relDir === '' ? entry.name.toString('utf8') : `${relDir}/${entry.name.toString('utf8')}`;
       switch (entry.kind) {
         case 'tree':
-          await makeDir(target);
+          await makeDir(target, fixModes);
           await walk(entry.oid, target, rel);
           break;
         case 'submodule':
           // The submodule's commit lives in another repository; git archive leaves an empty directory too.
-          await makeDir(target);
+          await makeDir(target, fixModes);
           break;
         default:
           await schedule(() => writeBlob(entry, target, rel));
@@ -132,6 +135,20 @@ async function prepareDest(dest: string): Promise<boolean> {
   return false;
 }
 
+/**
+ * The process umask, found by creating a directory: process.umask() can only read it by
+ * briefly setting it to 0, which races with files other code creates meanwhile.
+ */
+async function probeUmask(dest: string): Promise<number> {
+  const probe = path.join(dest, `.pocketbuild-umask-${process.pid}`);
+  await fs.promises.mkdir(probe, 0o777);
+  try {
+    return ~(await fs.promises.stat(probe)).mode & 0o777;
+  } finally {
+    await fs.promises.rmdir(probe);
+  }
+}
+
 async function cleanDest(dest: string, created: boolean): Promise<void> {
   try {
     if (created) {
@@ -150,11 +167,12 @@ async function cleanDest(dest: string, created: boolean): Promise<void> {
 // The callback API is used for the per-file work: fs/promises allocates a FileHandle per
 // file and was measurably slower over ten thousand files.
 
-function makeDir(dir: Buffer): Promise<void> {
+function makeDir(dir: Buffer, fixMode: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     // Not recursive: an existing entry (say a symlink of the same name) must fail, not be entered.
     fs.mkdir(dir, 0o755, (err) => {
       if (err) return reject(err);
+      if (!fixMode) return resolve();
       fs.chmod(dir, 0o755, (err2) => (err2 ? reject(err2) : resolve()));
     });
   });
@@ -164,18 +182,15 @@ function symlink(target: Buffer, file: Buffer): Promise<void> {
   return new Promise((resolve, reject) => fs.symlink(target, file, (err) => (err ? reject(err) : resolve())));
 }
 
-/** Create `file`, which must not exist, with exactly `data` and `mode`. */
-function writeNewFile(file: Buffer, data: Buffer, mode: number): Promise<void> {
+/** Create `file`, which must not exist, with `data` and `mode` (exactly, if `fixMode`). */
+function writeNewFile(file: Buffer, data: Buffer, mode: number, fixMode: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     // 'wx' never opens something already there, so no crafted entry can redirect a write.
     fs.open(file, 'wx', mode, (err, fd) => {
       if (err) return reject(err);
       const finish = (error: Error | null) => fs.close(fd, (closeErr) => (error ?? closeErr ? reject(error ?? closeErr) : resolve()));
       const writeFrom = (offset: number) => {
-        if (offset >= data.length) {
-          // open()'s mode is cut by the umask; the export promises exact modes.
-          return fs.fchmod(fd, mode, finish);
-        }
+        if (offset >= data.length) return fixMode ? fs.fchmod(fd, mode, finish) : finish(null);
         fs.write(fd, data, offset, data.length - offset, null, (werr, n) => (werr ? finish(werr) : writeFrom(offset + n)));
       };
       writeFrom(0);

@@ -17,6 +17,12 @@ export interface RunOptions {
   capture?: boolean;
   /** Abort (e.g. a cancelled build): treated like a timeout, reported as cancelled. */
   signal?: AbortSignal;
+  /**
+   * Kill the child if this process dies, even by SIGKILL (prctl PR_SET_PDEATHSIG through
+   * setpriv), so a restarted daemon never races an orphaned build of the same request.
+   * @defaultValue true
+   */
+  dieWithParent?: boolean;
 }
 
 export interface RunResult {
@@ -39,8 +45,10 @@ const CAPTURE_LIMIT = 4 * 1024 * 1024;
  * for a non-zero exit (see `runChecked`).
  */
 export function run(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
-  const [file, ...args] = argv;
-  if (!file) throw new Error('run: empty argv');
+  if (!argv.length) throw new Error('run: empty argv');
+  const full = opts.dieWithParent === false ? [...argv] : ['setpriv', '--pdeathsig', 'KILL', '--', ...argv];
+  const file = full[0]!;
+  const args = full.slice(1);
   const grace = opts.graceMs ?? 5000;
   const capture = opts.capture ?? true;
   return new Promise((resolve) => {

@@ -14,6 +14,8 @@ export interface TestBuilderOptions {
   /** Extra top-level YAML appended to the config. */
   extraYaml?: string;
   slots?: number;
+  /** How soon a dead daemon's claim may be taken over. */
+  claimStaleSeconds?: number;
 }
 
 interface Result {
@@ -58,13 +60,14 @@ export class TestBuilder {
       'daemon:',
       `  slots: ${o.slots ?? 1}`,
       '  rescan_seconds: 1',
+      `  claim_stale_seconds: ${o.claimStaleSeconds ?? 30}`,
       'hooks:',
       '  timeout_seconds: 5',
       'pockets:',
       pockets,
       o.extraYaml ?? '',
     ].join('\n');
-    runAs(['mkdir', '-p', this.reposDir, this.hooksDir]);
+    runAs(['mkdir', '-p', this.reposDir, this.hooksDir, path.join(this.root, 'queue')]);
     fs.writeFileSync(this.configFile, yaml + '\n');
   }
 
@@ -91,6 +94,15 @@ export class TestBuilder {
     return fs.existsSync(this.daemonLog) ? fs.readFileSync(this.daemonLog, 'utf8') : '';
   }
 
+  /** Kill the daemon without warning, as a crash or the OOM killer would. */
+  async killDaemon(): Promise<void> {
+    const d = this.daemon;
+    if (!d || d.exitCode !== null) return;
+    const exited = new Promise((resolve) => d.once('exit', resolve));
+    d.kill('SIGKILL');
+    await exited;
+  }
+
   async stopDaemon(): Promise<void> {
     const d = this.daemon;
     if (!d || d.exitCode !== null) return;
@@ -105,12 +117,16 @@ export class TestBuilder {
     return this.cli(['submit', pocket, pkg, commit]).stdout.trim();
   }
 
-  /** Wait for a build to finish and return its result.json (the bound only guards against a hung daemon). */
+  /**
+   * Wait until a build is completely done (its result written, its hooks run, its request
+   * gone from the queue) and return its result.json. The bound only guards against a hung daemon.
+   */
   async waitFor(id: string, limitMs = 15 * 60_000): Promise<Result> {
     const file = path.join(this.stateDir, 'builds', id, 'result.json');
+    const queued = path.join(this.root, 'queue', `${id}.json`);
     const deadline = Date.now() + limitMs;
     while (Date.now() < deadline) {
-      if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Result;
+      if (fs.existsSync(file) && !fs.existsSync(queued)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Result;
       if (this.daemon && this.daemon.exitCode !== null) throw new Error(`daemon died:\n${this.log()}`);
       await sleep(250);
     }

@@ -1,0 +1,87 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestBuilder, sleep } from '../helpers/builder.js';
+import { PackageRepo } from '../helpers/packages.js';
+import { runAs } from '../helpers/env.js';
+
+/** Processes whose command line mentions this test's private directory (its builds' sandboxes). */
+function processesUnder(root: string): string[] {
+  const r = spawnSync('pgrep', ['-a', '-f', root], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => l && !l.includes('pgrep'));
+}
+
+/**
+ * Hooks see every event with JSON on stdin and never change an outcome; junk in the queue is
+ * moved aside; a daemon killed in the middle of a build leaves nothing running, and the
+ * restarted daemon finishes the request exactly once.
+ */
+describe('hooks, quarantine and a daemon killed mid-build', () => {
+  let b: TestBuilder;
+  let repo: PackageRepo;
+  let seen: string;
+
+  beforeAll(async () => {
+    b = new TestBuilder('recovery', { pockets: { stable: {} }, claimStaleSeconds: 3 });
+    seen = path.join(b.root, 'hooks-seen');
+    const hook = (name: string, body: string) => runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"', 'sh', path.join(b.hooksDir, name), body]);
+    hook('10-record', `#!/bin/sh\n{ echo "EVENT $POCKETBUILD_EVENT $POCKETBUILD_ID $POCKETBUILD_STATUS $POCKETBUILD_PACKAGE"; cat; } >> ${seen}\n`);
+    hook('20-fails', '#!/bin/sh\necho "hook failing on purpose" >&2\nexit 3\n');
+    hook('30-hangs', '#!/bin/sh\nsleep 1000\n');
+    hook('40-disabled.bak', '#!/bin/sh\ntouch /tmp/should-not-run\n');
+    repo = new PackageRepo(b.reposDir, 'pb-recover');
+  });
+
+  afterAll(async () => {
+    repo?.cleanup();
+    await b?.cleanup();
+  });
+
+  it('runs hooks with the event on stdin; failing and hanging hooks change nothing', async () => {
+    fs.writeFileSync(path.join(b.root, 'queue', 'stray-file.txt'), 'not a request');
+    await b.startDaemon();
+    const commit = repo.commitVersion({ version: '1.0' });
+    const id = b.submit('stable', 'pb-recover', commit);
+    const res = await b.waitFor(id);
+    expect(res.status, b.buildLog(id)).toBe('succeeded');
+
+    const lines = fs.readFileSync(seen, 'utf8').split('\n');
+    expect(lines).toContain(`EVENT started ${id} running pb-recover`);
+    expect(lines).toContain(`EVENT succeeded ${id} succeeded pb-recover`);
+    const payload = JSON.parse(lines[lines.indexOf(`EVENT succeeded ${id} succeeded pb-recover`) + 1]!);
+    expect(payload).toMatchObject({ event: 'succeeded', request: { id, commit, pocket: 'stable' }, result: { status: 'succeeded', version: '1.0' } });
+    const log = b.buildLog(id);
+    expect(log).toContain('hook 20-fails (succeeded): exited with status 3 (ignored');
+    expect(log).toContain('hook 30-hangs (succeeded): killed by SIGTERM after the 5s limit');
+    expect(log).not.toContain('40-disabled.bak');
+
+    // The stray file was moved aside with its reason, and the daemon said so.
+    const q = fs.readdirSync(path.join(b.root, 'queue', 'quarantine'));
+    expect(q.some((n) => n.endsWith('stray-file.txt'))).toBe(true);
+    expect(b.log()).toContain('queue: moved stray-file.txt to quarantine/: not a request file');
+  });
+
+  it('finishes a request exactly once after the daemon is SIGKILLed during its build', async () => {
+    const commit = repo.commitVersion({ version: '2.0', buildCommands: ['sleep 20'] });
+    const id = b.submit('stable', 'pb-recover', commit);
+    // Wait until the build is inside the sandbox, then kill the daemon without warning.
+    for (let i = 0; i < 1200 && !b.buildLog(id).includes('building as uid'); i++) await sleep(100);
+    expect(b.buildLog(id)).toContain('building as uid');
+    await b.killDaemon();
+    // Every process of the build mentions its work directory; none may outlive the daemon.
+    const work = path.join(b.stateDir, 'work');
+    for (let i = 0; i < 100 && processesUnder(work).length; i++) await sleep(100);
+    expect(processesUnder(work)).toEqual([]);
+    expect(fs.existsSync(path.join(b.stateDir, 'builds', id, 'result.json'))).toBe(false);
+
+    await b.startDaemon();
+    const res = await b.waitFor(id);
+    expect(res.status, b.buildLog(id)).toBe('succeeded');
+    expect(b.published('stable')).toEqual(['pb-recover 2.0']);
+    expect(b.git('pb-recover', ['rev-parse', 'refs/heads/stable'])).toBe(commit);
+    const events = fs.readFileSync(seen, 'utf8').split('\n').filter((l) => l.startsWith(`EVENT `) && l.includes(id));
+    expect(events).toEqual([`EVENT started ${id} running pb-recover`, `EVENT started ${id} running pb-recover`, `EVENT succeeded ${id} succeeded pb-recover`]);
+    expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'))).toEqual([]);
+  });
+});
