@@ -47,6 +47,8 @@ interface State {
   base?: BaseImage;
   deps?: ResolvedDeb[];
   outputs?: CheckedOutputs;
+  /** Parts of the build stage, from the sandbox script's marks (build.install, build.compile...). */
+  substages: StageTiming[];
 }
 
 type Step = { name: string; run: (s: State, env: BuildEnvironment) => Promise<void> };
@@ -78,6 +80,7 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
     record,
     log,
     work: path.join(env.config.state_dir, 'work', req.id),
+    substages: [],
   };
   const journal = record.journal();
   const result = (status: Status, extra: Partial<BuildResult> = {}): BuildResult => ({
@@ -101,6 +104,7 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
       await step.run(s, env);
       const ms = Date.now() - t0;
       stages.push({ name: step.name, ms });
+      if (step.name === 'build') stages.push(...s.substages);
       log.write(`<== ${step.name}: ${(ms / 1000).toFixed(2)} s\n`);
     }
     if (!s.outputs && fs.existsSync(record.outputsDir)) {
@@ -191,7 +195,14 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
   if (r.timedOut) throw new BuildFailed(`the build ${r.how} (limits.build_timeout_seconds)`, 'timeout');
   if (r.cancelled) throw new BuildFailed(`the build was ${r.how}`, 'cancelled');
   if (r.code !== 0) throw new BuildFailed(`the build in the sandbox ${r.how}; the end of build.log says why`);
-  s.log.write(`build: finished in ${BUILD_PATH}\n`);
+  s.substages.push(...splitByMarks(r.stdout, Date.now()));
+  s.log.write(`build: finished in ${BUILD_PATH} (${s.substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`);
+}
+
+/** `pocketbuild-mark: NAME EPOCH_MS` lines → the time between consecutive marks, as build.NAME. */
+export function splitByMarks(output: string, endMs: number): StageTiming[] {
+  const marks = [...output.matchAll(/^pocketbuild-mark: (\w+) (\d+)$/gm)].map((m) => ({ name: m[1]!, at: Number(m[2]) }));
+  return marks.map((m, i) => ({ name: `build.${m.name}`, ms: Math.max(0, (marks[i + 1]?.at ?? endMs) - m.at) }));
 }
 
 async function checkStep(s: State, env: BuildEnvironment): Promise<void> {

@@ -18,6 +18,8 @@ export const SANDBOX_SCRIPT = `set -eu
 DIRNAME=$1 EXTRA=$2
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 say() { echo "pocketbuild: $*"; }
+# Read back by src/build/run-build.ts to split the build stage's time.
+mark() { echo "pocketbuild-mark: $1 $(date +%s%3N)"; }
 say "sandbox: $(uname -r), $(nproc) cpus, running as uid $(id -u) of a user namespace"
 
 # Services must never start from maintainer scripts in a build root.
@@ -31,6 +33,7 @@ cp -a /in/. ${BUILD_PATH}/
 useradd --uid ${BUILD_UID} --home-dir /build/home --create-home --no-user-group --gid 100 builder
 chown -R ${BUILD_UID}:100 /build
 
+mark install
 say "installing build-dependencies (offline, from the pre-fetched set)"
 apt-get -q -o Acquire::Languages=none update
 apt-get -q -y --no-install-recommends build-dep ${BUILD_PATH}/"$DIRNAME"
@@ -40,6 +43,7 @@ if [ -n "$EXTRA" ]; then apt-get -q -y --no-install-recommends install $EXTRA; f
 # upload of a version to it must bring it (reprepro accepts it again if it is identical).
 say "building as uid ${BUILD_UID} in ${BUILD_PATH}/$DIRNAME"
 cd ${BUILD_PATH}/"$DIRNAME"
+mark compile
 set +e
 setpriv --reuid=${BUILD_UID} --regid=100 --clear-groups --inh-caps=-all --bounding-set=-all -- \\
   env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/build/home LC_ALL=C.UTF-8 TZ=UTC \\
@@ -48,6 +52,7 @@ status=$?
 set -e
 if [ $status -ne 0 ]; then say "dpkg-buildpackage exited with status $status"; exit $status; fi
 
+mark collect
 say "collecting results"
 find ${BUILD_PATH} -maxdepth 1 -type f -exec cp -- {} /out/ \\;
 `;

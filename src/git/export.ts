@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { NotFoundError, PocketbuildError } from '../util/errors.js';
-import { RepoReader, repoLabel, shortOid, type TreeEntry } from './resolve.js';
+import { RepoReader, repoLabel, shortOid } from './resolve.js';
 
 /** Options for {@link exportTree}. */
 export interface ExportOptions {
@@ -9,8 +9,15 @@ export interface ExportOptions {
   prefix?: string;
 }
 
-/** How many blobs are read and written at once: enough to keep the libuv pool busy. */
-const CONCURRENCY = 32;
+/**
+ * Files are written with synchronous calls, yielding to the event loop every few
+ * milliseconds. This issues the same system calls as `tar -x`, one after another; 32
+ * asynchronous writes at a time were measured slower (about 2.5x tar against 1.4x on a
+ * two-core machine: every file costs three or four thread-pool round trips and the pool's
+ * threads compete with the main thread for the cores), and did not keep the event loop any
+ * more responsive, since the gaps came from inflating objects either way.
+ */
+const YIELD_MS = 5;
 const SLASH = Buffer.from('/');
 const DOT_GIT = Buffer.from('.git');
 
@@ -42,68 +49,42 @@ export async function exportTree(gitdir: string, commit: string, dest: string, o
   // Only when the umask would cut 0755/0644 does every file need an extra chmod.
   const fixModes = ((await probeUmask(dest)) & 0o755) !== 0;
 
-  const inflight = new Set<Promise<void>>();
-  let failure: { error: unknown } | undefined;
   let files = 0;
-
-  const schedule = async (task: () => Promise<void>): Promise<void> => {
-    while (inflight.size >= CONCURRENCY) await Promise.race(inflight);
-    if (failure) throw failure.error;
-    const p: Promise<void> = task().then(
-      () => {
-        files++;
-        inflight.delete(p);
-      },
-      (error: unknown) => {
-        failure ??= { error };
-        inflight.delete(p);
-      },
-    );
-    inflight.add(p);
-  };
-
-  const writeBlob = async (entry: TreeEntry, file: Buffer, rel: string): Promise<void> => {
-    const obj = await repo.read(entry.oid);
-    if (!obj || obj.type !== 'blob') throw missing(gitdir, commit, rel, entry.oid);
-    if (entry.kind === 'symlink') {
-      await symlink(obj.content, file);
-      return;
-    }
-    await writeNewFile(file, obj.content, entry.kind === 'exec' ? 0o755 : 0o644, fixModes);
-  };
+  let lastYield = performance.now();
 
   const walk = async (treeOid: string, dir: Buffer, relDir: string): Promise<void> => {
     const entries = await repo.tree(treeOid);
     const seen = new Set<string>();
     for (const entry of entries) {
-      if (failure) throw failure.error;
       checkName(gitdir, commit, relDir, entry.name);
       const key = entry.name.toString('latin1');
       if (seen.has(key)) throw unsafe(gitdir, commit, relDir, entry.name, 'appears twice');
       seen.add(key);
       const target = Buffer.concat([dir, SLASH, entry.name]);
-      const rel = relDir === '' ? entry.name.toString('utf8') : `${relDir}/${entry.name.toString('utf8')}`;
-      switch (entry.kind) {
-        case 'tree':
-          await makeDir(target, fixModes);
-          await walk(entry.oid, target, rel);
-          break;
-        case 'submodule':
-          // The submodule's commit lives in another repository; git archive leaves an empty directory too.
-          await makeDir(target, fixModes);
-          break;
-        default:
-          await schedule(() => writeBlob(entry, target, rel));
+      const rel = () => (relDir === '' ? '' : `${relDir}/`) + entry.name.toString('utf8');
+      if (entry.kind === 'tree' || entry.kind === 'submodule') {
+        // Not recursive: an existing entry (say a symlink of the same name) must fail, not be entered.
+        fs.mkdirSync(target, 0o755);
+        if (fixModes) fs.chmodSync(target, 0o755);
+        // A submodule's commit lives in another repository; git archive leaves an empty directory too.
+        if (entry.kind === 'tree') await walk(entry.oid, target, rel());
+        continue;
+      }
+      const obj = await repo.read(entry.oid);
+      if (!obj || obj.type !== 'blob') throw missing(gitdir, commit, rel(), entry.oid);
+      if (entry.kind === 'symlink') fs.symlinkSync(obj.content, target);
+      else writeNewFile(target, obj.content, entry.kind === 'exec' ? 0o755 : 0o644, fixModes);
+      files++;
+      if (performance.now() - lastYield > YIELD_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
       }
     }
   };
 
   try {
     await walk(root, Buffer.from(dest), '');
-    await Promise.all(inflight);
-    if (failure) throw failure.error;
   } catch (e) {
-    await Promise.all(inflight);
     await cleanDest(dest, created);
     throw e;
   }
@@ -164,38 +145,16 @@ async function cleanDest(dest: string, created: boolean): Promise<void> {
   }
 }
 
-// The callback API is used for the per-file work: fs/promises allocates a FileHandle per
-// file and was measurably slower over ten thousand files.
-
-function makeDir(dir: Buffer, fixMode: boolean): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // Not recursive: an existing entry (say a symlink of the same name) must fail, not be entered.
-    fs.mkdir(dir, 0o755, (err) => {
-      if (err) return reject(err);
-      if (!fixMode) return resolve();
-      fs.chmod(dir, 0o755, (err2) => (err2 ? reject(err2) : resolve()));
-    });
-  });
-}
-
-function symlink(target: Buffer, file: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => fs.symlink(target, file, (err) => (err ? reject(err) : resolve())));
-}
-
 /** Create `file`, which must not exist, with `data` and `mode` (exactly, if `fixMode`). */
-function writeNewFile(file: Buffer, data: Buffer, mode: number, fixMode: boolean): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // 'wx' never opens something already there, so no crafted entry can redirect a write.
-    fs.open(file, 'wx', mode, (err, fd) => {
-      if (err) return reject(err);
-      const finish = (error: Error | null) => fs.close(fd, (closeErr) => (error ?? closeErr ? reject(error ?? closeErr) : resolve()));
-      const writeFrom = (offset: number) => {
-        if (offset >= data.length) return fixMode ? fs.fchmod(fd, mode, finish) : finish(null);
-        fs.write(fd, data, offset, data.length - offset, null, (werr, n) => (werr ? finish(werr) : writeFrom(offset + n)));
-      };
-      writeFrom(0);
-    });
-  });
+function writeNewFile(file: Buffer, data: Buffer, mode: number, fixMode: boolean): void {
+  // 'wx' never opens something already there, so no crafted entry can redirect a write.
+  const fd = fs.openSync(file, 'wx', mode);
+  try {
+    for (let at = 0; at < data.length; ) at += fs.writeSync(fd, data, at, data.length - at);
+    if (fixMode) fs.fchmodSync(fd, mode);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function checkName(gitdir: string, commit: string, relDir: string, name: Buffer): void {

@@ -76,6 +76,11 @@ export class TestBuilder {
     return runAs(['node', CLI, '--config', this.configFile, ...args], { allowFail, timeoutMs: 300_000 });
   }
 
+  /** Run the CLI with another config file (to test configuration errors). */
+  cliWithConfig(configFile: string, args: string[]) {
+    return runAs(['node', CLI, '--config', configFile, ...args], { allowFail: true });
+  }
+
   async startDaemon(): Promise<void> {
     const argv = asTestUser(['node', CLI, '--config', this.configFile, 'daemon']);
     const out = fs.openSync(this.daemonLog, 'a');

@@ -4,7 +4,16 @@ import path from 'node:path';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The checkout: the nearest directory upwards with our package.json (this file also runs compiled, from dist-bench/). */
+export const PROJECT = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('cannot find the pocketbuild checkout');
+    dir = up;
+  }
+  return dir;
+})();
 export const CLI = path.join(PROJECT, 'dist', 'cli', 'main.js');
 
 /** The unprivileged account builds run as when the tests run as root (CI); otherwise the current user. */

@@ -1,0 +1,76 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestBuilder } from '../helpers/builder.js';
+import { PackageRepo } from '../helpers/packages.js';
+
+/** The CLI as a user meets it: truthful help, one-line errors with the right exit code, nothing queued on bad input. */
+describe('pocketbuild CLI', () => {
+  let b: TestBuilder;
+  let repo: PackageRepo;
+  let commit: string;
+  const queued = () => fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'));
+
+  beforeAll(() => {
+    b = new TestBuilder('cli', { pockets: { stable: {} } });
+    repo = new PackageRepo(b.reposDir, 'pb-cli');
+    commit = repo.commitVersion({ version: '1.0' });
+  });
+  afterAll(async () => {
+    repo?.cleanup();
+    await b?.cleanup();
+  });
+
+  it('prints help that lists every command, and refuses unknown commands and options', () => {
+    const help = b.cli(['--help']);
+    expect(help.status).toBe(0);
+    for (const c of ['submit POCKET PACKAGE COMMIT', 'status [ID]', 'daemon', 'init', 'repo create NAME', 'start']) expect(help.stdout).toContain(c);
+    const bad = b.cli(['frobnicate'], true);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe('pocketbuild: unknown command "frobnicate"; see pocketbuild --help.\n');
+    const opt = b.cli(['status', '--colour'], true);
+    expect(opt.status).toBe(2);
+    expect(opt.stderr).toBe('pocketbuild: unknown option --colour; see --help.\n');
+  });
+
+  it('refuses bad submissions with one line and the documented exit code, queueing nothing', () => {
+    const cases: Array<[string[], number, string]> = [
+      [['submit', 'nope', 'pb-cli', 'main'], 4, 'pocketbuild: unknown pocket nope (known: stable).\n'],
+      [['submit', 'stable', 'pb-absent', 'main'], 4, `pocketbuild: unknown package pb-absent: there is no ${path.join(b.reposDir, 'pb-absent.git')}; create it with "pocketbuild repo create pb-absent" and push to it.\n`],
+      [['submit', 'Stable', 'pb-cli', 'main'], 2, 'pocketbuild: invalid pocket "Stable": a pocket name is 1-64 of a-z, 0-9 and "-", starting with a letter or digit.\n'],
+      [['submit', 'stable', 'pb-cli', '--upload-pack=x'], 2, 'pocketbuild: unknown option --upload-pack; see --help.\n'],
+      [['submit', 'stable', 'pb-cli', 'main..other'], 2, 'pocketbuild: invalid commit "main..other": give a commit id, a unique prefix of one, or a branch or tag name.\n'],
+      [['submit', 'stable', 'pb-cli'], 2, 'pocketbuild: usage: pocketbuild submit POCKET PACKAGE COMMIT\n'],
+    ];
+    for (const [args, code, err] of cases) {
+      const r = b.cli(args, true);
+      expect({ args, code: r.status, err: r.stderr }).toEqual({ args, code, err });
+    }
+    const missing = b.cli(['submit', 'stable', 'pb-cli', 'no-such-branch'], true);
+    expect(missing.status).toBe(4);
+    expect(missing.stderr.split('\n')).toHaveLength(2); // one line and the final newline
+    expect(missing.stderr).toContain('no-such-branch');
+    expect(queued()).toEqual([]);
+  });
+
+  it('queues a valid submission, resolving a branch to the full commit id, and shows it in status', () => {
+    const id = b.submit('stable', 'pb-cli', 'main');
+    expect(queued()).toEqual([`${id}.json`]);
+    const req = JSON.parse(fs.readFileSync(path.join(b.root, 'queue', `${id}.json`), 'utf8'));
+    expect(req).toMatchObject({ id, pocket: 'stable', package: 'pb-cli', commit, commit_spec: 'main', origin: 'cli' });
+    const st = JSON.parse(b.cli(['status', '--json']).stdout);
+    expect(st.active).toEqual([expect.objectContaining({ id, status: 'queued', commit })]);
+    expect(b.cli(['status', id]).stdout).toContain(`${id}  queued`);
+    const none = b.cli(['status', '0000000000000000'], true);
+    expect(none.status).toBe(4);
+  });
+
+  it('names the file, line and key of a configuration error and exits 6', () => {
+    const bad = path.join(b.root, 'bad.yml');
+    fs.writeFileSync(bad, 'state_dir: /tmp/x\npockets:\n  stable:\n    sute: stable\n');
+    const run = b.cliWithConfig(bad, ['status']);
+    expect(run.status).toBe(6);
+    expect(run.stderr).toMatch(new RegExp(`^pocketbuild: ${bad}:4: unknown key "pockets.stable.sute" \\(did you mean "suite"\\?`));
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
