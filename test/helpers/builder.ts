@@ -38,7 +38,11 @@ export class TestBuilder {
   readonly stateDir: string;
   readonly reposDir: string;
   readonly hooksDir: string;
-  private daemon?: ChildProcess;
+  /** Daemons started by this builder; the last one is "the" daemon for kill/stop. */
+  private daemons: ChildProcess[] = [];
+  private get daemon(): ChildProcess | undefined {
+    return this.daemons[this.daemons.length - 1];
+  }
   private daemonLog: string;
 
   constructor(name: string, o: TestBuilderOptions) {
@@ -81,15 +85,18 @@ export class TestBuilder {
     return runAs(['node', CLI, '--config', configFile, ...args], { allowFail: true });
   }
 
+  /** Start a daemon (another one, if one runs: they share the queue and the state, as on NFS). */
   async startDaemon(): Promise<void> {
     const argv = asTestUser(['node', CLI, '--config', this.configFile, 'daemon']);
+    const before = (this.log().match(/daemon: watching/g) ?? []).length;
     const out = fs.openSync(this.daemonLog, 'a');
-    this.daemon = spawn(argv[0]!, argv.slice(1), { env: testUserEnv(), stdio: ['ignore', out, out] });
+    const d = spawn(argv[0]!, argv.slice(1), { env: testUserEnv(), stdio: ['ignore', out, out] });
+    this.daemons.push(d);
     fs.closeSync(out);
     // Ready once it says it is watching; a daemon that dies at start fails the test with its log.
     for (let i = 0; i < 600; i++) {
-      if (this.log().includes('daemon: watching')) return;
-      if (this.daemon.exitCode !== null) throw new Error(`daemon exited at start:\n${this.log()}`);
+      if ((this.log().match(/daemon: watching/g) ?? []).length > before) return;
+      if (d.exitCode !== null) throw new Error(`daemon exited at start:\n${this.log()}`);
       await sleep(100);
     }
     throw new Error(`daemon did not start:\n${this.log()}`);
@@ -132,7 +139,7 @@ export class TestBuilder {
     const deadline = Date.now() + limitMs;
     while (Date.now() < deadline) {
       if (fs.existsSync(file) && !fs.existsSync(queued)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Result;
-      if (this.daemon && this.daemon.exitCode !== null) throw new Error(`daemon died:\n${this.log()}`);
+      if (this.daemons.length && this.daemons.every((d) => d.exitCode !== null)) throw new Error(`daemon died:\n${this.log()}`);
       await sleep(250);
     }
     throw new Error(`build ${id} did not finish within ${limitMs} ms:\n${this.log()}\n${this.buildLog(id)}`);
@@ -162,7 +169,10 @@ export class TestBuilder {
   }
 
   async cleanup(): Promise<void> {
-    await this.stopDaemon();
+    while (this.daemon) {
+      await this.stopDaemon();
+      this.daemons.pop();
+    }
     runAs(['gpgconf', '--kill', 'all'], { env: { GNUPGHOME: path.join(this.stateDir, 'gnupg') }, allowFail: true });
     if (!process.env.POCKETBUILD_KEEP_TEST_DIRS) {
       runAs(['unshare', '--map-auto', '--map-root-user', 'rm', '-rf', this.root], { allowFail: true });
