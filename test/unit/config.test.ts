@@ -51,7 +51,7 @@ function expectProblem(text: string, line: number, key: string | null, what: str
 
 const POCKET_KEYS = 'suite, acl, acl_command, allow_backtracking, sandbox, notify';
 const TOP_KEYS =
-  'state_dir, queue_dir, repos_dir, cache_dir, hooks_dir, builder, daemon, archive, limits, signing, hooks, groups, pockets';
+  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, limits, signing, hooks, groups, pockets';
 
 describe('config.example.yml', () => {
   it('loads and resolves its relative paths against its own directory', () => {
