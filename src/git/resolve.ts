@@ -372,7 +372,8 @@ export class RepoReader {
     if (!(await this.list(`objects/${dir}`))?.has(oid.slice(2))) return null;
     let data: Buffer;
     try {
-      data = await fs.promises.readFile(path.join(this.gitdir, 'objects', dir, oid.slice(2)));
+      // Synchronous: fs.promises.readFile takes four thread-pool round trips for a few bytes.
+      data = fs.readFileSync(path.join(this.gitdir, 'objects', dir, oid.slice(2)));
     } catch (e) {
       // Packed away by a concurrent gc since the listing: the caller retries with fresh listings.
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;

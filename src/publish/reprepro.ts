@@ -16,15 +16,19 @@ export interface AptRepoOptions {
 
 /**
  * The published, signed APT repository, one suite per pocket, kept by reprepro.
- * reprepro keeps one database for all suites, so one lock serialises every writer
- * (builds in other slots, other daemons sharing the state dir).
+ * reprepro keeps one database for all suites and fails at once (rather than waiting) when
+ * another process has it open, so every call, read or write, goes through one lock shared
+ * by build slots and by other daemons on the same state dir.
  */
 export class AptRepository {
   readonly dir: string;
   private readonly env: NodeJS.ProcessEnv;
+  /** Outside the published tree, which clients see. */
+  private readonly lockPath: string;
 
   constructor(o: AptRepoOptions) {
     this.dir = o.dir;
+    this.lockPath = path.join(o.stateDir, 'locks', 'reprepro');
     this.env = { ...process.env, GNUPGHOME: gnupgHome(o.stateDir) };
   }
 
@@ -54,9 +58,12 @@ export class AptRepository {
     });
   }
 
-  /** The source version the suite publishes for `source`, or null. */
+  /**
+   * The source version the suite publishes for `source`, or null. Locked like a write:
+   * reprepro refuses even to read while another process holds its database.
+   */
   async publishedVersion(suite: string, source: string): Promise<string | null> {
-    const r = await this.reprepro(['-A', 'source', '--list-format', '${version}\\n', 'list', suite, source]);
+    const r = await this.locked(() => this.reprepro(['-A', 'source', '--list-format', '${version}\\n', 'list', suite, source]));
     return r.split('\n').map((l) => l.trim()).find((l) => l) ?? null;
   }
 
@@ -77,7 +84,7 @@ export class AptRepository {
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(path.join(this.dir, 'db-writer.lock'), fn);
+    return withLock(this.lockPath, fn);
   }
 
   private async reprepro(args: string[], log?: Writable): Promise<string> {

@@ -78,3 +78,35 @@ describe('pocket policy and undeclared build-dependencies', () => {
     expect(b.git('pb-mover', ['tag', '--list', 'stable/*'])).toBe('stable/1.0');
   });
 });
+
+describe('3.0 (quilt) without pristine-tar', () => {
+  let b: TestBuilder;
+  let r: PackageRepo;
+
+  beforeAll(async () => {
+    b = new TestBuilder('quilt', { pockets: { stable: {} } });
+    await b.startDaemon();
+    r = new PackageRepo(b.reposDir, 'pb-quilt');
+  });
+  afterAll(async () => {
+    r?.cleanup();
+    await b?.cleanup();
+  });
+
+  it('makes the upstream tarball from the upstream/<version> tag, and refuses when there is neither', async () => {
+    // Without any upstream source the build is refused with what to push.
+    // The packaging tree carries the same program as upstream: 3.0 (quilt) refuses unrecorded upstream changes.
+    const lonely = r.commitVersion({ version: '1.0-1', format: 'quilt', greeting: 'upstream greeting 1.0' });
+    const none = await b.waitFor(b.submit('stable', 'pb-quilt', lonely));
+    expect(none.status).toBe('failed');
+    expect(none.reason).toBe('pb-quilt 1.0-1 is 3.0 (quilt) but pb-quilt.git has neither a pristine-tar branch entry for 1.0 nor a tag upstream/1.0; push one of them.');
+
+    r.tagUpstream('1.0', 'upstream greeting 1.0');
+    const id = b.submit('stable', 'pb-quilt', lonely);
+    const res = await b.waitFor(id);
+    expect(res.status, b.buildLog(id)).toBe('succeeded');
+    expect(b.buildLog(id)).toContain('export: pb-quilt_1.0.orig.tar.xz made from tag upstream/1.0');
+    expect(res.outputs.map((o) => o.file)).toEqual(expect.arrayContaining(['pb-quilt_1.0.orig.tar.xz', 'pb-quilt_1.0-1.debian.tar.xz', 'pb-quilt_1.0-1.dsc']));
+    expect(b.published('stable')).toEqual(['pb-quilt 1.0-1']);
+  });
+});

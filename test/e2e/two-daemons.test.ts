@@ -32,7 +32,8 @@ describe('two daemons sharing a queue', () => {
       ids.push(b.submit('stable', r.name, r.commitVersion({ version: '1.0' })));
     }
     const results = await Promise.all(ids.map((id) => b.waitFor(id)));
-    expect(results.map((r) => r.status)).toEqual(ids.map(() => 'succeeded'));
+    const failures = results.map((r, i) => (r.status === 'succeeded' ? '' : `${ids[i]}: ${r.reason}\n${b.buildLog(ids[i]!)}`)).filter(Boolean);
+    expect(failures.join('\n')).toBe('');
     const started = fs.readFileSync(seen, 'utf8').split('\n').filter(Boolean).sort();
     expect(started).toEqual([...ids].sort());
     expect(b.published('stable')).toEqual(ids.map((_, i) => `pb-two-${i} 1.0`));

@@ -10,6 +10,8 @@ export interface NativePackage {
   buildDepends?: string;
   /** What the installed program prints. */
   greeting?: string;
+  /** 3.0 (quilt) needs an upstream tarball (pristine-tar or an upstream/<version> tag); default native. */
+  format?: 'native' | 'quilt';
 }
 
 /**
@@ -30,7 +32,7 @@ export function writeNativePackage(dir: string, p: NativePackage): void {
     'Standards-Version: 4.6.2', 'Rules-Requires-Root: no', '',
     `Package: ${p.name}`, 'Architecture: all', `Description: pocketbuild test package ${p.name}`, ' Built by the test suite.', '',
   ].join('\n'));
-  w('debian/source/format', '3.0 (native)\n');
+  w('debian/source/format', p.format === 'quilt' ? '3.0 (quilt)\n' : '3.0 (native)\n');
   const build = (p.buildCommands ?? []).map((c) => `\t${c}`).join('\n');
   w('debian/rules', [
     '#!/usr/bin/make -f',
@@ -79,6 +81,18 @@ export class PackageRepo {
     runAs(['git', '-C', this.work, 'add', '-A']);
     runAs(['git', '-C', this.work, 'commit', '--quiet', '-m', `${this.name} ${p.version}`]);
     runAs(['git', '-C', this.work, 'push', '--quiet', '--force', 'origin', branch]);
+    return runAs(['git', '-C', this.work, 'rev-parse', 'HEAD']).stdout.trim();
+  }
+
+  /** Commit an upstream tree (just the program, no debian/) and tag it upstream/<version>, as gbp does. */
+  tagUpstream(version: string, greeting: string): string {
+    runAs(['git', '-C', this.work, 'checkout', '--quiet', '--orphan', 'upstream']);
+    runAs(['git', '-C', this.work, 'rm', '-rf', '--quiet', '--ignore-unmatch', '.']);
+    runAs(['sh', '-c', 'printf "#!/bin/sh\\necho \\"%s\\"\\n" "$2" > "$1/greet" && chmod 755 "$1/greet"', 'sh', this.work, greeting]);
+    runAs(['git', '-C', this.work, 'add', '-A']);
+    runAs(['git', '-C', this.work, 'commit', '--quiet', '-m', `upstream ${version}`]);
+    runAs(['git', '-C', this.work, 'tag', `upstream/${version}`]);
+    runAs(['git', '-C', this.work, 'push', '--quiet', 'origin', 'upstream', `upstream/${version}`]);
     return runAs(['git', '-C', this.work, 'rev-parse', 'HEAD']).stdout.trim();
   }
 

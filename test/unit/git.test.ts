@@ -232,6 +232,24 @@ describe('exportTree', () => {
     expect(st.mode & 0o7777).toBe(0o644);
   });
 
+  it('exports the empty tree, which git never needs to store', async () => {
+    const { gitdir } = makeRepo();
+    const commit = commitTree(gitdir, '4b825dc642cb6eb9a060e54bf8d69288fbee4904', 'empty');
+    expect(await exportTree(gitdir, commit, path.join(tmp, 'out'))).toEqual({ files: 0 });
+    expect(fs.readdirSync(path.join(tmp, 'out'))).toEqual([]);
+  });
+
+  it('reports a damaged object instead of exporting garbage', async () => {
+    const { gitdir, c1 } = makeRepo();
+    const blob = git(gitdir, ['rev-parse', `${c1}:README`]);
+    const file = path.join(gitdir, 'objects', blob.slice(0, 2), blob.slice(2));
+    fs.chmodSync(file, 0o644);
+    fs.writeFileSync(file, 'not zlib');
+    const dest = path.join(tmp, 'out');
+    await expectError(exportTree(gitdir, c1, dest), 'CorruptObject', /run git fsck/);
+    expect(fs.existsSync(dest)).toBe(false);
+  });
+
   describe('refuses trees that could write outside the destination', () => {
     const outside = () => path.join(tmp, 'outside');
     const cases: [string, (gitdir: string, evil: string, evilTree: string) => { mode: string; name: string; oid: string }[]][] = [
