@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config, PocketConfig } from '../config/types.js';
 import type { Request } from '../queue/request.js';
-import { BuildRecord, type BuildResult, type StageTiming, type Status } from '../record/build-record.js';
+import { BuildRecord, type BuildResult, type FinalStatus, type StageTiming } from '../record/build-record.js';
 import { AptRepository } from '../publish/reprepro.js';
 import { isDescendant, readRef, shortOid } from '../git/resolve.js';
 import { moveBranch, createTag } from '../git/refs.js';
@@ -31,7 +31,7 @@ export class Refused extends PocketbuildError {
 }
 
 export class BuildFailed extends PocketbuildError {
-  constructor(message: string, readonly status: Status = 'failed') {
+  constructor(message: string, readonly status: FinalStatus = 'failed') {
     super(status === 'timeout' ? 'BuildTimedOut' : status === 'cancelled' ? 'BuildCancelled' : 'BuildFailed', message);
   }
 }
@@ -83,7 +83,7 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
     substages: [],
   };
   const journal = record.journal();
-  const result = (status: Status, extra: Partial<BuildResult> = {}): BuildResult => ({
+  const result = (status: FinalStatus, extra: Partial<BuildResult> = {}): BuildResult => ({
     id: req.id, pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal,
     status, started, finished: new Date().toISOString(), stages,
     version: s.source?.changelog.version ?? journal.published?.version,
@@ -105,14 +105,14 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
       const ms = Date.now() - t0;
       stages.push({ name: step.name, ms });
       if (step.name === 'build') stages.push(...s.substages);
+      // Failpoint for the crash-recovery tests: die as a power cut would, right after a step.
+      if (process.env.POCKETBUILD_TEST_CRASH_AFTER === step.name) process.kill(process.pid, 'SIGKILL');
       log.write(`<== ${step.name}: ${(ms / 1000).toFixed(2)} s\n`);
     }
-    if (!s.outputs && fs.existsSync(record.outputsDir)) {
-      s.outputs = { changes: '', files: record.result()?.outputs ?? [] };
-    }
+    if (!s.outputs) s.outputs = { changes: '', files: await record.outputsOnDisk() }; // resumed after publish
     return result('succeeded');
   } catch (e) {
-    const status: Status = e instanceof Refused ? 'denied' : e instanceof BuildFailed ? e.status : 'failed';
+    const status: FinalStatus = e instanceof Refused ? 'denied' : e instanceof BuildFailed ? e.status : 'failed';
     const code = isPocketbuildError(e) ? e.code : 'InternalError';
     log.write(`\n!!! ${status}: ${errorLine(e)}\n`);
     if (!isPocketbuildError(e)) log.write(`${(e as Error).stack ?? e}\n`);

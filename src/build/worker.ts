@@ -60,8 +60,7 @@ export function makeWorker(config: Config, repo: AptRepository, say: (line: stri
       record.finish(result);
       const secs = ((Date.parse(result.finished) - Date.parse(result.started)) / 1000).toFixed(1);
       say(`build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`);
-      const event: HookEvent = result.status === 'queued' || result.status === 'running' ? 'failed' : result.status;
-      await fireHooks(config, event, req, record, result, log);
+      await fireHooks(config, result.status, req, record, result, log);
       await claim.finish();
     } finally {
       await new Promise<void>((resolve) => log.end(resolve));

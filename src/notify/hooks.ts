@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { run } from '../util/run.js';
+import type { FinalStatus } from '../record/build-record.js';
 
 /** Events hooks are run for. When changing this, update README.md ("Hooks"). */
-export type HookEvent = 'submitted' | 'started' | 'succeeded' | 'failed' | 'cancelled' | 'timeout' | 'denied';
+export type HookEvent = 'started' | FinalStatus;
 
 export interface HookOutcome {
   hook: string;

@@ -2,9 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import type { Request } from '../queue/request.js';
+import { sha256File } from '../build/base-image.js';
 
 /** The one vocabulary of outcomes: on disk, in hooks, in the CLI. When changing it, update README.md. */
-export type Status = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timeout' | 'denied';
+export type Status = 'queued' | 'running' | FinalStatus;
+/** How a build ended. */
+export type FinalStatus = 'succeeded' | 'failed' | 'cancelled' | 'timeout' | 'denied';
 
 export interface OutputFile {
   file: string;
@@ -23,7 +26,7 @@ export interface BuildResult {
   package: string;
   commit: string;
   principal: string;
-  status: Status;
+  status: FinalStatus;
   /** Stable error code when not succeeded (e.g. NotFastForward, VersionNotNewer, BuildFailed). */
   code?: string;
   /** One sentence saying why, when not succeeded. */
@@ -90,6 +93,16 @@ export class BuildRecord {
   /** Durably note a step that must not be repeated, before moving on. */
   note(update: Partial<Journal>): void {
     writeFileAtomic(path.join(this.dir, 'journal.json'), JSON.stringify({ ...this.journal(), ...update }, null, 2) + '\n');
+  }
+
+  /** The files in outputs/ with their sha256, for a build resumed after they were checked. */
+  async outputsOnDisk(): Promise<OutputFile[]> {
+    const out: OutputFile[] = [];
+    for (const file of fs.readdirSync(this.outputsDir).sort()) {
+      const full = path.join(this.outputsDir, file);
+      out.push({ file, size: fs.statSync(full).size, sha256: await sha256File(full) });
+    }
+    return out;
   }
 
   finish(result: BuildResult): void {

@@ -84,4 +84,24 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     expect(events).toEqual([`EVENT started ${id} running pb-recover`, `EVENT started ${id} running pb-recover`, `EVENT succeeded ${id} succeeded pb-recover`]);
     expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'))).toEqual([]);
   });
+
+  it('after a crash between publishing and moving the refs, publishes nothing twice and only moves the refs', async () => {
+    await b.stopDaemon();
+    const commit = repo.commitVersion({ version: '3.0' });
+    await b.startDaemon({ POCKETBUILD_TEST_CRASH_AFTER: 'publish' });
+    const id = b.submit('stable', 'pb-recover', commit);
+    for (let i = 0; i < 1200 && !b.published('stable').includes('pb-recover 3.0'); i++) await sleep(100);
+    await b.waitForDaemonExit();
+    expect(b.published('stable')).toEqual(['pb-recover 3.0']);
+    expect(b.git('pb-recover', ['rev-parse', 'refs/heads/stable'])).not.toBe(commit);
+
+    await b.startDaemon();
+    const res = await b.waitFor(id);
+    expect(res.status, b.buildLog(id)).toBe('succeeded');
+    expect(b.buildLog(id)).toContain(`resume: ${id} was already published (3.0); finishing the ref moves`);
+    expect(res.stages.map((s) => s.name)).toEqual(['refs']);
+    expect(res.outputs.map((o) => o.file)).toContain('pb-recover_3.0_all.deb');
+    expect(b.git('pb-recover', ['rev-parse', 'refs/heads/stable'])).toBe(commit);
+    expect(b.git('pb-recover', ['rev-parse', 'refs/tags/stable/3.0'])).toBe(commit);
+  });
 });

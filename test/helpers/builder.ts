@@ -86,17 +86,17 @@ export class TestBuilder {
   }
 
   /** Start a daemon (another one, if one runs: they share the queue and the state, as on NFS). */
-  async startDaemon(): Promise<void> {
+  async startDaemon(env: Record<string, string> = {}): Promise<void> {
     const argv = asTestUser(['node', CLI, '--config', this.configFile, 'daemon']);
     const before = (this.log().match(/daemon: watching/g) ?? []).length;
     const out = fs.openSync(this.daemonLog, 'a');
-    const d = spawn(argv[0]!, argv.slice(1), { env: testUserEnv(), stdio: ['ignore', out, out] });
+    const d = spawn(argv[0]!, argv.slice(1), { env: testUserEnv(env), stdio: ['ignore', out, out] });
     this.daemons.push(d);
     fs.closeSync(out);
     // Ready once it says it is watching; a daemon that dies at start fails the test with its log.
     for (let i = 0; i < 600; i++) {
       if ((this.log().match(/daemon: watching/g) ?? []).length > before) return;
-      if (d.exitCode !== null) throw new Error(`daemon exited at start:\n${this.log()}`);
+      if (exited(d)) throw new Error(`daemon exited at start:\n${this.log()}`);
       await sleep(100);
     }
     throw new Error(`daemon did not start:\n${this.log()}`);
@@ -106,23 +106,31 @@ export class TestBuilder {
     return fs.existsSync(this.daemonLog) ? fs.readFileSync(this.daemonLog, 'utf8') : '';
   }
 
+  /** Wait for the daemon to exit by itself (a failpoint). */
+  async waitForDaemonExit(limitMs = 10 * 60_000): Promise<void> {
+    const d = this.daemon;
+    if (!d || exited(d)) return;
+    await Promise.race([new Promise((resolve) => d.once('exit', resolve)), sleep(limitMs)]);
+    if (!exited(d)) throw new Error(`daemon did not exit:\n${this.log()}`);
+  }
+
   /** Kill the daemon without warning, as a crash or the OOM killer would. */
   async killDaemon(): Promise<void> {
     const d = this.daemon;
-    if (!d || d.exitCode !== null) return;
-    const exited = new Promise((resolve) => d.once('exit', resolve));
+    if (!d || exited(d)) return;
+    const gone = new Promise((resolve) => d.once('exit', resolve));
     d.kill('SIGKILL');
-    await exited;
+    await gone;
   }
 
   async stopDaemon(): Promise<void> {
     const d = this.daemon;
-    if (!d || d.exitCode !== null) return;
-    const exited = new Promise((resolve) => d.once('exit', resolve));
+    if (!d || exited(d)) return;
+    const gone = new Promise((resolve) => d.once('exit', resolve));
     // The daemon runs as another uid when we are root; signalling it is still allowed for root.
     d.kill('SIGTERM');
-    await Promise.race([exited, sleep(30_000)]);
-    if (d.exitCode === null) d.kill('SIGKILL');
+    await Promise.race([gone, sleep(30_000)]);
+    if (!exited(d)) d.kill('SIGKILL');
   }
 
   submit(pocket: string, pkg: string, commit: string): string {
@@ -139,7 +147,7 @@ export class TestBuilder {
     const deadline = Date.now() + limitMs;
     while (Date.now() < deadline) {
       if (fs.existsSync(file) && !fs.existsSync(queued)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Result;
-      if (this.daemons.length && this.daemons.every((d) => d.exitCode !== null)) throw new Error(`daemon died:\n${this.log()}`);
+      if (this.daemons.length && this.daemons.every(exited)) throw new Error(`daemon died:\n${this.log()}`);
       await sleep(250);
     }
     throw new Error(`build ${id} did not finish within ${limitMs} ms:\n${this.log()}\n${this.buildLog(id)}`);
@@ -179,6 +187,11 @@ export class TestBuilder {
       fs.rmSync(this.root, { recursive: true, force: true });
     }
   }
+}
+
+/** A child killed by a signal has no exit code, only a signal code. */
+function exited(d: ChildProcess): boolean {
+  return d.exitCode !== null || d.signalCode !== null;
 }
 
 export function sleep(ms: number): Promise<void> {
