@@ -14,11 +14,13 @@ import { ensureBaseImage, type BaseImage } from './base-image.js';
 import { fetchBuildDeps, type ResolvedDeb } from './build-deps.js';
 import { checkOutputs, type CheckedOutputs } from './outputs.js';
 import { runInUsernsSandbox } from '../sandbox/userns.js';
+import type { AuditLog } from '../record/audit-log.js';
 import { BUILD_PATH, SANDBOX_SCRIPT } from './sandbox-script.js';
 
 export interface BuildEnvironment {
   config: Config;
   repo: AptRepository;
+  audit: AuditLog;
   /** Cancellation or a lost claim. */
   signal: AbortSignal;
 }
@@ -98,7 +100,7 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
     const resumeAt = journal.published ? STEPS.findIndex((x) => x.name === 'refs') : 0;
     if (resumeAt > 0) log.write(`resume: ${req.id} was already published (${journal.published!.version}); finishing the ref moves\n`);
     for (const step of STEPS.slice(resumeAt)) {
-      if (env.signal.aborted) throw new BuildFailed(`stopped before ${step.name}: ${errorLine(env.signal.reason)}`, 'cancelled');
+      if (env.signal.aborted) throw new BuildFailed(`${errorLine(env.signal.reason)}, before ${step.name}`, 'cancelled');
       const t0 = Date.now();
       log.write(`\n==> ${step.name} (${new Date().toISOString()})\n`);
       await step.run(s, env);
@@ -193,7 +195,7 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
     signal: env.signal,
   });
   if (r.timedOut) throw new BuildFailed(`the build ${r.how} (limits.build_timeout_seconds)`, 'timeout');
-  if (r.cancelled) throw new BuildFailed(`the build was ${r.how}`, 'cancelled');
+  if (r.cancelled) throw new BuildFailed(`${errorLine(env.signal.reason)} while building (${r.how})`, 'cancelled');
   if (r.code !== 0) throw new BuildFailed(`the build in the sandbox ${r.how}; the end of build.log says why`);
   s.substages.push(...splitByMarks(r.stdout, Date.now()));
   s.log.write(`build: finished in ${BUILD_PATH} (${s.substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`);
@@ -223,16 +225,20 @@ async function publishStep(s: State, env: BuildEnvironment): Promise<void> {
     log: s.log,
   });
   s.record.note({ published: { version, suite: s.pocket.suite } });
+  await env.audit.append({ type: 'publish', actor: 'daemon', build: s.req.id, data: { pocket: s.pocket.name, suite: s.pocket.suite, package: s.req.package, version, outputs: s.outputs!.files } });
   s.log.write(`publish: ${s.req.package} ${version} is in suite ${s.pocket.suite}\n`);
 }
 
-async function refsStep(s: State): Promise<void> {
+async function refsStep(s: State, env: BuildEnvironment): Promise<void> {
   const version = s.source?.changelog.version ?? s.record.journal().published!.version;
+  const before = await readRef(s.gitdir, `refs/heads/${s.pocket.name}`);
   await moveBranch(s.gitdir, s.pocket.name, s.req.commit);
+  await env.audit.append({ type: 'ref.moved', actor: 'daemon', build: s.req.id, data: { package: s.req.package, ref: `refs/heads/${s.pocket.name}`, from: before, to: s.req.commit } });
   s.log.write(`refs: refs/heads/${s.pocket.name} -> ${s.req.commit}\n`);
   if (!s.pocket.allow_backtracking) {
     const tag = `${s.pocket.name}/${mangleVersionForGitTag(version)}`;
     await createTag(s.gitdir, tag, s.req.commit);
+    await env.audit.append({ type: 'ref.moved', actor: 'daemon', build: s.req.id, data: { package: s.req.package, ref: `refs/tags/${tag}`, from: null, to: s.req.commit } });
     s.log.write(`refs: tag ${tag}\n`);
   }
   s.record.note({ refs_moved: true });

@@ -2,19 +2,21 @@ import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
 import { Daemon } from '../daemon/daemon.js';
 import { makeWorker } from '../build/worker.js';
+import { AuditLog } from '../record/audit-log.js';
 import { prepareState } from '../publish/prepare-state.js';
 import { stopAgent } from '../publish/signing-key.js';
 import { ExitCode, PocketbuildError } from '../util/errors.js';
+import { say, untilSignal } from './until-signal.js';
 
-function say(line: string): void {
-  process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+export function refuseRoot(what: string): void {
+  if (process.getuid?.() === 0) {
+    throw new PocketbuildError('RunningAsRoot', `${what} must not run as root: builds need no privilege, and a root daemon would widen every escape; run it as an unprivileged user with /etc/subuid and /etc/subgid ranges ("npm start" does this for you).`, {}, ExitCode.usage);
+  }
 }
 
-/** `pocketbuild daemon`: prepare the state, then build until SIGTERM/SIGINT. */
-export async function runDaemon(config: Config): Promise<number> {
-  if (process.getuid?.() === 0) {
-    throw new PocketbuildError('RunningAsRoot', 'the daemon must not run as root: builds need no privilege, and a root daemon would widen every escape; run it as an unprivileged user with /etc/subuid and /etc/subgid ranges ("npm start" does this for you).', {}, ExitCode.usage);
-  }
+/** Prepare the state and start building; returns how to stop. */
+export async function startDaemon(config: Config): Promise<{ stop: () => Promise<void> }> {
+  refuseRoot('the daemon');
   const { repo, fingerprint } = await prepareState(config, { createKey: true });
   const queue = new DirectoryQueue(config.queue_dir, {
     staleMs: config.daemon.claim_stale_seconds * 1000,
@@ -24,21 +26,25 @@ export async function runDaemon(config: Config): Promise<number> {
     queue,
     slots: config.daemon.slots,
     rescanMs: config.daemon.rescan_seconds * 1000,
-    work: makeWorker(config, repo, say),
+    work: makeWorker(config, repo, new AuditLog(config.state_dir), say),
     log: say,
   });
   await daemon.start();
   say(`daemon: watching ${config.queue_dir} with ${config.daemon.slots} slot(s); publishing to ${repo.dir} signed by ${fingerprint}`);
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
-      say(`daemon: ${sig}: stopping; running builds stay queued and restart next time`);
-      resolve();
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  await daemon.close();
-  await stopAgent(config.state_dir);
+  return {
+    stop: async () => {
+      await daemon.close();
+      await stopAgent(config.state_dir);
+    },
+  };
+}
+
+/** `pocketbuild daemon`: build until SIGTERM/SIGINT. */
+export async function runDaemon(config: Config): Promise<number> {
+  const d = await startDaemon(config);
+  const sig = await untilSignal();
+  say(`daemon: ${sig}: stopping; running builds stay queued and restart next time`);
+  await d.stop();
   say('daemon: stopped');
   return ExitCode.ok;
 }

@@ -1,16 +1,11 @@
 #!/usr/bin/env node
-import os from 'node:os';
 import { errorLine, ExitCode, isPocketbuildError, UsageError } from '../util/errors.js';
 import { findConfigFile, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { parseArgs, type ParsedArgs } from './args.js';
-import { submit } from '../entry/submit.js';
-import { buildStatus, collectStatus } from '../entry/status.js';
-import { formatRows } from './output.js';
-import { runDaemon } from './daemon-command.js';
-import { runInit } from './init-command.js';
-import { runStart } from './start-command.js';
-import { createRepo } from './repo-command.js';
+import { localPrincipal } from './local-principal.js';
+// Subcommands are imported when used: the SSH forced command runs once per request and
+// must not pay for loading the daemon, the ssh2 server or the build code.
 
 const HELP = `pocketbuild: a Git-driven build queue for Debian packages
 
@@ -22,7 +17,11 @@ Commands:
   status [ID]                    queued, running and recent builds; or one build
   daemon                         run the build daemon in the foreground
   init                           prepare the state directory and the signing key
-  repo create NAME               create an empty package repository NAME.git
+  repo create NAME               create an empty package repository NAME.git, with hooks
+  ssh --principal NAME           the OpenSSH forced command: runs $SSH_ORIGINAL_COMMAND
+                                 (see "help" over ssh) for principal NAME
+  ssh-server                     run the embedded SSH server in the foreground
+  hook pre-receive|post-receive  called by package repositories' git hooks
   start                          set up everything and run the daemon (what "npm start" does)
   help                           this text
 
@@ -38,7 +37,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 denied, 4 not found, 5 conflict, 6 config
 export const VERSION = '0.1.0';
 
 async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['config'], flags: ['json', 'help', 'version', 'h'] });
+  const args = parseArgs(argv, { values: ['config', 'principal'], flags: ['json', 'help', 'version', 'h'] });
   if (args.flags.has('version')) {
     process.stdout.write(`pocketbuild ${VERSION}\n`);
     return ExitCode.ok;
@@ -57,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
     case 'submit': {
       want(3, 'submit POCKET PACKAGE COMMIT');
       const [pocket, pkg, commit] = rest as [string, string, string];
+      const { submit } = await import('../entry/submit.js');
       const req = await submit(config(), { pocket, package: pkg, commit, principal: localPrincipal(), origin: 'cli' });
       process.stdout.write(json ? JSON.stringify(req) + '\n' : `${req.id}\n`);
       return ExitCode.ok;
@@ -65,23 +65,37 @@ async function main(argv: string[]): Promise<number> {
       return status(config(), rest, json);
     case 'daemon':
       want(0, 'daemon');
-      return runDaemon(config());
+      return (await import('./daemon-command.js')).runDaemon(config());
     case 'init':
       want(0, 'init');
-      return runInit(config());
+      return (await import('./init-command.js')).runInit(config());
     case 'repo':
       if (rest[0] !== 'create' || rest.length !== 2) throw new UsageError('usage: pocketbuild repo create NAME');
-      process.stdout.write(`${await createRepo(config(), rest[1]!)}\n`);
+      process.stdout.write(`${await (await import('./repo-command.js')).createRepo(config(), rest[1]!)}\n`);
       return ExitCode.ok;
+    case 'ssh': {
+      want(0, 'ssh --principal NAME');
+      const principal = args.flags.get('principal');
+      if (typeof principal !== 'string') throw new UsageError('usage: pocketbuild ssh --principal NAME (in authorized_keys: command="pocketbuild ssh --principal alice",restrict ssh-ed25519 …)');
+      return (await import('./ssh-command.js')).runSshEntry(config(), principal);
+    }
+    case 'ssh-server':
+      want(0, 'ssh-server');
+      return (await import('./ssh-server-command.js')).runSshServer(config());
+    case 'hook':
+      if (rest.length !== 1 || (rest[0] !== 'pre-receive' && rest[0] !== 'post-receive')) throw new UsageError('usage: pocketbuild hook pre-receive|post-receive');
+      return (await import('./hook-command.js')).runRepoHook(config(), rest[0]);
     case 'start':
       want(0, 'start');
-      return runStart(args.flags.get('config') as string | undefined);
+      return (await import('./start-command.js')).runStart(args.flags.get('config') as string | undefined);
     default:
       throw new UsageError(`unknown command "${cmd}"; see pocketbuild --help.`);
   }
 }
 
 async function status(config: Config, rest: string[], json: boolean): Promise<number> {
+  const { buildStatus, collectStatus } = await import('../entry/status.js');
+  const { formatRows } = await import('../entry/format.js');
   if (rest.length > 1) throw new UsageError('usage: pocketbuild status [ID]');
   if (rest[0]) {
     const s = await buildStatus(config, rest[0]);
@@ -97,12 +111,6 @@ async function status(config: Config, rest: string[], json: boolean): Promise<nu
   if (json) process.stdout.write(JSON.stringify(st) + '\n');
   else process.stdout.write(`queued and running:\n${formatRows(st.active)}recent:\n${formatRows(st.recent)}`);
   return ExitCode.ok;
-}
-
-/** The local CLI is the trusted path: the principal is the Unix user running it. */
-function localPrincipal(): string {
-  const name = os.userInfo().username.toLowerCase().replace(/[^a-z0-9_.-]/g, '_');
-  return /^[a-z_]/.test(name) ? name.slice(0, 32) : `_${name}`.slice(0, 32);
 }
 
 main(process.argv.slice(2)).then(

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import type { Config } from '../config/types.js';
+import { fileURLToPath } from 'node:url';
 import { checkField } from '../queue/request.js';
+import { installRepoHooks } from '../git/repo-hooks.js';
 import { PocketbuildError, ExitCode } from '../util/errors.js';
 
 /** `pocketbuild repo create NAME`: an empty bare repository for a source package. Returns its path. */
@@ -12,5 +14,6 @@ export async function createRepo(config: Config, name: string): Promise<string> 
   if (fs.existsSync(gitdir)) throw new PocketbuildError('RepositoryExists', `${gitdir} already exists.`, { gitdir }, ExitCode.conflict);
   fs.mkdirSync(config.repos_dir, { recursive: true });
   await git.init({ fs, dir: gitdir, gitdir, bare: true, defaultBranch: 'main' });
+  installRepoHooks(gitdir, fileURLToPath(new URL('./main.js', import.meta.url)), config.file);
   return gitdir;
 }

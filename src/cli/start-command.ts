@@ -8,7 +8,9 @@ import type { Config } from '../config/types.js';
 import { prepareState } from '../publish/prepare-state.js';
 import { commitDirectory } from '../git/import-directory.js';
 import { createRepo } from './repo-command.js';
-import { runDaemon } from './daemon-command.js';
+import { startDaemon } from './daemon-command.js';
+import { startSshServer } from './ssh-server-command.js';
+import { say, untilSignal } from './until-signal.js';
 import { ExitCode, PocketbuildError } from '../util/errors.js';
 
 /** The checkout this program runs from (dist/cli/ → ../..). */
@@ -16,7 +18,7 @@ const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..',
 const SERVICE_USER = 'pocketbuild';
 const DEMO = 'pocketbuild-demo';
 
-function say(s: string): void {
+function tell(s: string): void {
   process.stdout.write(s + '\n');
 }
 
@@ -51,7 +53,7 @@ export async function runStart(explicitConfig: string | undefined): Promise<numb
       process.stderr.write(`pocketbuild: missing system packages; as root, run:\n  ${line}\nthen "npm start" again.\n`);
       return ExitCode.failure;
     }
-    say(`setup: installing ${missing.join(' ')}`);
+    tell(`setup: installing ${missing.join(' ')}`);
     mustRun(['apt-get', 'update'], 'apt-get update');
     mustRun(['apt-get', 'install', '-y', ...missing], 'apt-get install');
   }
@@ -59,17 +61,23 @@ export async function runStart(explicitConfig: string | undefined): Promise<numb
   const config = loadConfig(findConfigFile(configFile));
   if (isRoot) return handOver(config);
   checkSubordinateIds();
-  say(`setup: config ${config.file}`);
+  tell(`setup: config ${config.file}`);
   await prepareState(config, { createKey: true });
   await seedDemo(config);
-  printWalkthrough(config);
-  return runDaemon(config);
+  const daemon = await startDaemon(config);
+  const ssh = await startSshServer(config);
+  printWalkthrough(config, ssh.port);
+  const sig = await untilSignal();
+  say(`${sig}: stopping; running builds stay queued and restart next time`);
+  await ssh.stop();
+  await daemon.stop();
+  return ExitCode.ok;
 }
 
 /** As root: make the service user (with subordinate id ranges), give it the state, and continue as it. */
 function handOver(config: Config): number {
   if (spawnSync('id', ['-u', SERVICE_USER]).status !== 0) {
-    say(`setup: creating the unprivileged service user "${SERVICE_USER}" (the daemon never runs as root)`);
+    tell(`setup: creating the unprivileged service user "${SERVICE_USER}" (the daemon never runs as root)`);
     mustRun(['useradd', '--create-home', '--shell', '/usr/sbin/nologin', SERVICE_USER], 'useradd');
   }
   const check = spawnSync('setpriv', ['--reuid', SERVICE_USER, '--regid', SERVICE_USER, '--init-groups', 'test', '-r', path.join(PROJECT, 'dist', 'cli', 'main.js')]);
@@ -82,7 +90,7 @@ function handOver(config: Config): number {
   }
   const home = os.userInfo({ encoding: 'utf8' }).homedir;
   const userHome = spawnSync('getent', ['passwd', SERVICE_USER], { encoding: 'utf8' }).stdout.split(':')[5] ?? home;
-  say(`setup: continuing as ${SERVICE_USER}`);
+  tell(`setup: continuing as ${SERVICE_USER}`);
   const r = spawnSync('setpriv', ['--reuid', SERVICE_USER, '--regid', SERVICE_USER, '--init-groups', '--',
     process.execPath, path.join(PROJECT, 'dist', 'cli', 'main.js'), '--config', config.file, 'start'], {
     stdio: 'inherit',
@@ -111,13 +119,13 @@ async function seedDemo(config: Config): Promise<void> {
   if (fs.existsSync(gitdir)) return;
   await createRepo(config, DEMO);
   await commitDirectory(gitdir, path.join(PROJECT, 'test', 'fixtures', 'packages', DEMO), 'main', 'Import the pocketbuild demo package');
-  say(`setup: created ${gitdir} with the demo package`);
+  tell(`setup: created ${gitdir} with the demo package`);
 }
 
-function printWalkthrough(config: Config): void {
+function printWalkthrough(config: Config, sshPort: number): void {
   const cli = `${path.join(PROJECT, 'bin', 'pocketbuild')} --config ${config.file}`;
   const pocket = Object.values(config.pockets).find((p) => p.acl.includes('*')) ?? Object.values(config.pockets)[0]!;
-  say(`
+  tell(`
 pocketbuild is starting. In another terminal:
 
   ${cli} submit ${pocket.name} ${DEMO} main      # queue the demo package; prints the request id

@@ -1,24 +1,51 @@
 /**
  * Reading the one YAML config file into a checked `Config`. What is allowed is the table
- * CONFIG_SCHEMA plus the cross-key RULES below; the walking itself is in ./walk.ts.
+ * CONFIG_SCHEMA plus the cross-key RULES below; the walking itself is in ./walk.ts. Defaults
+ * taken from another section (repos from repo_defaults, ssh.host_key from state_dir) are
+ * filled in by `inheritDefaults` between the two.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../util/errors.js';
-import type { Config } from './types.js';
-import { applyRules, configProblem, walk, type NumberSchema, type ObjectSchema, type Rule, type StringSchema, type WalkContext } from './walk.js';
+import { PACKAGE_RE } from '../queue/request.js';
+import type { Config, RepoAcl } from './types.js';
+import {
+  applyRules,
+  configProblem,
+  walk,
+  type ListSchema,
+  type NumberSchema,
+  type ObjectSchema,
+  type Rule,
+  type StringSchema,
+  type WalkContext,
+} from './walk.js';
 
 /** Pocket names, as in the SSH grammar. */
 export const POCKET_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 /** Principal (and group) names: what `--principal` may bind an SSH key to. */
 export const PRINCIPAL_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/;
+/** Debian source package names, as in the SSH grammar (the same expression, so the two cannot drift). */
+export const PACKAGE_NAME = PACKAGE_RE;
 const SUITE = /^[A-Za-z0-9._-]+$/;
 const ACL_ENTRY = /^(\*|group:[a-z_][a-z0-9_.-]{0,31}|[a-z_][a-z0-9_.-]{0,31})$/;
 const FINGERPRINT = /^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/;
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
 const URL_HTTP_OR_FILE = /^(https?|file):\/\/\S+$/;
 const URI = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/;
+/** An auto_build package: a package name or "*". */
+const PACKAGE_OR_ANY = new RegExp(`^(\\*|${src(PACKAGE_NAME)})$`);
+/** The key types the embedded server accepts, each followed by its base64 key blob and an optional comment. */
+const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521))[ \t]+([A-Za-z0-9+/]+={0,2})(?:[ \t]+[^\r\n]*)?$/;
+/**
+ * A branch name as `git check-ref-format --branch` takes it, without refs/heads/: no control
+ * characters, blanks, ~ ^ : ? * [ \ or "..", "@{", "//"; no part starting with "." or ending
+ * with ".lock"; not starting with "-" or ending with "/" or ".".
+ */
+const BRANCH_NAME =
+  /^(?!refs\/heads\/)(?![-/.])(?!.*\.\.)(?!.*@\{)(?!.*\/\/)(?!.*\/\.)(?!.*\.lock(?:\/|$))(?!.*[/.]$)(?!@$)[^\x00-\x20\x7f~^:?*[\\]+$/;
 
 /** The lookup's last resort. */
 export const SYSTEM_CONFIG_FILE = '/etc/pocketbuild/config.yml';
@@ -30,6 +57,23 @@ const suiteName: StringSchema = {
   pattern: SUITE,
   expect: 'a suite name made of letters, digits, ".", "_" and "-"',
 };
+/** One entry of any ACL: pockets.*.acl, admins, repo_defaults and repos push/read lists. */
+const aclList: ListSchema = {
+  kind: 'list',
+  item: {
+    kind: 'string',
+    pattern: ACL_ENTRY,
+    expect: `"*", "group:NAME" or a principal name matching ${src(PRINCIPAL_NAME)}`,
+  },
+};
+/** Shared by the schema row and the rule that finishes the check, so both say the same thing. */
+const PORT_EXPECT = 'a port number from 1 to 65535';
+const LISTEN_EXPECT = 'an IP address literal such as 127.0.0.1 or ::';
+/**
+ * A repos entry leaves a list out to take repo_defaults'. A row's defaultFrom only sees its own
+ * mapping, so it leaves the key absent here and `inheritDefaults` fills it in after the walk.
+ */
+const fromRepoDefaults = (): undefined => undefined;
 
 /**
  * Every key the config file may have. To add a key: add a row here (and to Config in
@@ -111,6 +155,34 @@ export const CONFIG_SCHEMA: ObjectSchema = {
     hooks: {
       schema: { kind: 'object', fields: { timeout_seconds: { schema: positiveSeconds, default: 30 } } },
     },
+    ssh: {
+      schema: {
+        kind: 'object',
+        fields: {
+          // The walker has no upper bound or predicate for values: RULES finish these two checks.
+          listen: { schema: { kind: 'string', expect: LISTEN_EXPECT }, default: '127.0.0.1' },
+          port: { schema: { kind: 'number', integer: true, above: 0, expect: PORT_EXPECT }, default: 2222 },
+          // Default <state_dir>/ssh/host_ed25519_key, filled in by inheritDefaults (another section's key).
+          host_key: { schema: { kind: 'path' } },
+          users: {
+            schema: {
+              kind: 'record',
+              keyNoun: 'principal name',
+              keyPattern: PRINCIPAL_NAME,
+              value: {
+                kind: 'list',
+                item: {
+                  kind: 'string',
+                  pattern: SSH_PUBLIC_KEY,
+                  expect:
+                    'an OpenSSH public key line: ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521, the base64 key data, then an optional comment',
+                },
+              },
+            },
+          },
+        },
+      },
+    },
     groups: {
       schema: {
         kind: 'record',
@@ -122,6 +194,7 @@ export const CONFIG_SCHEMA: ObjectSchema = {
         },
       },
     },
+    admins: { schema: aclList, default: [] },
     pockets: {
       required: true,
       schema: {
@@ -135,17 +208,7 @@ export const CONFIG_SCHEMA: ObjectSchema = {
           kind: 'object',
           fields: {
             suite: { schema: suiteName, required: true },
-            acl: {
-              schema: {
-                kind: 'list',
-                item: {
-                  kind: 'string',
-                  pattern: ACL_ENTRY,
-                  expect: `"*", "group:NAME" or a principal name matching ${src(PRINCIPAL_NAME)}`,
-                },
-              },
-              default: [],
-            },
+            acl: { schema: aclList, default: [] },
             acl_command: { schema: { kind: 'path' } },
             allow_backtracking: { schema: { kind: 'boolean' }, default: false },
             sandbox: { schema: { kind: 'enum', values: ['userns', 'vm'] }, default: 'userns' },
@@ -157,10 +220,96 @@ export const CONFIG_SCHEMA: ObjectSchema = {
         },
       },
     },
+    repo_defaults: {
+      schema: {
+        kind: 'object',
+        fields: {
+          push: { schema: aclList, default: [] },
+          read: { schema: aclList, default: ['*'] },
+        },
+      },
+    },
+    repos: {
+      schema: {
+        kind: 'record',
+        keyNoun: 'package name',
+        keyPattern: PACKAGE_NAME,
+        value: {
+          kind: 'object',
+          fields: {
+            push: { schema: aclList, defaultFrom: fromRepoDefaults },
+            read: { schema: aclList, defaultFrom: fromRepoDefaults },
+          },
+        },
+      },
+    },
+    auto_build: {
+      schema: {
+        kind: 'list',
+        item: {
+          kind: 'object',
+          fields: {
+            branch: {
+              schema: {
+                kind: 'string',
+                pattern: BRANCH_NAME,
+                expect: 'a git branch name without "refs/heads/" (no blanks, "..", "~", "^", ":", "?", "*", "[" or "\\")',
+              },
+              required: true,
+            },
+            // Defined under pockets: checked in RULES.
+            pocket: {
+              schema: { kind: 'string', pattern: POCKET_NAME, expect: `a pocket name matching ${src(POCKET_NAME)}` },
+              required: true,
+            },
+            package: {
+              schema: {
+                kind: 'string',
+                pattern: PACKAGE_OR_ANY,
+                expect: `"*" or a package name matching ${src(PACKAGE_NAME)}`,
+              },
+              required: true,
+            },
+          },
+        },
+      },
+      default: [],
+    },
   },
 };
 
 type Checked = Omit<Config, 'file'>;
+/** What the walk gives before `inheritDefaults`: the keys whose defaults live in another section may be absent. */
+type Walked = Omit<Checked, 'ssh' | 'repos'> & {
+  ssh: Omit<Checked['ssh'], 'host_key'> & { host_key?: string };
+  repos: Record<string, Partial<RepoAcl>>;
+};
+
+/** Fills in the defaults that depend on another section (see `fromRepoDefaults`). */
+function inheritDefaults(cfg: Walked): Checked {
+  const repos = Object.fromEntries(
+    Object.entries(cfg.repos).map(([name, repo]) => [
+      name,
+      { push: repo.push ?? [...cfg.repo_defaults.push], read: repo.read ?? [...cfg.repo_defaults.read] },
+    ]),
+  );
+  const host_key = cfg.ssh.host_key ?? path.join(cfg.state_dir, 'ssh', 'host_ed25519_key');
+  return { ...cfg, ssh: { ...cfg.ssh, host_key }, repos };
+}
+
+/** Every ACL list with its key path, in file-section order (so a shared mistake is reported where it is written). */
+function aclLists(cfg: Checked): Array<[key: string, entries: string[]]> {
+  return [
+    ['admins', cfg.admins],
+    ...Object.values(cfg.pockets).map((p): [string, string[]] => [`pockets.${p.name}.acl`, p.acl]),
+    ['repo_defaults.push', cfg.repo_defaults.push],
+    ['repo_defaults.read', cfg.repo_defaults.read],
+    ...Object.entries(cfg.repos).flatMap(([name, r]): Array<[string, string[]]> => [
+      [`repos.${name}.push`, r.push],
+      [`repos.${name}.read`, r.read],
+    ]),
+  ];
+}
 
 /** Checks that need more than one key at a time. */
 export const RULES: ReadonlyArray<Rule<Checked>> = [
@@ -179,17 +328,54 @@ export const RULES: ReadonlyArray<Rule<Checked>> = [
     }
   },
   function aclGroupsAreDefined(cfg, fail) {
-    for (const pocket of Object.values(cfg.pockets)) {
-      pocket.acl.forEach((entry, i) => {
+    // Group members are principal names by the schema, so groups cannot nest; only existence is left.
+    for (const [key, entries] of aclLists(cfg)) {
+      entries.forEach((entry, i) => {
         const group = entry.startsWith('group:') ? entry.slice('group:'.length) : undefined;
         if (group !== undefined && !Object.hasOwn(cfg.groups, group)) {
-          fail(
-            `pockets.${pocket.name}.acl[${i}]`,
-            `pockets.${pocket.name}.acl[${i}] names group "${group}", which is not defined under groups`,
-          );
+          fail(`${key}[${i}]`, `${key}[${i}] names group "${group}", which is not defined under groups`);
         }
       });
     }
+  },
+  function sshListenIsAnAddress(cfg, fail) {
+    // A host name would be resolved at every start and could bind somewhere unexpected.
+    if (net.isIP(cfg.ssh.listen) === 0) fail('ssh.listen', `ssh.listen must be ${LISTEN_EXPECT}, got ${quoted(cfg.ssh.listen)}`);
+  },
+  function sshPortFits(cfg, fail) {
+    if (cfg.ssh.port > 65535) fail('ssh.port', `ssh.port must be ${PORT_EXPECT}, got ${cfg.ssh.port}`);
+  },
+  function sshKeysAreWholeAndBelongToOnePrincipal(cfg, fail) {
+    // A key's blob starts with its own type name; a mismatch is a truncated or mangled paste,
+    // which would otherwise only show up as a login that never works.
+    const owner = new Map<string, string>();
+    for (const [principal, keys] of Object.entries(cfg.ssh.users)) {
+      keys.forEach((line, i) => {
+        const key = `ssh.users.${principal}[${i}]`;
+        const [, type = '', data = ''] = SSH_PUBLIC_KEY.exec(line) ?? [];
+        if (!isWholeKey(type, data)) {
+          fail(key, `${key} is not a whole ${type} key (its base64 data does not encode one); copy the line from the .pub file again`);
+        }
+        // One key naming two principals would make who-is-asking depend on table order.
+        const first = owner.get(data);
+        if (first !== undefined) fail(key, `${key} is the same key as ${first}; a key may belong to one principal only`);
+        owner.set(data, key);
+      });
+    }
+  },
+  function autoBuildTargetsAPocketItCanMove(cfg, fail) {
+    cfg.auto_build.forEach((rule, i) => {
+      if (!Object.hasOwn(cfg.pockets, rule.pocket)) {
+        fail(`auto_build[${i}].pocket`, `auto_build[${i}].pocket names pocket "${rule.pocket}", which is not defined under pockets`);
+      }
+      // Pocket branches are moved only by the builder, so a push to one never happens.
+      if (Object.hasOwn(cfg.pockets, rule.branch)) {
+        fail(
+          `auto_build[${i}].branch`,
+          `auto_build[${i}].branch "${rule.branch}" is the branch of pocket "${rule.branch}", which only the builder moves; name the branch people push to`,
+        );
+      }
+    });
   },
 ];
 
@@ -225,7 +411,7 @@ export function loadConfig(file: string): Config {
   }
 
   const ctx: WalkContext = { file, dir: path.dirname(absolute), doc, lineCounter, lines: new Map() };
-  const checked = walk(doc.contents, CONFIG_SCHEMA, '', 1, ctx) as Checked;
+  const checked = inheritDefaults(walk(doc.contents, CONFIG_SCHEMA, '', 1, ctx) as Walked);
   applyRules(checked, RULES, ctx);
   return { file: absolute, ...checked };
 }
@@ -275,6 +461,31 @@ function osReason(e: unknown): { code: string | null; reason: string } {
   const m = /^[A-Z0-9]+: (.*?)(?:, [a-z]+(?: '.*')?)?$/.exec(message);
   const words = m?.[1] ?? message;
   return { code, reason: code ? `${words} (${code})` : words };
+}
+
+/**
+ * Whether `base64` is a whole public key blob of `type` (RFC 4253 6.6, RFC 5656 3.1): a run of
+ * length-prefixed fields that uses the blob up exactly, the first naming the type. ssh-ed25519
+ * has one more field, ssh-rsa (e, n) and ecdsa (curve, point) two.
+ */
+function isWholeKey(type: string, base64: string): boolean {
+  if (base64.length % 4 !== 0) return false;
+  const blob = Buffer.from(base64, 'base64');
+  const fields: Buffer[] = [];
+  for (let at = 0; at < blob.length; ) {
+    if (at + 4 > blob.length) return false;
+    const n = blob.readUInt32BE(at);
+    if (at + 4 + n > blob.length) return false;
+    fields.push(blob.subarray(at + 4, at + 4 + n));
+    at += 4 + n;
+  }
+  return fields[0]?.toString('latin1') === type && fields.length === (type === 'ssh-ed25519' ? 2 : 3);
+}
+
+/** A user's string in a message: JSON-quoted (one line), long ones cut, like walk.ts's show(). */
+function quoted(s: string): string {
+  const q = JSON.stringify(s);
+  return q.length > 60 ? `${q.slice(0, 56)}..."` : q;
 }
 
 function src(re: RegExp): string {

@@ -17,6 +17,31 @@ export interface PocketConfig {
   notify: string[];
 }
 
+/** Who may push to and fetch from one package repository: `*`, `group:NAME` or principal names. */
+export interface RepoAcl {
+  push: string[];
+  read: string[];
+}
+
+/** A push to `branch` of `package` (or of any package, `*`) queues a build of the pushed commit into `pocket`. */
+export interface AutoBuildRule {
+  /** A branch name without `refs/heads/`; never a pocket's own branch, which only the builder moves. */
+  branch: string;
+  /** A pocket defined under `pockets`. */
+  pocket: string;
+  /** A package name, or `*` for every package. */
+  package: string;
+}
+
+/** The embedded SSH server (OpenSSH's forced command does not read this section). */
+export interface SshConfig {
+  listen: string;    // an IP address literal; default '127.0.0.1'
+  port: number;      // 1-65535; default 2222
+  host_key: string;  // absolute; default <state_dir>/ssh/host_ed25519_key
+  /** Principal name -> OpenSSH public key lines ("ssh-ed25519 AAAA... comment"); a key belongs to one principal. */
+  users: Record<string, string[]>;
+}
+
 export interface Config {
   file: string;            // absolute path of the config file read
   state_dir: string;       // absolute; relative paths in the file are resolved against the config file's directory
@@ -30,6 +55,11 @@ export interface Config {
   limits: { build_timeout_seconds: number; memory_mb: number; processes: number; disk_mb: number; log_mb: number }; // 3600, 4096, 1000, 4096, 64
   signing: { key: string | null };   // GPG fingerprint; null = use the one `pocketbuild init` made
   hooks: { timeout_seconds: number }; // 30
-  groups: Record<string, string[]>;
+  ssh: SshConfig;
+  groups: Record<string, string[]>; // group name -> principal names (groups never contain groups)
+  admins: string[];                  // acl entries who may cancel anyone's request; default []; no right to build
   pockets: Record<string, PocketConfig>;
+  repo_defaults: RepoAcl;            // default push [], read ['*']
+  repos: Record<string, RepoAcl>;    // package name -> its ACL; a list it leaves out is repo_defaults'
+  auto_build: AutoBuildRule[];       // default []
 }

@@ -14,6 +14,13 @@ export interface DaemonOptions {
   log: (line: string) => void;
 }
 
+/** The reason a running build is aborted when someone cancels it. */
+export class CancelRequested extends Error {
+  constructor(readonly by: string) {
+    super(`cancelled by ${by}`);
+  }
+}
+
 /** The reason a running build is aborted when the daemon stops: the request stays queued and is built again at the next start. */
 export class ShuttingDown extends Error {
   constructor() {
@@ -51,7 +58,8 @@ export class Daemon {
   /** Start watching; resolves once the watcher is ready and the first scan has run. */
   async start(): Promise<void> {
     this.queue.ensureDirs();
-    this.watcher = watch(this.queue.dir, { depth: 0, ignoreInitial: true, persistent: true });
+    // depth 1: cancel/<id> markers must wake us as fast as new requests do.
+    this.watcher = watch(this.queue.dir, { depth: 1, ignoreInitial: true, persistent: true });
     this.watcher.on('add', () => this.kick());
     this.watcher.on('unlink', () => this.kick()); // a finished request may unblock the next one of its package
     this.watcher.on('error', (e) => this.log(`watcher: ${errorLine(e)}; relying on the ${this.rescanMs} ms rescan`));
@@ -93,6 +101,13 @@ export class Daemon {
   }
 
   private async pump(): Promise<void> {
+    for (const [id, r] of this.running) {
+      const by = this.queue.cancelRequestedBy(id);
+      if (by && !r.abort.signal.aborted) {
+        this.log(`build ${id}: cancel requested by ${by}`);
+        r.abort.abort(new CancelRequested(by));
+      }
+    }
     while (!this.closing && this.running.size < this.slots) {
       const claim = await this.queue.claimNext((r) => !this.running.has(r.id));
       if (!claim) return;

@@ -16,7 +16,7 @@ export interface StatusRow {
 }
 
 /** Queued and running requests (oldest first), then the most recent finished builds (newest first). */
-export async function collectStatus(config: Config, recent = 20): Promise<{ active: StatusRow[]; recent: StatusRow[] }> {
+export async function collectStatus(config: Config, recent = 20, pkg?: string): Promise<{ active: StatusRow[]; recent: StatusRow[] }> {
   const queue = new DirectoryQueue(config.queue_dir, { staleMs: config.daemon.claim_stale_seconds * 1000 });
   const active: StatusRow[] = [];
   for (const r of queue.pending()) active.push(row(r, (await queue.isClaimed(r.id)) ? 'running' : 'queued'));
@@ -26,7 +26,7 @@ export async function collectStatus(config: Config, recent = 20): Promise<{ acti
     const rec = new BuildRecord(config.state_dir, id);
     const res = rec.result();
     const req = rec.request();
-    if (res && req) finished.push(row(req, res.status, res));
+    if (res && req && (!pkg || req.package === pkg)) finished.push(row(req, res.status, res));
   }
   return { active, recent: finished };
 }

@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { NotFoundError, PocketbuildError } from '../util/errors.js';
-import { RepoReader, repoLabel, shortOid } from './resolve.js';
+import { RepoReader } from './object-store.js';
+import { repoLabel, shortOid } from './repo-errors.js';
+import { rootTree } from './resolve.js';
+import { lookupPath, readTree } from './tree.js';
 
 /** Options for {@link exportTree}. */
 export interface ExportOptions {
@@ -33,9 +36,9 @@ export async function exportTree(gitdir: string, commit: string, dest: string, o
   // One reader for the whole export, so packs, their indexes and listings are loaded once.
   const repo = new RepoReader(gitdir);
   const label = repo.label;
-  let root = await repo.rootTree(commit);
+  let root = await rootTree(repo, commit);
   if (opts.prefix !== undefined && opts.prefix.replace(/\/+/g, '') !== '') {
-    const entry = await repo.lookup(root, opts.prefix);
+    const entry = await lookupPath(repo, root, opts.prefix);
     if (entry === null || entry.kind !== 'tree') {
       throw new NotFoundError(`${opts.prefix} is not a directory in ${shortOid(commit)} of ${label}; check the upstream path.`, {
         gitdir,
@@ -53,7 +56,7 @@ export async function exportTree(gitdir: string, commit: string, dest: string, o
   let lastYield = performance.now();
 
   const walk = async (treeOid: string, dir: Buffer, relDir: string): Promise<void> => {
-    const entries = await repo.tree(treeOid);
+    const entries = await readTree(repo, treeOid);
     const seen = new Set<string>();
     for (const entry of entries) {
       checkName(gitdir, commit, relDir, entry.name);

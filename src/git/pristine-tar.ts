@@ -1,5 +1,8 @@
 import { NotFoundError, PocketbuildError } from '../util/errors.js';
-import { readRef, RepoReader, shortOid } from './resolve.js';
+import { RepoReader } from './object-store.js';
+import { shortOid } from './repo-errors.js';
+import { peel, readRef, rootTree } from './resolve.js';
+import { readTree } from './tree.js';
 
 /** What the pristine-tar branch stores for one upstream tarball. */
 export interface PristineTarEntry {
@@ -37,7 +40,7 @@ export async function findPristineTar(gitdir: string, source: string, upstreamVe
   const head = await readRef(gitdir, BRANCH);
   if (head === null) return null;
   const repo = new RepoReader(gitdir);
-  const entries = await repo.tree(await repo.rootTree(head));
+  const entries = await readTree(repo, await rootTree(repo, head));
   const byName = new Map(entries.map((e) => [e.name.toString('utf8'), e]));
   for (const ext of COMPRESSIONS) {
     const tarball = `${source}_${upstreamVersion}.orig.tar.${ext}`;
@@ -60,7 +63,7 @@ export async function findPristineTar(gitdir: string, source: string, upstreamVe
     const delta = await readFile(`${tarball}.delta`, deltaEntry.oid, deltaEntry.kind);
     const id = (await readFile(`${tarball}.id`, idEntry.oid, idEntry.kind)).toString('latin1').trim();
     if (!/^[0-9a-f]{40}$/.test(id)) throw broken(`has a ${tarball}.id that does not hold an object id`);
-    const upstream = await repo.peel(id);
+    const upstream = await peel(repo, id);
     if (upstream === null) {
       throw new NotFoundError(
         `${tarball} on the pristine-tar branch of ${repo.label} is made from upstream ${shortOid(id)}, which is not in the repository; push the upstream branch and tags too.`,

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { NotFoundError, PocketbuildError, RefusedError } from '../util/errors.js';
-import { isValidRefName, readRef, RepoReader, shortOid } from './resolve.js';
+import { RepoReader } from './object-store.js';
+import { shortOid } from './repo-errors.js';
+import { isValidRefName, peel, readRef } from './resolve.js';
 
 /**
  * Point `refs/heads/<branch>` at `commit`, whatever it pointed at before (creating it if
@@ -25,7 +27,7 @@ export async function createTag(gitdir: string, name: string, commit: string): P
   const decide = async (current: string | null): Promise<string | null> => {
     if (current === null) return commit;
     if (current === commit) return null;
-    const other = await repo.peel(current);
+    const other = await peel(repo, current);
     if (other?.oid === commit) return null;
     throw new RefusedError(
       'TagExists',

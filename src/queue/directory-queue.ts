@@ -27,6 +27,8 @@ export interface Claim {
 }
 
 const QUARANTINE = 'quarantine';
+/** `cancel/<id>` holds the principal who asked to stop a running request; the daemon acts on it. */
+const CANCEL = 'cancel';
 
 /**
  * The queue is a directory: one `<id>.json` per pending request, written atomically;
@@ -50,6 +52,26 @@ export class DirectoryQueue {
 
   ensureDirs(): void {
     fs.mkdirSync(path.join(this.dir, QUARANTINE), { recursive: true });
+    fs.mkdirSync(path.join(this.dir, CANCEL), { recursive: true });
+  }
+
+  /** Ask whichever daemon runs `id` to stop it. */
+  requestCancel(id: string, by: string): void {
+    this.ensureDirs();
+    writeFileAtomic(path.join(this.dir, CANCEL, id), by + '\n');
+  }
+
+  /** Who asked to cancel `id`, or null. */
+  cancelRequestedBy(id: string): string | null {
+    try {
+      return fs.readFileSync(path.join(this.dir, CANCEL, id), 'utf8').trim() || null;
+    } catch {
+      return null;
+    }
+  }
+
+  clearCancel(id: string): void {
+    fs.rmSync(path.join(this.dir, CANCEL, id), { force: true });
   }
 
   /** Durably add a request; when this returns, a crash cannot lose it. */
@@ -70,7 +92,7 @@ export class DirectoryQueue {
     const present = new Set(names);
     const out: Request[] = [];
     for (const name of names.sort()) {
-      if (name.startsWith('.') || name === QUARANTINE) continue; // temp files of writers in progress
+      if (name.startsWith('.') || name === QUARANTINE || name === CANCEL) continue; // temp files of writers in progress
       if (name.endsWith('.json.lock')) {
         this.sweepOrphanLock(name, present);
         continue;
@@ -155,6 +177,7 @@ export class DirectoryQueue {
       if (remove) {
         fs.rmSync(file, { force: true });
         this.parsed.delete(path.basename(file));
+        this.clearCancel(req.id);
       }
       await release().catch(() => {
         /* compromised or already released: nothing left to undo */

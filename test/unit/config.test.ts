@@ -51,7 +51,15 @@ function expectProblem(text: string, line: number, key: string | null, what: str
 
 const POCKET_KEYS = 'suite, acl, acl_command, allow_backtracking, sandbox, notify';
 const TOP_KEYS =
-  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, limits, signing, hooks, groups, pockets';
+  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, limits, signing, hooks, ssh, groups, admins, pockets, repo_defaults, repos, auto_build';
+const ACL_ALLOWED = '"*", "group:NAME" or a principal name matching [a-z_][a-z0-9_.-]{0,31}';
+const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILyTfLNksivK6GNQN84LyQicOGAh0yiPF8rjqHPRDUxn alice@laptop';
+const BOB_KEY =
+  'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCLa05jqW+rgJoNx47zPIq0WhTKF1YzXw6zbZZfw/mCi9n5DmgRTbOdiqsMpxrHXivbJTAD2PH9+fn7fa2CV5W4= bob@desk';
+const CAROL_RSA_KEY =
+  'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCgU9GGSwGZ6uCFJZhVisGhYbA86Gxxrcozt9MVAdEcxEgvpNkyzXr7JUB+8u/SlLcIi9hEFBb6dpYBBns/uUOAPi4dLuoqUw3i7iBPCPJCOZmCxhua84wf80AxJQYR4XOUFBzLbmq3xKuYQJaQVCwK5Wi9lvBulJkSu4YQ4g37rfFfpY5kATyLaZw4vk3OW76PEgy/Pi/SuRYexi8jUW6gLBqlpyR2SlF5/YTknXck/GXwDY5x1TnVapHRfzckAN7FXtsUUa6mrcT8tQXdW7YPHeCtrmLwxQLSKqGv3I8nCfzThLxLxbK3TfW5nQBYGdyTIiqX1FiYYE5EK9ghzdQH carol@rsa';
+const CAROL_P521_KEY =
+  'ecdsa-sha2-nistp521 AAAAE2VjZHNhLXNoYTItbmlzdHA1MjEAAAAIbmlzdHA1MjEAAACFBAArFNqsTzIqwnIKb6usT/WA04EYBuLp9mRmoBxdl+ZbGOyblUaFf0+TJcVFILxNu2vHM8zVCvL8yUjvGXalCZInTgBi8yK6hMq3nhefrEErS8ltbSXT8dRlOZmkZMpdPr9WXhzmVYH85v8v6rFjClB6FeHthLgz/8Tbph6TfKtBg09nuw== carol@p521';
 
 describe('config.example.yml', () => {
   it('loads and resolves its relative paths against its own directory', () => {
@@ -73,6 +81,39 @@ describe('config.example.yml', () => {
       },
       dev: { name: 'dev', suite: 'dev', acl: ['*'], allow_backtracking: true, sandbox: 'userns', notify: [] },
     });
+    expect(cfg.ssh).toEqual({ listen: '127.0.0.1', port: 2222, host_key: path.join(root, 'var', 'ssh', 'host_ed25519_key'), users: {} });
+    expect(cfg.admins).toEqual([]);
+    expect(cfg.repo_defaults).toEqual({ push: [], read: ['*'] });
+    expect(cfg.repos).toEqual({});
+    expect(cfg.auto_build).toEqual([]);
+  });
+
+  it('loads with every commented-out example switched on', () => {
+    // The examples in comments are meant to be copied; they must be valid as written. Each is
+    // the block of "#   " lines after a "For example:" line, replacing the key's shown default.
+    const out: string[] = [];
+    let inExample = false;
+    for (const line of fs.readFileSync(example, 'utf8').split('\n')) {
+      const m = /^(\s*)#   (.*)$/.exec(line);
+      if (inExample && m) {
+        out.push(`${m[1]}${m[2]}`);
+        continue;
+      }
+      inExample = line.endsWith('For example:');
+      out.push(line);
+    }
+    const text = out
+      .filter((l) => !/^\s*(users: \{\}|repos: \{\}|auto_build: \[\])$/.test(l))
+      .join('\n')
+      // The key in the comment is shortened; put a whole one in.
+      .replace(/- ssh-ed25519 \S+ alice@laptop/, `- ${ALICE_KEY}`);
+    const cfg = loadConfig(write('example.yml', text));
+    expect(cfg.ssh.users).toEqual({ alice: [ALICE_KEY] });
+    expect(cfg.repos).toEqual({
+      hello: { push: ['group:release'], read: ['*'] },
+      'secret-tool': { push: [], read: ['group:release'] },
+    });
+    expect(cfg.auto_build).toEqual([{ branch: 'main', pocket: 'dev', package: '*' }]);
   });
 
   it('shows exactly the defaults', () => {
@@ -110,8 +151,13 @@ describe('defaults', () => {
       limits: { build_timeout_seconds: 3600, memory_mb: 4096, processes: 1000, disk_mb: 4096, log_mb: 64 },
       signing: { key: null },
       hooks: { timeout_seconds: 30 },
+      ssh: { listen: '127.0.0.1', port: 2222, host_key: path.join(here, 'var', 'ssh', 'host_ed25519_key'), users: {} },
       groups: {},
+      admins: [],
       pockets: { dev: { name: 'dev', suite: 'dev', acl: [], allow_backtracking: false, sandbox: 'userns', notify: [] } },
+      repo_defaults: { push: [], read: ['*'] },
+      repos: {},
+      auto_build: [],
     });
   });
 
@@ -179,6 +225,96 @@ describe('defaults', () => {
       sandbox: 'vm',
       notify: ['builds@example.org'],
     });
+  });
+});
+
+describe('access and ssh keys', () => {
+  it('puts the host key under state_dir, wherever that is, unless given', () => {
+    const a = loadConfig(write('a.yml', lines('state_dir: /srv/pb', 'pockets: {dev: {suite: dev}}')));
+    expect(a.ssh.host_key).toBe('/srv/pb/ssh/host_ed25519_key');
+    const b = loadConfig(write('b.yml', lines('ssh: {host_key: keys/host}', 'pockets: {dev: {suite: dev}}')));
+    expect(b.ssh.host_key).toBe(path.join(dir, 'keys/host'));
+  });
+
+  it('accepts IPv4 and IPv6 listen addresses, the ends of the port range, and whole key lines', () => {
+    const file = write(
+      'config.yml',
+      lines(
+        'ssh:',
+        '  listen: 0.0.0.0',
+        '  port: 65535',
+        '  users:',
+        `    alice: ["${ALICE_KEY}"]`,
+        // A tab between the fields and no comment are both fine, as in authorized_keys.
+        `    _svc.ci-1: ["${BOB_KEY.replace(' ', '\\t').replace(/ bob@desk$/, '')}"]`,
+        `    carol: ["${CAROL_RSA_KEY}", "${CAROL_P521_KEY}"]`,
+        '    nobody: []',
+        'pockets: {dev: {suite: dev}}',
+      ),
+    );
+    expect(loadConfig(file).ssh).toMatchObject({
+      listen: '0.0.0.0',
+      port: 65535,
+      users: {
+        alice: [ALICE_KEY],
+        '_svc.ci-1': [BOB_KEY.replace(' ', '\t').replace(/ bob@desk$/, '')],
+        carol: [CAROL_RSA_KEY, CAROL_P521_KEY],
+        nobody: [],
+      },
+    });
+    const v6 = loadConfig(write('v6.yml', lines('ssh: {listen: "::1", port: 1}', 'pockets: {dev: {suite: dev}}')));
+    expect(v6.ssh).toMatchObject({ listen: '::1', port: 1 });
+  });
+
+  it('gives each repos entry the lists it leaves out from repo_defaults', () => {
+    const file = write(
+      'config.yml',
+      lines(
+        'groups: {dev: [alice], ops: [olga]}',
+        'admins: [group:ops, root]',
+        'pockets: {dev: {suite: dev}}',
+        'repo_defaults:',
+        '  push: [group:dev]',
+        'repos:',
+        '  hello:',
+        '    push: [bob]',
+        '  secret-tool:',
+        '    read: [group:dev]',
+        '  g++-12:',
+        '  libfoo.bar:',
+        '    push: []',
+        '    read: []',
+      ),
+    );
+    const cfg = loadConfig(file);
+    expect(cfg.admins).toEqual(['group:ops', 'root']);
+    expect(cfg.repo_defaults).toEqual({ push: ['group:dev'], read: ['*'] });
+    expect(cfg.repos).toEqual({
+      hello: { push: ['bob'], read: ['*'] },
+      'secret-tool': { push: ['group:dev'], read: ['group:dev'] },
+      'g++-12': { push: ['group:dev'], read: ['*'] },
+      'libfoo.bar': { push: [], read: [] },
+    });
+    // Inherited lists are copies: changing one repository's list must not change another's.
+    expect(cfg.repos['g++-12']?.push).not.toBe(cfg.repo_defaults.push);
+  });
+
+  it('accepts auto_build rules for a package or every package', () => {
+    const file = write(
+      'config.yml',
+      lines(
+        'pockets: {dev: {suite: dev}, stable: {suite: stable}}',
+        'auto_build:',
+        '  - {branch: main, pocket: dev, package: "*"}',
+        '  - branch: release/2.x',
+        '    pocket: stable',
+        '    package: hello',
+      ),
+    );
+    expect(loadConfig(file).auto_build).toEqual([
+      { branch: 'main', pocket: 'dev', package: '*' },
+      { branch: 'release/2.x', pocket: 'stable', package: 'hello' },
+    ]);
   });
 });
 
@@ -367,6 +503,213 @@ describe('errors', () => {
       4,
       'archive.mirror',
       'archive.mirror must be an http://, https:// or file:// URL, got "deb.debian.org"',
+    );
+  });
+
+  it('refuses groups inside groups, and "*" in a group', () => {
+    const principal = 'a principal name matching [a-z_][a-z0-9_.-]{0,31}';
+    expectProblem(
+      lines('groups:', '  ops: [olga]', '  release:', '    - alice', '    - group:ops', ...pockets),
+      5,
+      'groups.release[1]',
+      `groups.release[1] must be ${principal}, got "group:ops"`,
+    );
+    expectProblem(lines('groups: {all: ["*"]}', ...pockets), 1, 'groups.all[0]', `groups.all[0] must be ${principal}, got "*"`);
+  });
+
+  it('reports bad admins', () => {
+    expectProblem(lines(...pockets, 'admins: alice'), 4, 'admins', 'admins must be a list, got "alice"');
+    expectProblem(lines(...pockets, 'admins:', '  - root', '  - Root'), 6, 'admins[1]', `admins[1] must be ${ACL_ALLOWED}, got "Root"`);
+    expectProblem(
+      lines('groups: {release: [alice]}', 'admins: [group:release, group:ops]', ...pockets),
+      2,
+      'admins[1]',
+      'admins[1] names group "ops", which is not defined under groups',
+    );
+  });
+
+  it('reports bad ssh settings', () => {
+    expectProblem(
+      lines(...pockets, 'ssh:', '  prot: 22'),
+      5,
+      'ssh.prot',
+      'unknown key "ssh.prot" (did you mean "port"? known: listen, port, host_key, users)',
+    );
+    expectProblem(lines(...pockets, 'ssh: [2222]'), 4, 'ssh', 'ssh must be a mapping of keys, got a list');
+    const address = 'an IP address literal such as 127.0.0.1 or ::';
+    expectProblem(lines(...pockets, 'ssh:', '  listen: localhost'), 5, 'ssh.listen', `ssh.listen must be ${address}, got "localhost"`);
+    expectProblem(lines(...pockets, 'ssh:', '  listen: 256.0.0.1'), 5, 'ssh.listen', `ssh.listen must be ${address}, got "256.0.0.1"`);
+    expectProblem(
+      lines(...pockets, 'ssh:', '  listen: 127'),
+      5,
+      'ssh.listen',
+      `ssh.listen must be ${address}, got 127 (quote it, "127", to make it a string)`,
+    );
+    const port = 'a port number from 1 to 65535';
+    for (const [given, shown] of [['0', '0'], ['65536', '65536'], ['22.5', '22.5'], ['-1', '-1'], ['"22"', '"22"']]) {
+      expectProblem(lines(...pockets, 'ssh:', '  listen: "::"', `  port: ${given}`), 6, 'ssh.port', `ssh.port must be ${port}, got ${shown}`);
+    }
+    expectProblem(
+      lines(...pockets, 'ssh: {host_key: ""}'),
+      4,
+      'ssh.host_key',
+      'ssh.host_key must be a path (absolute, or relative to the directory of the config file), got ""',
+    );
+  });
+
+  it('reports bad ssh users and keys', () => {
+    expectProblem(
+      lines(...pockets, 'ssh:', '  users:', `    Alice: ["${ALICE_KEY}"]`),
+      6,
+      'ssh.users.Alice',
+      'principal name "Alice" must match [a-z_][a-z0-9_.-]{0,31}',
+    );
+    expectProblem(
+      lines(...pockets, 'ssh:', '  users:', `    alice: ${ALICE_KEY}`),
+      6,
+      'ssh.users.alice',
+      'ssh.users.alice must be a list, got "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILyTfLNksivK6GNQN84..."',
+    );
+    const keyLine =
+      'an OpenSSH public key line: ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521, the base64 key data, then an optional comment';
+    const bad: Array<[string, string]> = [
+      ['ssh-dss AAAAB3NzaC1kc3MAAACBAP me@old', '"ssh-dss AAAAB3NzaC1kc3MAAACBAP me@old"'],
+      ['ssh-ed25519', '"ssh-ed25519"'],
+      ['ssh-ed25519 not-base64! me', '"ssh-ed25519 not-base64! me"'],
+      ['command="x" ssh-ed25519 AAAA me', '"command=\\"x\\" ssh-ed25519 AAAA me"'],
+    ];
+    for (const [line, shown] of bad) {
+      expectProblem(
+        lines(...pockets, 'ssh:', '  users:', '    alice:', `      - '${line}'`),
+        7,
+        'ssh.users.alice[0]',
+        `ssh.users.alice[0] must be ${keyLine}, got ${shown}`,
+      );
+    }
+    // Well-formed lines whose data is not a key of the type they name: a mangled paste.
+    expectProblem(
+      lines(...pockets, 'ssh:', '  users:', '    alice:', `      - ${ALICE_KEY.replace('ssh-ed25519', 'ssh-rsa')}`),
+      7,
+      'ssh.users.alice[0]',
+      'ssh.users.alice[0] is not a whole ssh-rsa key (its base64 data does not encode one); copy the line from the .pub file again',
+    );
+    expectProblem(
+      lines(...pockets, 'ssh:', '  users:', '    alice:', `      - ${ALICE_KEY.replace('DUxn', '')}`),
+      7,
+      'ssh.users.alice[0]',
+      'ssh.users.alice[0] is not a whole ssh-ed25519 key (its base64 data does not encode one); copy the line from the .pub file again',
+    );
+    expectProblem(
+      lines(...pockets, 'ssh:', '  users:', '    alice:', `      - ${BOB_KEY.replace('5W4=', '')}`),
+      7,
+      'ssh.users.alice[0]',
+      'ssh.users.alice[0] is not a whole ecdsa-sha2-nistp256 key (its base64 data does not encode one); copy the line from the .pub file again',
+    );
+    expectProblem(
+      lines(...pockets, 'ssh:', '  users:', `    alice: ["${ALICE_KEY}"]`, '    bob:', `      - ${BOB_KEY}`, `      - ${ALICE_KEY.replace('alice@laptop', 'bob')}`),
+      9,
+      'ssh.users.bob[1]',
+      'ssh.users.bob[1] is the same key as ssh.users.alice[0]; a key may belong to one principal only',
+    );
+  });
+
+  it('reports bad repo_defaults and repos', () => {
+    expectProblem(
+      lines(...pockets, 'repo_defaults:', '  reed: []'),
+      5,
+      'repo_defaults.reed',
+      'unknown key "repo_defaults.reed" (did you mean "read"? known: push, read)',
+    );
+    expectProblem(
+      lines(...pockets, 'repo_defaults:', '  push: ["group:"]'),
+      5,
+      'repo_defaults.push[0]',
+      `repo_defaults.push[0] must be ${ACL_ALLOWED}, got "group:"`,
+    );
+    expectProblem(
+      lines(...pockets, 'repo_defaults:', '  read: [group:staff]'),
+      5,
+      'repo_defaults.read[0]',
+      'repo_defaults.read[0] names group "staff", which is not defined under groups',
+    );
+    expectProblem(
+      lines(...pockets, 'repos:', '  Hello: {push: [alice]}'),
+      5,
+      'repos.Hello',
+      'package name "Hello" must match [a-z0-9][a-z0-9+.-]{1,99}',
+    );
+    expectProblem(lines(...pockets, 'repos:', '  a: {}'), 5, 'repos.a', 'package name "a" must match [a-z0-9][a-z0-9+.-]{1,99}');
+    expectProblem(lines(...pockets, 'repos:', '  hello: [alice]'), 5, 'repos.hello', 'repos.hello must be a mapping of keys, got a list');
+    expectProblem(
+      lines(...pockets, 'repos:', '  hello:', '    pull: [alice]'),
+      6,
+      'repos.hello.pull',
+      'unknown key "repos.hello.pull" (did you mean "push"? known: push, read)',
+    );
+    expectProblem(
+      lines('groups: {dev: [alice]}', ...pockets, 'repos:', '  hello:', '    push: [group:dev]', '    read:', '      - group:devs'),
+      9,
+      'repos.hello.read[0]',
+      'repos.hello.read[0] names group "devs", which is not defined under groups',
+    );
+  });
+
+  it('reports an undefined group where it is written, not where it is inherited', () => {
+    expectProblem(
+      lines(...pockets, 'repos: {hello: {}}', 'repo_defaults:', '  push: [group:dev]'),
+      6,
+      'repo_defaults.push[0]',
+      'repo_defaults.push[0] names group "dev", which is not defined under groups',
+    );
+  });
+
+  it('reports bad auto_build rules', () => {
+    const two = ['pockets:', '  dev: {suite: dev}', '  stable: {suite: stable}'];
+    expectProblem(lines(...two, 'auto_build: {branch: main}'), 4, 'auto_build', 'auto_build must be a list, got a mapping');
+    expectProblem(
+      lines(...two, 'auto_build:', '  - {branch: main, pocket: dev, package: "*"}', '  - {branch: main, package: hello}'),
+      6,
+      'auto_build[1].pocket',
+      'missing required key "auto_build[1].pocket"',
+    );
+    expectProblem(
+      lines(...two, 'auto_build:', '  - branch: main', '    pockets: dev'),
+      6,
+      'auto_build[0].pockets',
+      'unknown key "auto_build[0].pockets" (did you mean "pocket"? known: branch, pocket, package)',
+    );
+    const branch = 'a git branch name without "refs/heads/" (no blanks, "..", "~", "^", ":", "?", "*", "[" or "\\")';
+    for (const bad of ['refs/heads/main', 'a..b', '-x', 'x.lock', 'feature/', 'a b', 'a/.b', 'a//b', 'x@{1}', '@', 'a:b', 'a*', '.x', 'x.']) {
+      expectProblem(
+        lines(...two, 'auto_build:', `  - {branch: ${JSON.stringify(bad)}, pocket: dev, package: hello}`),
+        5,
+        'auto_build[0].branch',
+        `auto_build[0].branch must be ${branch}, got ${JSON.stringify(bad)}`,
+      );
+    }
+    expectProblem(
+      lines(...two, 'auto_build:', '  - branch: main', '    pocket: prod', '    package: hello'),
+      6,
+      'auto_build[0].pocket',
+      'auto_build[0].pocket names pocket "prod", which is not defined under pockets',
+    );
+    expectProblem(
+      lines(...two, 'auto_build:', '  - branch: main', '    pocket: Dev', '    package: hello'),
+      6,
+      'auto_build[0].pocket',
+      'auto_build[0].pocket must be a pocket name matching [a-z0-9][a-z0-9-]{0,63}, got "Dev"',
+    );
+    expectProblem(
+      lines(...two, 'auto_build:', '  - branch: stable', '    pocket: dev', '    package: hello'),
+      5,
+      'auto_build[0].branch',
+      'auto_build[0].branch "stable" is the branch of pocket "stable", which only the builder moves; name the branch people push to',
+    );
+    expectProblem(
+      lines(...two, 'auto_build:', '  - {branch: main, pocket: dev, package: "hello*"}'),
+      5,
+      'auto_build[0].package',
+      'auto_build[0].package must be "*" or a package name matching [a-z0-9][a-z0-9+.-]{1,99}, got "hello*"',
     );
   });
 

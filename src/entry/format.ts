@@ -1,4 +1,4 @@
-import type { StatusRow } from '../entry/status.js';
+import type { StatusRow } from './status.js';
 
 /** Human-readable table of builds, fixed columns so it greps well. */
 export function formatRows(rows: StatusRow[]): string {

@@ -1,0 +1,30 @@
+import type { Config } from '../config/types.js';
+import { EmbeddedSshServer } from '../server/embedded-ssh-server.js';
+import { runCommand } from '../entry/run-command.js';
+import { ExitCode } from '../util/errors.js';
+import { refuseRoot } from './daemon-command.js';
+import { say, untilSignal } from './until-signal.js';
+
+/** Start the embedded SSH server on the configured address, serving the same verbs as the forced command. */
+export async function startSshServer(config: Config): Promise<{ stop: () => Promise<void>; port: number }> {
+  refuseRoot('the SSH server');
+  const server = new EmbeddedSshServer({
+    listen: config.ssh.listen,
+    port: config.ssh.port,
+    hostKeyPath: config.ssh.host_key,
+    users: config.ssh.users,
+    handler: (principal, command, io, signal) => runCommand({ config, principal, raw: command, io, transport: 'embedded', signal, logInternal: say }),
+    log: (line) => say(`ssh: ${line}`),
+  });
+  const { port, hostKeyFingerprint } = await server.start();
+  say(`ssh: listening on ${config.ssh.listen}:${port}, host key ${hostKeyFingerprint}, ${Object.keys(config.ssh.users).length} user(s)`);
+  return { stop: () => server.close(), port };
+}
+
+/** `pocketbuild ssh-server`: serve until SIGTERM/SIGINT. */
+export async function runSshServer(config: Config): Promise<number> {
+  const s = await startSshServer(config);
+  await untilSignal();
+  await s.stop();
+  return ExitCode.ok;
+}

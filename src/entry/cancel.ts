@@ -1,0 +1,44 @@
+import type { Config } from '../config/types.js';
+import { DirectoryQueue } from '../queue/directory-queue.js';
+import { BuildRecord } from '../record/build-record.js';
+import { fireHooks } from '../notify/build-hooks.js';
+import type { AuditLog } from '../record/audit-log.js';
+import { NotFoundError, RefusedError } from '../util/errors.js';
+import { AccessDenied, decide } from '../acl/index.js';
+
+export type CancelOutcome = 'cancelled' | 'cancelling';
+
+/**
+ * Stop a request: one still waiting is taken out of the queue and recorded `cancelled` here;
+ * one running is marked, and its daemon stops it (the build ends `cancelled`). Principals may
+ * cancel their own requests; admins any.
+ */
+export async function cancelRequest(config: Config, audit: AuditLog, id: string, principal: string): Promise<CancelOutcome> {
+  const queue = new DirectoryQueue(config.queue_dir, { staleMs: config.daemon.claim_stale_seconds * 1000 });
+  const req = queue.pending().find((r) => r.id === id);
+  if (!req) {
+    const done = new BuildRecord(config.state_dir, id).result();
+    if (done) throw new RefusedError('AlreadyFinished', `request ${id} already finished (${done.status}); nothing to cancel.`, { id });
+    throw new NotFoundError(`no request ${id}; see "queue" for what is pending.`, { id });
+  }
+  if (req.principal !== principal && !(await decide(config, principal, { kind: 'admin' })).allowed) {
+    throw new AccessDenied(`${principal} may not cancel ${id}, which ${req.principal} submitted (only its submitter and admins may).`, { principal, id });
+  }
+  if (await queue.removeUnclaimed(id)) {
+    const record = new BuildRecord(config.state_dir, id);
+    record.begin(req);
+    const now = new Date().toISOString();
+    const result = {
+      id, pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal,
+      status: 'cancelled' as const, code: 'Cancelled', reason: `cancelled by ${principal} before it started`,
+      started: now, finished: now, stages: [], outputs: [],
+    };
+    record.finish(result);
+    await audit.append({ type: 'cancel', actor: principal, build: id, data: { state: 'queued' } });
+    await fireHooks(config, 'cancelled', req, record, result, undefined, audit);
+    return 'cancelled';
+  }
+  queue.requestCancel(id, principal);
+  await audit.append({ type: 'cancel', actor: principal, build: id, data: { state: 'running' } });
+  return 'cancelling';
+}

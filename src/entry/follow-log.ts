@@ -1,0 +1,38 @@
+import fs from 'node:fs';
+import type { Writable } from 'node:stream';
+import { BuildRecord } from '../record/build-record.js';
+
+/**
+ * Copy a build's log to `out`, and with `follow`, keep copying while the build runs and
+ * stop once its result exists (a queued build is waited for). Polls: inotify does not cross
+ * NFS, and a build log grows in bursts anyway.
+ */
+export async function followLog(stateDir: string, id: string, out: Writable, follow: boolean, signal?: AbortSignal): Promise<void> {
+  const record = new BuildRecord(stateDir, id);
+  let offset = 0;
+  const copy = () => {
+    let fd: number;
+    try {
+      fd = fs.openSync(record.logFile, 'r');
+    } catch {
+      return;
+    }
+    try {
+      const buf = Buffer.alloc(1 << 16);
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, buf.length, offset);
+        if (n <= 0) break;
+        offset += n;
+        out.write(Buffer.from(buf.subarray(0, n)));
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  for (;;) {
+    const done = record.result() !== null;
+    copy();
+    if (!follow || done || signal?.aborted) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,134 @@
+import type { Config } from '../config/types.js';
+import { parseCommand, VERBS_HELP, type Command } from './grammar.js';
+import type { SessionIO, Transport } from './session-io.js';
+import { submit } from './submit.js';
+import { buildStatus, collectStatus, type StatusRow } from './status.js';
+import { formatRows } from './format.js';
+import { followLog } from './follow-log.js';
+import { cancelRequest } from './cancel.js';
+import { serveGit } from './git-transport.js';
+import { AuditLog } from '../record/audit-log.js';
+import { BuildRecord } from '../record/build-record.js';
+import { decide, requireRight } from '../acl/index.js';
+import { errorLine, ExitCode, isPocketbuildError, NotFoundError } from '../util/errors.js';
+
+export interface RunCommandOptions {
+  config: Config;
+  principal: string;
+  /** Exactly what the user typed (SSH_ORIGINAL_COMMAND, or the embedded server's exec request). */
+  raw: string;
+  io: SessionIO;
+  transport: Transport;
+  signal?: AbortSignal;
+  /** Where internal errors' stack traces go (the server's log); never the user's channel. */
+  logInternal?: (line: string) => void;
+}
+
+/**
+ * One SSH command, from raw text to exit code: parse strictly, check rights, act, answer.
+ * Every accept and every refusal, with the raw command, is in the audit log. Users get one
+ * line on stderr for any refusal; stack traces never go down the channel.
+ */
+export async function runCommand(o: RunCommandOptions): Promise<number> {
+  const audit = new AuditLog(o.config.state_dir);
+  const base = { raw: o.raw, transport: o.transport };
+  let cmd: Command | undefined;
+  try {
+    cmd = parseCommand(o.raw);
+    const out = await execute(o, cmd, audit);
+    await audit.append({ type: 'request.accepted', actor: o.principal, ...(out.build ? { build: out.build } : {}), data: { ...base, verb: cmd.verb, ...out.data } });
+    return out.code;
+  } catch (e) {
+    const known = isPocketbuildError(e);
+    const line = known ? e.message : 'internal error; the operator can find details in the server log.';
+    if (!known) o.logInternal?.(`internal error for ${o.principal} running ${JSON.stringify(o.raw)}: ${(e as Error)?.stack ?? e}`);
+    o.io.stderr.write(`pocketbuild: ${line.replace(/[\r\n]+/g, ' ')}\n`);
+    await audit
+      .append({ type: 'request.refused', actor: o.principal, data: { ...base, ...(cmd ? { verb: cmd.verb } : {}), code: known ? e.code : 'InternalError', reason: errorLine(e) } })
+      .catch((err) => o.logInternal?.(`audit append failed: ${errorLine(err)}`));
+    return known ? e.exitCode : ExitCode.internal;
+  }
+}
+
+interface Outcome {
+  code: number;
+  build?: string;
+  data?: Record<string, unknown>;
+}
+
+async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Promise<Outcome> {
+  const { config, principal, io } = o;
+  const print = (json: boolean, value: unknown, text: string) => io.stdout.write(json ? JSON.stringify(value) + '\n' : text);
+  switch (cmd.verb) {
+    case 'help':
+      io.stdout.write(VERBS_HELP);
+      return { code: ExitCode.ok };
+    case 'whoami': {
+      const pockets: string[] = [];
+      for (const p of Object.keys(config.pockets)) if ((await decide(config, principal, { kind: 'build', pocket: p })).allowed) pockets.push(p);
+      const admin = (await decide(config, principal, { kind: 'admin' })).allowed;
+      print(cmd.json, { principal, pockets, admin }, `${principal}\n  may build into: ${pockets.join(', ') || '(none)'}\n  admin: ${admin ? 'yes' : 'no'}\n`);
+      return { code: ExitCode.ok };
+    }
+    case 'submit': {
+      await requireRight(config, principal, { kind: 'build', pocket: cmd.pocket });
+      const req = await submit(config, { pocket: cmd.pocket, package: cmd.package, commit: cmd.commit, principal, origin: 'ssh' });
+      print(cmd.json, req, `${req.id}\n`);
+      return { code: ExitCode.ok, build: req.id, data: { pocket: req.pocket, package: req.package, commit: req.commit } };
+    }
+    case 'status': {
+      if (cmd.id) {
+        const s = await buildStatus(config, cmd.id);
+        if (!s) throw new NotFoundError(`no build or request ${cmd.id}.`, { id: cmd.id });
+        print(cmd.json, { ...s.row, result: s.result }, formatRows([s.row]));
+        return { code: ExitCode.ok, build: cmd.id };
+      }
+      const st = await collectStatus(config);
+      print(cmd.json, st, `queued and running:\n${formatRows(st.active)}recent:\n${formatRows(st.recent)}`);
+      return { code: ExitCode.ok };
+    }
+    case 'queue': {
+      const st = await collectStatus(config, 0);
+      print(cmd.json, st.active, formatRows(st.active));
+      return { code: ExitCode.ok };
+    }
+    case 'history': {
+      const st = await collectStatus(config, 50, cmd.package);
+      print(cmd.json, st.recent, formatRows(st.recent));
+      return { code: ExitCode.ok };
+    }
+    case 'log': {
+      await requireReadable(config, principal, cmd.id);
+      await followLog(config.state_dir, cmd.id, io.stdout, cmd.follow, o.signal);
+      return { code: ExitCode.ok, build: cmd.id };
+    }
+    case 'show': {
+      await requireReadable(config, principal, cmd.id);
+      const rec = new BuildRecord(config.state_dir, cmd.id);
+      const shown = { request: rec.request(), result: rec.result(), log: rec.logFile };
+      print(cmd.json, shown, JSON.stringify(shown, null, 2) + '\n');
+      return { code: ExitCode.ok, build: cmd.id };
+    }
+    case 'cancel': {
+      const state = await cancelRequest(config, audit, cmd.id, principal);
+      print(cmd.json, { id: cmd.id, state }, state === 'cancelled' ? `${cmd.id} cancelled\n` : `${cmd.id} is running; its daemon is stopping it\n`);
+      return { code: ExitCode.ok, build: cmd.id, data: { state } };
+    }
+    case 'git-receive-pack':
+    case 'git-upload-pack': {
+      await requireRight(config, principal, { kind: cmd.verb === 'git-receive-pack' ? 'push' : 'read', package: cmd.package });
+      const code = await serveGit(config, cmd.verb, cmd.package, principal, io, o.signal);
+      return { code, data: { package: cmd.package, git_exit: code } };
+    }
+  }
+}
+
+/** Logs and records: the submitter, admins, and whoever may build into the build's pocket. */
+async function requireReadable(config: Config, principal: string, id: string): Promise<StatusRow | void> {
+  const rec = new BuildRecord(config.state_dir, id);
+  const req = rec.request() ?? (await buildStatus(config, id))?.row;
+  if (!req) throw new NotFoundError(`no build or request ${id}.`, { id });
+  if (req.principal === principal) return;
+  if ((await decide(config, principal, { kind: 'admin' })).allowed) return;
+  await requireRight(config, principal, { kind: 'build', pocket: req.pocket });
+}
