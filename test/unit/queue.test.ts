@@ -45,7 +45,7 @@ describe('DirectoryQueue', () => {
   it('enqueues atomically: one complete file, no temp file left', () => {
     const r = req('hello');
     q.enqueue(r);
-    expect(fs.readdirSync(dir).sort()).toEqual([`${r.id}.json`, 'quarantine']);
+    expect(fs.readdirSync(dir).sort()).toEqual([`${r.id}.json`, 'cancel', 'quarantine']);
     expect(q.pending()).toEqual([r]);
   });
 
