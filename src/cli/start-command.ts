@@ -142,5 +142,10 @@ The first build makes the base image (about a minute). Then install the result w
   Signed-By: ${path.join(config.state_dir, 'apt', 'key.gpg')}
   EOS
   apt-get update && apt-get install ${DEMO} && ${DEMO}
+
+Over SSH (the embedded server listens on ${config.ssh.listen}:${sshPort}):${Object.keys(config.ssh.users).length ? '' : `
+  first put your public key under ssh.users in ${config.file} (e.g. alice: [ssh-ed25519 AAAA…]), restart, then`}
+  ssh -p ${sshPort} alice@${config.ssh.listen} help
+  GIT_SSH_COMMAND="ssh -p ${sshPort}" git clone alice@${config.ssh.listen}:${DEMO}.git
 `);
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
 import { checkField, newRequestId, type Origin, type Request } from '../queue/request.js';
-import { resolveCommit } from '../git/resolve.js';
+import { revParseCommit } from '../git/rev-parse.js';
 import { NotFoundError, UsageError } from '../util/errors.js';
 
 export interface SubmitInput {
@@ -34,7 +34,7 @@ export async function submit(config: Config, input: SubmitInput): Promise<Reques
   if (!fs.existsSync(gitdir)) {
     throw new NotFoundError(`unknown package ${input.package}: there is no ${gitdir}; create it with "pocketbuild repo create ${input.package}" and push to it.`, { package: input.package });
   }
-  const commit = await resolveCommit(gitdir, input.commit);
+  const commit = await revParseCommit(gitdir, input.commit);
   const req: Request = {
     v: 1,
     id: newRequestId(),
