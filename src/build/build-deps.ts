@@ -29,6 +29,8 @@ export interface FetchBuildDepsOptions {
   destDir: string;
   log: Writable;
   timeoutMs: number;
+  /** Wraps `apt-get update`, so the pocket's own indices are not rewritten while apt reads them. */
+  whileReadingSources?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 /** One resolved build-dependency, pinned by the sha256 of the exact file installed. */
@@ -69,7 +71,8 @@ export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<Resolved
       return res;
     };
     o.log.write('build-deps: updating package lists\n');
-    await checked(apt(['update']), 'update');
+    const consistently = o.whileReadingSources ?? ((fn) => fn());
+    await consistently(() => checked(apt(['update']), 'update'));
 
     // Listing against an empty archive dir makes apt print every package it would install,
     // including the ones already in the shared cache.

@@ -15,6 +15,7 @@ import { fetchBuildDeps, type ResolvedDeb } from './build-deps.js';
 import { checkOutputs, type CheckedOutputs } from './outputs.js';
 import { runInUsernsSandbox } from '../sandbox/userns.js';
 import type { AuditLog } from '../record/audit-log.js';
+import { decide } from '../acl/index.js';
 import { BUILD_PATH, SANDBOX_SCRIPT } from './sandbox-script.js';
 
 export interface BuildEnvironment {
@@ -130,6 +131,13 @@ async function validate(s: State, env: BuildEnvironment): Promise<void> {
   if (s.pocket.sandbox !== 'userns') {
     throw new Refused('SandboxUnavailable', `pocket ${req.pocket} asks for the ${s.pocket.sandbox} sandbox, which this version of pocketbuild does not have yet; use sandbox: userns.`);
   }
+  // The config may have changed since the request was accepted: a principal removed from
+  // the pocket's ACL meanwhile gets a denied build, not a published one. (Requests from the
+  // local CLI come from whoever can write the queue directly, so they are not re-checked.)
+  if (req.origin !== 'cli') {
+    const d = await decide(env.config, req.principal, { kind: 'build', pocket: req.pocket });
+    if (!d.allowed) throw new Refused('AccessDenied', `${d.reason}; the ACL changed after the request was accepted.`, { principal: req.principal });
+  }
   if (!fs.existsSync(s.gitdir)) throw new Refused('UnknownPackage', `package repository ${req.package}.git no longer exists in ${env.config.repos_dir}.`);
   s.source = await identifySource(s.gitdir, req.commit, req.package);
   const version = s.source.changelog.version;
@@ -170,6 +178,7 @@ async function depsStep(s: State, env: BuildEnvironment): Promise<void> {
     ],
     extra: s.source!.needsFakeroot ? ['fakeroot'] : [],
     destDir: path.join(s.work, 'debs'),
+    whileReadingSources: (fn) => env.repo.whilePublishingPaused(fn),
     log: s.log,
     timeoutMs: 30 * 60_000,
   });

@@ -83,6 +83,14 @@ export class AptRepository {
     });
   }
 
+  /**
+   * Run `fn` while no one publishes: for readers of dists/ (apt-get update of the pocket's
+   * own suite), which would otherwise see an InRelease and a Packages from two generations.
+   */
+  whilePublishingPaused<T>(fn: () => Promise<T>): Promise<T> {
+    return this.locked(fn);
+  }
+
   private locked<T>(fn: () => Promise<T>): Promise<T> {
     return withLock(this.lockPath, fn);
   }

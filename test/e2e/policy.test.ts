@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runAs } from '../helpers/env.js';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
 
@@ -108,5 +110,34 @@ describe('3.0 (quilt) without pristine-tar', () => {
     expect(b.buildLog(id)).toContain('export: pb-quilt_1.0.orig.tar.xz made from tag upstream/1.0');
     expect(res.outputs.map((o) => o.file)).toEqual(expect.arrayContaining(['pb-quilt_1.0.orig.tar.xz', 'pb-quilt_1.0-1.debian.tar.xz', 'pb-quilt_1.0-1.dsc']));
     expect(b.published('stable')).toEqual(['pb-quilt 1.0-1']);
+  });
+});
+
+describe('ACLs are checked again when the build starts', () => {
+  let b: TestBuilder;
+  let r: PackageRepo;
+
+  beforeAll(() => {
+    b = new TestBuilder('reacl', { pockets: { stable: { acl: ['alice', 'bob'] } } });
+    r = new PackageRepo(b.reposDir, 'pb-reacl');
+  });
+  afterAll(async () => {
+    r?.cleanup();
+    await b?.cleanup();
+  });
+
+  it('denies the build of a principal removed from the pocket after submitting', async () => {
+    const commit = r.commitVersion({ version: '1.0' });
+    // Accepted over SSH (the forced command, run as sshd would) while alice was allowed.
+    const ok = runAs(['node', CLI, '--config', b.configFile, 'ssh', '--principal', 'alice'], { env: { SSH_ORIGINAL_COMMAND: `submit stable pb-reacl ${commit}` } });
+    const id = ok.stdout.trim();
+    // Then alice is removed, before any daemon looked at the queue.
+    fs.writeFileSync(b.configFile, fs.readFileSync(b.configFile, 'utf8').replace('acl: ["alice","bob"]', 'acl: ["bob"]'));
+    await b.startDaemon();
+    const res = await b.waitFor(id);
+    expect(res.status).toBe('denied');
+    expect(res.code).toBe('AccessDenied');
+    expect(res.reason).toContain('alice may not build into stable');
+    expect(b.published('stable')).toEqual([]);
   });
 });
