@@ -7,6 +7,8 @@ import { prepareState } from '../publish/prepare-state.js';
 import { stopAgent } from '../publish/signing-key.js';
 import { ExitCode, PocketbuildError } from '../util/errors.js';
 import { say, untilSignal } from './until-signal.js';
+import path from 'node:path';
+import { EntrySocketServer } from '../entry/entry-socket.js';
 
 export function refuseRoot(what: string): void {
   if (process.getuid?.() === 0) {
@@ -30,9 +32,12 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
     log: say,
   });
   await daemon.start();
+  const entry = new EntrySocketServer(config, path.join(config.state_dir, 'entry.sock'), say);
+  if (await entry.start()) say(`daemon: answering SSH commands on ${entry.path}`);
   say(`daemon: watching ${config.queue_dir} with ${config.daemon.slots} slot(s); publishing to ${repo.dir} signed by ${fingerprint}`);
   return {
     stop: async () => {
+      await entry.close();
       await daemon.close();
       await stopAgent(config.state_dir);
     },

@@ -12,9 +12,11 @@ interface Hostile {
   why: string;
 }
 
-/** Run the forced command exactly as sshd does: the typed text in SSH_ORIGINAL_COMMAND. */
-function forcedCommand(configFile: string, principal: string, cmd: string): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const argv = asTestUser([process.execPath, CLI, '--config', configFile, 'ssh', '--principal', principal]);
+/** Run a forced command exactly as sshd does: the typed text in SSH_ORIGINAL_COMMAND. */
+function forcedCommand(configFile: string, principal: string, cmd: string, fastSocket?: string): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  const argv = asTestUser(fastSocket
+    ? [path.join(PROJECT, 'bin', 'pocketbuild-ssh'), '--config', configFile, '--socket', fastSocket, '--principal', principal, '--node', process.execPath]
+    : [process.execPath, CLI, '--config', configFile, 'ssh', '--principal', principal]);
   return new Promise((resolve) => {
     const p = spawn(argv[0]!, argv.slice(1), { env: testUserEnv({ SSH_ORIGINAL_COMMAND: cmd }), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -94,6 +96,23 @@ describe('hostile commands through the entrypoint', () => {
     // What the program received: the environment carries UTF-8, so a lone surrogate arrives as U+FFFD.
     const received = (cmd: string) => Buffer.from(cmd, 'utf8').toString('utf8');
     expect(viaEnv.filter((h) => !raws.has(received(h.cmd))).map((h) => h.why)).toEqual([]);
+  });
+
+  it('refuses every one through the fast client and the daemon\'s entry socket', async () => {
+    await b.startDaemon();
+    const socket = path.join(b.stateDir, 'entry.sock');
+    expect(b.log()).toContain(`daemon: answering SSH commands on ${socket}`);
+    const viaEnv = corpus.filter((h) => !h.cmd.includes('\0'));
+    const before = auditRefusals().length;
+    const results = await pool(viaEnv, 4, (h) => forcedCommand(b.configFile, 'eve', h.cmd, socket));
+    const bad = results
+      .map((r, i) => ({ r, h: viaEnv[i]! }))
+      .filter(({ r }) => r.code === 0 || r.code === null || r.stderr.split('\n').length !== 2 || !r.stderr.startsWith('pocketbuild: ') || r.stdout !== '');
+    expect(bad.map(({ h, r }) => `${h.why}: ${JSON.stringify(h.cmd)} -> ${r.code} ${JSON.stringify(r.stderr)}`)).toEqual([]);
+    expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'))).toEqual([]);
+    expect(fs.existsSync(marker)).toBe(false);
+    const eve = auditRefusals().slice(before).filter((e) => e.actor === 'eve');
+    expect(eve.length).toBe(viaEnv.length);
   });
 
   it('refuses a sample through a real sshd and ssh client too', async () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { CLI, asTestUser, isRoot, runAs, testUser, testUserEnv } from './env.js';
+import { CLI, PROJECT, asTestUser, isRoot, runAs, testUser, testUserEnv } from './env.js';
 import { sleep } from './builder.js';
 
 export interface SshResult {
@@ -71,13 +71,17 @@ export class OpenSshServer implements SshTarget {
   port = 0;
   private readonly dir: string;
 
-  /** `rawCommands` maps a key name to a forced command of its own (a benchmark's do-nothing floor). */
-  constructor(root: string, private readonly keys: ClientKeys, private readonly configFile: string, principals: string[], rawCommands: Record<string, string> = {}) {
+  /**
+   * `rawCommands` maps a key name to a forced command of its own (a benchmark's do-nothing
+   * floor). With `fastClientSocket`, principals' keys use bin/pocketbuild-ssh against that
+   * daemon socket instead of the Node forced command.
+   */
+  constructor(root: string, private readonly keys: ClientKeys, private readonly configFile: string, principals: string[], rawCommands: Record<string, string> = {}, fastClientSocket?: string) {
     this.dir = path.join(root, 'sshd');
     runAs(['mkdir', '-p', this.dir]);
     runAs(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', path.join(this.dir, 'host_key')]);
     const lines = principals.map((p) =>
-      `command="${process.execPath} ${CLI} --config ${configFile} ssh --principal ${p}",restrict ${keys.publicKey(p)}`);
+      `command="${forcedCommand(configFile, p, fastClientSocket)}",restrict ${keys.publicKey(p)}`);
     for (const [k, cmd] of Object.entries(rawCommands)) lines.push(`command="${cmd}",restrict ${keys.publicKey(k)}`);
     runAs(['sh', '-c', 'cat > "$1"', 'sh', path.join(this.dir, 'authorized_keys')], {});
     fs.writeFileSync(path.join(this.dir, 'authorized_keys'), lines.join('\n') + '\n');
@@ -124,6 +128,13 @@ export class OpenSshServer implements SshTarget {
     this.proc?.kill('SIGTERM');
     await sleep(100);
   }
+}
+
+/** The authorized_keys command for a principal: the Node forced command, or the fast client. */
+export function forcedCommand(configFile: string, principal: string, fastClientSocket?: string): string {
+  return fastClientSocket
+    ? `${path.join(PROJECT, 'bin', 'pocketbuild-ssh')} --config ${configFile} --socket ${fastClientSocket} --principal ${principal} --node ${process.execPath}`
+    : `${process.execPath} ${CLI} --config ${configFile} ssh --principal ${principal}`;
 }
 
 /** The embedded ssh2 server (`pocketbuild ssh-server`), principals as user names. */
