@@ -76,6 +76,16 @@ describe('hostile commands through the entrypoint', () => {
     await b?.cleanup();
   });
 
+  /** Each command: non-zero exit, exactly one "pocketbuild: …" line on stderr, nothing on stdout; nothing queued, nothing run. */
+  function expectAllRefused(cmds: Hostile[], results: Array<{ code: number | null; stderr: string; stdout: string }>): void {
+    const bad = results
+      .map((r, i) => ({ r, h: cmds[i]! }))
+      .filter(({ r }) => r.code === 0 || r.code === null || r.stderr.split('\n').length !== 2 || !r.stderr.startsWith('pocketbuild: ') || r.stdout !== '');
+    expect(bad.map(({ h, r }) => `${h.why}: ${JSON.stringify(h.cmd)} -> ${r.code} ${JSON.stringify(r.stderr)}`)).toEqual([]);
+    expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'))).toEqual([]);
+    expect(fs.existsSync(marker)).toBe(false);
+  }
+
   function auditRefusals(): Array<{ actor: string; data: { raw: string; reason: string } }> {
     const f = path.join(b.stateDir, 'audit.log');
     if (!fs.existsSync(f)) return [];
@@ -85,13 +95,7 @@ describe('hostile commands through the entrypoint', () => {
   it('refuses every one through the OpenSSH forced command, queueing and running nothing', async () => {
     // An environment variable cannot carry NUL, and neither can sshd: those go through the embedded server test.
     const viaEnv = corpus.filter((h) => !h.cmd.includes('\0'));
-    const results = await pool(viaEnv, 4, (h) => forcedCommand(b.configFile, 'mallory', h.cmd));
-    const bad = results
-      .map((r, i) => ({ r, h: viaEnv[i]! }))
-      .filter(({ r }) => r.code === 0 || r.code === null || r.stderr.split('\n').length !== 2 || !r.stderr.startsWith('pocketbuild: ') || r.stdout !== '');
-    expect(bad.map(({ h, r }) => `${h.why}: ${JSON.stringify(h.cmd)} -> ${r.code} ${JSON.stringify(r.stderr)}`)).toEqual([]);
-    expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'))).toEqual([]);
-    expect(fs.existsSync(marker)).toBe(false);
+    expectAllRefused(viaEnv, await pool(viaEnv, 4, (h) => forcedCommand(b.configFile, 'mallory', h.cmd)));
     const raws = new Set(auditRefusals().filter((e) => e.actor === 'mallory').map((e) => e.data.raw));
     // What the program received: the environment carries UTF-8, so a lone surrogate arrives as U+FFFD.
     const received = (cmd: string) => Buffer.from(cmd, 'utf8').toString('utf8');
@@ -104,13 +108,7 @@ describe('hostile commands through the entrypoint', () => {
     expect(b.log()).toContain(`daemon: answering SSH commands on ${socket}`);
     const viaEnv = corpus.filter((h) => !h.cmd.includes('\0'));
     const before = auditRefusals().length;
-    const results = await pool(viaEnv, 4, (h) => forcedCommand(b.configFile, 'eve', h.cmd, socket));
-    const bad = results
-      .map((r, i) => ({ r, h: viaEnv[i]! }))
-      .filter(({ r }) => r.code === 0 || r.code === null || r.stderr.split('\n').length !== 2 || !r.stderr.startsWith('pocketbuild: ') || r.stdout !== '');
-    expect(bad.map(({ h, r }) => `${h.why}: ${JSON.stringify(h.cmd)} -> ${r.code} ${JSON.stringify(r.stderr)}`)).toEqual([]);
-    expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'))).toEqual([]);
-    expect(fs.existsSync(marker)).toBe(false);
+    expectAllRefused(viaEnv, await pool(viaEnv, 4, (h) => forcedCommand(b.configFile, 'eve', h.cmd, socket)));
     const eve = auditRefusals().slice(before).filter((e) => e.actor === 'eve');
     expect(eve.length).toBe(viaEnv.length);
   });

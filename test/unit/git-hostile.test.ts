@@ -9,6 +9,7 @@ import { exportTree } from '../../src/git/export.js';
 import { RepoReader } from '../../src/git/object-store.js';
 import { isDescendant, readBlobAt, resolveCommit } from '../../src/git/resolve.js';
 import { PocketbuildError } from '../../src/util/errors.js';
+import { reproducibleGitEnv } from '../helpers/git-env.js';
 
 /*
  * Repositories as someone with push access could leave them, or as a disk could: packs cut
@@ -23,17 +24,7 @@ let env: NodeJS.ProcessEnv;
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketbuild-hostile-'));
   gitdir = path.join(tmp, 'hostile.git');
-  env = {
-    ...process.env,
-    HOME: tmp,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_AUTHOR_NAME: 'Test',
-    GIT_AUTHOR_EMAIL: 'test@example.org',
-    GIT_COMMITTER_NAME: 'Test',
-    GIT_COMMITTER_EMAIL: 'test@example.org',
-    GIT_AUTHOR_DATE: '2024-01-01T00:00:00Z',
-    GIT_COMMITTER_DATE: '2024-01-01T00:00:00Z',
-  };
+  env = reproducibleGitEnv(tmp);
   git(tmp, ['init', '-q', '--bare', gitdir]);
 });
 afterEach(() => {

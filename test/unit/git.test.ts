@@ -9,24 +9,14 @@ import { findPristineTar } from '../../src/git/pristine-tar.js';
 import { createTag, moveBranch } from '../../src/git/refs.js';
 import { isDescendant, readBlobAt, readRef, resolveCommit, treeOf } from '../../src/git/resolve.js';
 import { ExitCode, PocketbuildError } from '../../src/util/errors.js';
+import { reproducibleGitEnv } from '../helpers/git-env.js';
 
 let tmp: string;
 let env: NodeJS.ProcessEnv;
 
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketbuild-git-'));
-  // Fixed identities and dates make every object id, and so every prefix, reproducible.
-  env = {
-    ...process.env,
-    HOME: tmp,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_AUTHOR_NAME: 'Test',
-    GIT_AUTHOR_EMAIL: 'test@example.org',
-    GIT_COMMITTER_NAME: 'Test',
-    GIT_COMMITTER_EMAIL: 'test@example.org',
-    GIT_AUTHOR_DATE: '2024-01-01T00:00:00Z',
-    GIT_COMMITTER_DATE: '2024-01-01T00:00:00Z',
-  };
+  env = reproducibleGitEnv(tmp);
 });
 afterEach(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
