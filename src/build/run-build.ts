@@ -16,6 +16,7 @@ import { checkOutputs, type CheckedOutputs } from './outputs.js';
 import { runInUsernsSandbox } from '../sandbox/userns.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { decide } from '../acl/index.js';
+import { LogLimitExceeded } from '../record/capped-log.js';
 import { BUILD_PATH, SANDBOX_SCRIPT } from './sandbox-script.js';
 
 export interface BuildEnvironment {
@@ -34,8 +35,8 @@ export class Refused extends PocketbuildError {
 }
 
 export class BuildFailed extends PocketbuildError {
-  constructor(message: string, readonly status: FinalStatus = 'failed') {
-    super(status === 'timeout' ? 'BuildTimedOut' : status === 'cancelled' ? 'BuildCancelled' : 'BuildFailed', message);
+  constructor(message: string, readonly status: FinalStatus = 'failed', code?: string) {
+    super(code ?? (status === 'timeout' ? 'BuildTimedOut' : status === 'cancelled' ? 'BuildCancelled' : 'BuildFailed'), message);
   }
 }
 
@@ -101,7 +102,7 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
     const resumeAt = journal.published ? STEPS.findIndex((x) => x.name === 'refs') : 0;
     if (resumeAt > 0) log.write(`resume: ${req.id} was already published (${journal.published!.version}); finishing the ref moves\n`);
     for (const step of STEPS.slice(resumeAt)) {
-      if (env.signal.aborted) throw new BuildFailed(`${errorLine(env.signal.reason)}, before ${step.name}`, 'cancelled');
+      if (env.signal.aborted) throw stopped(env.signal.reason, `before ${step.name}`);
       const t0 = Date.now();
       log.write(`\n==> ${step.name} (${new Date().toISOString()})\n`);
       await step.run(s, env);
@@ -123,6 +124,12 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
   } finally {
     fs.rmSync(s.work, { recursive: true, force: true });
   }
+}
+
+/** A build stopped from outside the steps: by its own log's size (failed), else by a cancel. */
+function stopped(reason: unknown, when: string): BuildFailed {
+  if (reason instanceof LogLimitExceeded) return new BuildFailed(`${reason.message} ${when}`, 'failed', 'LogLimitExceeded');
+  return new BuildFailed(`${errorLine(reason)}, ${when}`, 'cancelled');
 }
 
 async function validate(s: State, env: BuildEnvironment): Promise<void> {
@@ -204,7 +211,7 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
     signal: env.signal,
   });
   if (r.timedOut) throw new BuildFailed(`the build ${r.how} (limits.build_timeout_seconds)`, 'timeout');
-  if (r.cancelled) throw new BuildFailed(`${errorLine(env.signal.reason)} while building (${r.how})`, 'cancelled');
+  if (r.cancelled) throw stopped(env.signal.reason, `while building (${r.how})`);
   if (r.code !== 0) throw new BuildFailed(`the build in the sandbox ${r.how}; the end of build.log says why`);
   s.substages.push(...splitByMarks(r.stdout, Date.now()));
   s.log.write(`build: finished in ${BUILD_PATH} (${s.substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`);

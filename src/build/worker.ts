@@ -6,6 +6,7 @@ import { AptRepository } from '../publish/reprepro.js';
 import { ShuttingDown } from '../daemon/daemon.js';
 import { runBuild } from './run-build.js';
 import type { AuditLog } from '../record/audit-log.js';
+import { CappedLog } from '../record/capped-log.js';
 
 /**
  * Turns a claimed request into a finished build record: the glue between the generic
@@ -17,7 +18,9 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
     const req = claim.request;
     const record = new BuildRecord(config.state_dir, req.id);
     record.begin(req);
-    const log = record.openLog();
+    const limited = new AbortController();
+    const log = new CappedLog(record.openLog(), config.limits.log_mb * 1024 * 1024, (e) => limited.abort(e));
+    signal = AbortSignal.any([signal, limited.signal]);
     try {
       say(`build ${req.id}: ${req.package} ${req.commit.slice(0, 12)} -> ${req.pocket}: started`);
       await audit.append({ type: 'build.claimed', actor: 'daemon', build: req.id, data: { pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal, pid: process.pid } });

@@ -141,3 +141,33 @@ describe('ACLs are checked again when the build starts', () => {
     expect(b.published('stable')).toEqual([]);
   });
 });
+
+describe('limits.log_mb', () => {
+  let b: TestBuilder;
+  let r: PackageRepo;
+
+  beforeAll(async () => {
+    b = new TestBuilder('loglimit', { pockets: { stable: {} }, extraYaml: 'limits:\n  log_mb: 1' });
+    await b.startDaemon();
+    r = new PackageRepo(b.reposDir, 'pb-chatty');
+  });
+  afterAll(async () => {
+    r?.cleanup();
+    await b?.cleanup();
+  });
+
+  it('stops a build that floods its log, keeps the log bounded, and names the limit', async () => {
+    // 20 MB of output, then a long sleep: only the limit can end this build early.
+    const commit = r.commitVersion({ version: '1.0', buildCommands: ['head -c 20000000 /dev/zero | tr "\\\\0" x | fold -w 100', 'sleep 600'] });
+    const id = b.submit('stable', 'pb-chatty', commit);
+    const res = await b.waitFor(id, 300_000);
+    expect(res.status).toBe('failed');
+    expect(res.code).toBe('LogLimitExceeded');
+    expect(res.reason).toMatch(/^the build log passed limits\.log_mb \(1 MiB\) while building/);
+    const size = fs.statSync(`${b.stateDir}/builds/${id}/build.log`).size;
+    expect(size).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(size).toBeLessThan(1024 * 1024 + 64 * 1024 + 4096);
+    expect(b.buildLog(id)).toContain('pocketbuild: the build log passed limits.log_mb (1 MiB); further output is dropped and the build is stopped');
+    expect(b.published('stable')).toEqual([]);
+  });
+});
