@@ -22,6 +22,8 @@ Commands:
                                  (see "help" over ssh) for principal NAME
   ssh-server                     run the embedded SSH server in the foreground
   hook pre-receive|post-receive  called by package repositories' git hooks
+  audit verify [FILE]            check the audit log's hash chain (default <state_dir>/audit.log);
+                                 exit 1 naming the first bad entry
   start                          set up everything and run the daemon (what "npm start" does)
   help                           this text
 
@@ -85,6 +87,9 @@ async function main(argv: string[]): Promise<number> {
     case 'hook':
       if (rest.length !== 1 || (rest[0] !== 'pre-receive' && rest[0] !== 'post-receive')) throw new UsageError('usage: pocketbuild hook pre-receive|post-receive');
       return (await import('./hook-command.js')).runRepoHook(config(), rest[0]);
+    case 'audit':
+      if (rest[0] !== 'verify' || rest.length > 2) throw new UsageError('usage: pocketbuild audit verify [FILE]');
+      return (await import('./audit-command.js')).runAuditVerify(config(), rest[1]);
     case 'start':
       want(0, 'start');
       return (await import('./start-command.js')).runStart(args.flags.get('config') as string | undefined);

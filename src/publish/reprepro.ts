@@ -92,7 +92,17 @@ export class AptRepository {
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(this.lockPath, fn);
+    return withLock(this.lockPath, async () => {
+      // Every reprepro run of ours holds this lock, so a reprepro lock file seen now was left
+      // by one killed with its daemon (SIGKILL, power cut); left there, it would refuse every
+      // later publish.
+      const stale = path.join(this.dir, 'db', 'lockfile');
+      if (fs.existsSync(stale)) {
+        fs.rmSync(stale, { force: true });
+        process.stderr.write(`${new Date().toISOString()} publish: removed ${stale}, left by a reprepro that was killed\n`);
+      }
+      return fn();
+    });
   }
 
   private async reprepro(args: string[], log?: Writable): Promise<string> {

@@ -40,6 +40,7 @@ export class AuditLog {
   }
 
   async append(e: AuditEvent): Promise<string> {
+    // An append holds the lock for a read of the tail and one write: poll fast.
     return withLock(this.lockPath, async () => {
       const { seq, prev } = this.tail();
       const entry = { v: 1, seq, ts: new Date().toISOString(), type: e.type, actor: e.actor, ...(e.build ? { build: e.build } : {}), data: e.data, prev };
@@ -53,7 +54,7 @@ export class AuditLog {
         fs.closeSync(fd);
       }
       return sha256(line);
-    });
+    }, { pollMs: 20, waitMs: 120_000 });
   }
 
   /** The next seq and the hash of the last line, from the end of the file only. */

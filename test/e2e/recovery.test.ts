@@ -104,4 +104,29 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     expect(b.git('pb-recover', ['rev-parse', 'refs/heads/stable'])).toBe(commit);
     expect(b.git('pb-recover', ['rev-parse', 'refs/tags/stable/3.0'])).toBe(commit);
   });
+
+  it('publishes after a reprepro killed mid-publish left its database lock behind', async () => {
+    runAs(['touch', path.join(b.stateDir, 'apt', 'db', 'lockfile')]);
+    const commit = repo.commitVersion({ version: '4.0' });
+    const id = b.submit('stable', 'pb-recover', commit);
+    const res = await b.waitFor(id);
+    expect(res.status, b.buildLog(id)).toBe('succeeded');
+    expect(b.published('stable')).toEqual(['pb-recover 4.0']);
+    expect(b.log()).toContain(`publish: removed ${path.join(b.stateDir, 'apt', 'db', 'lockfile')}, left by a reprepro that was killed`);
+  });
+
+  it('leaves an audit log that verifies, and audit verify names a tampered entry', () => {
+    const ok = b.cli(['audit', 'verify']);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/^audit log OK: \d+ entries, chain head [0-9a-f]{64}\n$/);
+    const lines = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.includes('"type":"publish"'));
+    expect(i).toBeGreaterThan(0);
+    lines[i] = lines[i]!.replace('"package":"pb-recover"', '"package":"pb-evil"');
+    const tampered = path.join(b.root, 'tampered-audit.log');
+    fs.writeFileSync(tampered, lines.join('\n'));
+    const bad = b.cli(['audit', 'verify', tampered], true);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain(`audit log BROKEN at line ${i + 2} (seq ${i + 1}): prev does not match`);
+  });
 });

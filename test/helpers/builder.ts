@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { CLI, asTestUser, runAs, sharedCacheDir, tempDirForTestUser, testUserEnv } from './env.js';
 
 export interface PocketSpec {
@@ -172,8 +172,13 @@ export class TestBuilder {
 
   /** Source packages a suite publishes, as "name version" lines. */
   published(suite: string): string[] {
-    const r = runAs(['reprepro', '-b', this.aptDir(), '-A', 'source', '--list-format', '${package} ${version}\\n', 'list', suite]);
-    return r.stdout.split('\n').filter(Boolean).sort();
+    // The daemon may be publishing right now, and reprepro refuses to read while it does.
+    for (let i = 0; ; i++) {
+      const r = runAs(['reprepro', '-b', this.aptDir(), '-A', 'source', '--list-format', '${package} ${version}\\n', 'list', suite], { allowFail: true });
+      if (r.status === 0) return r.stdout.split('\n').filter(Boolean).sort();
+      if (i >= 50 || !r.stderr.includes('lockfile')) throw new Error(`reprepro list ${suite}: ${r.stderr}`);
+      spawnSync('sleep', ['0.1']);
+    }
   }
 
   async cleanup(): Promise<void> {
