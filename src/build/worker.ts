@@ -1,6 +1,6 @@
 import type { Config } from '../config/types.js';
 import type { Claim } from '../queue/directory-queue.js';
-import { BuildRecord, type BuildResult } from '../record/build-record.js';
+import { BuildRecord } from '../record/build-record.js';
 import { fireHooks } from '../notify/build-hooks.js';
 import { AptRepository } from '../publish/reprepro.js';
 import { ShuttingDown } from '../daemon/daemon.js';

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { expect } from 'vitest';
 import type { TestBuilder } from './builder.js';
 import { sleep } from './builder.js';
-import { runAs, tempDirForTestUser, testUserEnv } from './env.js';
+import { tempDirForTestUser, testUserEnv } from './env.js';
 import { writeNativePackage } from './packages.js';
 import type { SshTarget } from './ssh.js';
 
@@ -126,5 +126,4 @@ export async function sshScenario(b: TestBuilder, t: SshTarget): Promise<void> {
   const audit = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   expect(audit.some((e) => e.type === 'request.refused' && e.actor === 'mallory' && e.data.raw === `submit stable ${pkg} main`)).toBe(true);
   expect(audit.some((e) => e.type === 'git.push.refused' && e.actor === 'alice')).toBe(true);
-  void runAs;
 }

@@ -76,7 +76,7 @@ export class OpenSshServer implements SshTarget {
    * floor). With `fastClientSocket`, principals' keys use bin/pocketbuild-ssh against that
    * daemon socket instead of the Node forced command.
    */
-  constructor(root: string, private readonly keys: ClientKeys, private readonly configFile: string, principals: string[], rawCommands: Record<string, string> = {}, fastClientSocket?: string) {
+  constructor(root: string, private readonly keys: ClientKeys, configFile: string, principals: string[], rawCommands: Record<string, string> = {}, fastClientSocket?: string) {
     this.dir = path.join(root, 'sshd');
     runAs(['mkdir', '-p', this.dir]);
     runAs(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', path.join(this.dir, 'host_key')]);
