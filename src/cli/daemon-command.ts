@@ -20,8 +20,7 @@ export function refuseRoot(what: string): void {
 export async function startDaemon(config: Config): Promise<{ stop: () => Promise<void> }> {
   refuseRoot('the daemon');
   const { repo, fingerprint } = await prepareState(config, { createKey: true });
-  const queue = new DirectoryQueue(config.queue_dir, {
-    staleMs: config.daemon.claim_stale_seconds * 1000,
+  const queue = DirectoryQueue.forConfig(config, {
     onQuarantine: (file, reason) => say(`queue: moved ${file} to quarantine/: ${reason}`),
   });
   const daemon = new Daemon({

@@ -14,7 +14,7 @@ export type CancelOutcome = 'cancelled' | 'cancelling';
  * cancel their own requests; admins any.
  */
 export async function cancelRequest(config: Config, audit: AuditLog, id: string, principal: string): Promise<CancelOutcome> {
-  const queue = new DirectoryQueue(config.queue_dir, { staleMs: config.daemon.claim_stale_seconds * 1000 });
+  const queue = DirectoryQueue.forConfig(config);
   const req = queue.pending().find((r) => r.id === id);
   if (!req) {
     const done = new BuildRecord(config.state_dir, id).result();

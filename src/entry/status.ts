@@ -17,7 +17,7 @@ export interface StatusRow {
 
 /** Queued and running requests (oldest first), then the most recent finished builds (newest first). */
 export async function collectStatus(config: Config, recent = 20, pkg?: string): Promise<{ active: StatusRow[]; recent: StatusRow[] }> {
-  const queue = new DirectoryQueue(config.queue_dir, { staleMs: config.daemon.claim_stale_seconds * 1000 });
+  const queue = DirectoryQueue.forConfig(config);
   const active: StatusRow[] = [];
   for (const r of queue.pending()) active.push(row(r, (await queue.isClaimed(r.id)) ? 'running' : 'queued'));
   const finished: StatusRow[] = [];
@@ -35,7 +35,7 @@ export async function collectStatus(config: Config, recent = 20, pkg?: string): 
 export async function buildStatus(config: Config, id: string): Promise<{ row: StatusRow; result: BuildResult | null; logFile: string } | null> {
   const rec = new BuildRecord(config.state_dir, id);
   const res = rec.result();
-  const queue = new DirectoryQueue(config.queue_dir, { staleMs: config.daemon.claim_stale_seconds * 1000 });
+  const queue = DirectoryQueue.forConfig(config);
   const req = rec.request() ?? queue.pending().find((r) => r.id === id) ?? null;
   if (!req) return null;
   const status: Status = res ? res.status : (await queue.isClaimed(id)) ? 'running' : 'queued';

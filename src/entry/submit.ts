@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
+import { isCommitSpec } from './grammar.js';
 import { checkField, newRequestId, type Origin, type Request } from '../queue/request.js';
 import { revParseCommit } from '../git/rev-parse.js';
 import { NotFoundError, UsageError } from '../util/errors.js';
@@ -24,7 +25,7 @@ export async function submit(config: Config, input: SubmitInput): Promise<Reques
   checkField('pocket', input.pocket);
   checkField('package', input.package);
   checkField('principal', input.principal);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$/.test(input.commit) || input.commit.includes('..')) {
+  if (!isCommitSpec(input.commit)) {
     throw new UsageError(`invalid commit ${JSON.stringify(input.commit.slice(0, 80))}: give a commit id, a unique prefix of one, or a branch or tag name.`);
   }
   if (!config.pockets[input.pocket]) {
@@ -46,6 +47,6 @@ export async function submit(config: Config, input: SubmitInput): Promise<Reques
     origin: input.origin,
     time: new Date().toISOString(),
   };
-  new DirectoryQueue(config.queue_dir).enqueue(req);
+  DirectoryQueue.forConfig(config).enqueue(req);
   return req;
 }

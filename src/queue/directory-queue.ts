@@ -4,6 +4,7 @@ import lockfile from 'proper-lockfile';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { errorLine } from '../util/errors.js';
 import { ID_RE, parseRequest, serializeRequest, type Request } from './request.js';
+import type { Config } from '../config/types.js';
 
 export interface DirectoryQueueOptions {
   /**
@@ -42,6 +43,11 @@ export class DirectoryQueue {
   private readonly onQuarantine?: (file: string, reason: string) => void;
   /** Request files never change once renamed into place, so a parse is cached by name. */
   private readonly parsed = new Map<string, Request>();
+
+  /** The queue a configuration names, with its claim staleness. */
+  static forConfig(config: Config, opts: Omit<DirectoryQueueOptions, 'staleMs'> = {}): DirectoryQueue {
+    return new DirectoryQueue(config.queue_dir, { ...opts, staleMs: config.daemon.claim_stale_seconds * 1000 });
+  }
 
   constructor(dir: string, opts: DirectoryQueueOptions = {}) {
     this.dir = dir;
