@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { withLock } from '../util/lock.js';
 import { runChecked } from '../util/run.js';
 import { userNamespaceArgs } from '../sandbox/userns.js';
+import { hostArch } from '../util/host-arch.js';
+import { sha256File } from '../util/sha256-file.js';
 
 export interface BaseImageOptions {
   /** `<cache_dir>/base`: anything here may be deleted; it is rebuilt on next use. */
@@ -65,14 +66,4 @@ export async function ensureBaseImage(opts: BaseImageOptions): Promise<BaseImage
 export async function removeTree(dir: string): Promise<void> {
   if (!fs.existsSync(dir)) return;
   await runChecked([...userNamespaceArgs(), 'rm', '-rf', '--one-file-system', dir], { timeoutMs: 10 * 60_000, what: `removing ${dir}` });
-}
-
-export function hostArch(): string {
-  return process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : process.arch;
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }

@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import { PocketbuildError } from '../util/errors.js';
 import { withLock } from '../util/lock.js';
 import { run, runChecked, type RunResult } from '../util/run.js';
-import { sha256File } from './base-image.js';
+import { sha256File } from '../util/sha256-file.js';
 
 export interface AptSource {
   /** `deb` line URI: http(s):// or file:/abs/path */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseDeb822 } from '../debian/control.js';
 import { PocketbuildError } from '../util/errors.js';
 import type { OutputFile } from '../record/build-record.js';
-import { sha256File } from './base-image.js';
+import { sha256File } from '../util/sha256-file.js';
 
 export class BadOutputs extends PocketbuildError {
   constructor(message: string, data: Record<string, unknown> = {}) {

@@ -6,7 +6,7 @@ import { PocketbuildError } from '../util/errors.js';
 import { runChecked } from '../util/run.js';
 import { withLock } from '../util/lock.js';
 import { gnupgHome } from '../publish/signing-key.js';
-import { hostArch } from '../build/base-image.js';
+import { hostArch } from '../util/host-arch.js';
 
 export interface AptRepoOptions {
   /** `<state_dir>/apt`: conf/, db/, dists/, pool/. */

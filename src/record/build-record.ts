@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import type { Request } from '../queue/request.js';
-import { sha256File } from '../build/base-image.js';
+import { sha256File } from '../util/sha256-file.js';
 
 /** The one vocabulary of outcomes: on disk, in hooks, in the CLI. When changing it, update README.md. */
 export type Status = 'queued' | 'running' | FinalStatus;

@@ -4,7 +4,7 @@ import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
 import { importHello } from '../helpers/hello.js';
 import { PROJECT, runAs, sharedCacheDir } from '../helpers/env.js';
-import { hostArch } from '../../src/build/base-image.js';
+import { hostArch } from '../../src/util/host-arch.js';
 
 /**
  * The acceptance path of the spine: Debian's real hello (3.0 quilt, pristine-tar) and a
