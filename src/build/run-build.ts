@@ -13,7 +13,7 @@ import { identifySource, prepareSource, type SourceIdentity } from './source-pac
 import { ensureBaseImage, type BaseImage } from './base-image.js';
 import { fetchBuildDeps, type ResolvedDeb } from './build-deps.js';
 import { checkOutputs, type CheckedOutputs } from './outputs.js';
-import { runInUsernsSandbox } from '../sandbox/userns.js';
+import { runSandbox } from '../sandbox/index.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { decide } from '../acl/index.js';
 import { LogLimitExceeded } from '../record/capped-log.js';
@@ -196,7 +196,7 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
   const out = path.join(s.work, 'out');
   fs.mkdirSync(out);
   const lim = env.config.limits;
-  const r = await runInUsernsSandbox({
+  const r = await runSandbox(s.pocket.sandbox, {
     base: s.base!.root,
     scratch: path.join(s.work, 'scratch'),
     binds: [
@@ -209,6 +209,8 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
     limits: { timeoutMs: lim.build_timeout_seconds * 1000, diskMb: lim.disk_mb, processes: lim.processes, memoryMb: lim.memory_mb },
     log: s.log,
     signal: env.signal,
+    cacheDir: env.config.cache_dir,
+    baseDigest: s.base!.digest,
   });
   if (r.timedOut) throw new BuildFailed(`the build ${r.how} (limits.build_timeout_seconds)`, 'timeout');
   if (r.cancelled) throw stopped(env.signal.reason, `while building (${r.how})`);

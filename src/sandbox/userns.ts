@@ -1,28 +1,7 @@
 import fs from 'node:fs';
-import type { Writable } from 'node:stream';
 import { PocketbuildError } from '../util/errors.js';
 import { run, type RunResult } from '../util/run.js';
-
-/** A host path made visible inside the sandbox. Nothing else of the host is. */
-export interface Bind {
-  host: string;
-  inside: string;
-  writable?: boolean;
-}
-
-export interface UsernsSandboxOptions {
-  /** The pristine root (lower layer); never written: each run gets its own tmpfs upper layer. */
-  base: string;
-  /** An empty directory owned by the daemon user, the mount point of this run's scratch tmpfs. */
-  scratch: string;
-  binds: Bind[];
-  /** argv run inside, as the namespace's (fake) root; it drops to the build uid itself. */
-  argv: string[];
-  env: Record<string, string>;
-  limits: { timeoutMs: number; diskMb: number; processes: number; memoryMb: number };
-  log: Writable;
-  signal?: AbortSignal;
-}
+import type { SandboxOptions } from './options.js';
 
 /**
  * The outer command that enters a user namespace where uid 0 is the daemon user and 1-65535
@@ -56,7 +35,7 @@ const UNSAFE_MOUNT_PATH = /[,:\\\s]/;
  * bounded in time, processes, memory and disk. When it ends, everything it started is gone
  * (the pid namespace dies with its init; bwrap dies with its parent).
  */
-export async function runInUsernsSandbox(o: UsernsSandboxOptions): Promise<RunResult> {
+export async function runInUsernsSandbox(o: SandboxOptions): Promise<RunResult> {
   for (const p of [o.base, o.scratch]) {
     if (UNSAFE_MOUNT_PATH.test(p)) {
       throw new PocketbuildError('UnsafePath', `the path ${p} contains a comma, colon, backslash or blank, which overlayfs cannot take; choose a state_dir/cache_dir without them.`);
