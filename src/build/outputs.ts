@@ -38,6 +38,8 @@ export async function checkOutputs(dir: string, expect: { source: string; versio
       throw new BadOutputs(`${changesName} names ${name}, which the build did not produce.`);
     }
     if (!st.isFile()) throw new BadOutputs(`output ${name} is not a regular file (symlinks and devices are refused).`);
+    // Outputs are data; a set-id bit would make a copy on the host a program that runs as the daemon user.
+    if (st.mode & 0o7000) throw new BadOutputs(`output ${name} has mode ${(st.mode & 0o7777).toString(8)}; set-user-id, set-group-id and sticky bits are refused on outputs.`);
     if (st.size > expect.maxBytes) throw new BadOutputs(`output ${name} is ${st.size} bytes, over the ${expect.maxBytes}-byte limit.`);
     return { file: name, size: st.size, sha256: await sha256File(full) };
   };
@@ -55,6 +57,25 @@ export async function checkOutputs(dir: string, expect: { source: string; versio
     if (f.sha256 !== sum || String(f.size) !== size) throw new BadOutputs(`output ${name} does not match its checksum in ${changesName}.`);
     files.push(f);
   }
+  // reprepro reads the other checksum lists and every .dsc's lists too: each must name only
+  // files this list names, or a .changes could bring in a file no check has looked at.
+  const checked = new Set(files.map((f) => f.file));
+  checkOtherLists(changesName, para, checked);
+  for (const dsc of files.filter((f) => f.file.endsWith('.dsc'))) {
+    const dscPara = parseDeb822(fs.readFileSync(path.join(dir, dsc.file), 'utf8'), { comments: false, file: dsc.file })[0];
+    if (!dscPara) throw new BadOutputs(`${dsc.file} is empty.`);
+    checkOtherLists(dsc.file, dscPara, checked);
+  }
   // The .buildinfo is listed in the .changes; nothing else the build left is kept.
   return { changes: changesName, files: [...files, changesFile].sort((a, b) => a.file.localeCompare(b.file)) };
+}
+
+/** Every file named under Files, Checksums-Sha1 and Checksums-Sha256 of `para` must be one of `allowed`. */
+function checkOtherLists(fileName: string, para: Map<string, string>, allowed: Set<string>): void {
+  for (const field of ['files', 'checksums-sha1', 'checksums-sha256']) {
+    for (const line of (para.get(field) ?? '').split('\n').map((l) => l.trim()).filter(Boolean)) {
+      const name = line.split(/\s+/).pop()!;
+      if (!allowed.has(name)) throw new BadOutputs(`${fileName} names ${JSON.stringify(name)} under ${field}, which is not one of the checked outputs listed under Checksums-Sha256 of the .changes.`);
+    }
+  }
 }

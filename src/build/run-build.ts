@@ -18,6 +18,12 @@ import type { AuditLog } from '../record/audit-log.js';
 import { decide } from '../acl/index.js';
 import { LogLimitExceeded } from '../record/capped-log.js';
 import { BUILD_PATH, SANDBOX_SCRIPT } from './sandbox-script.js';
+import { limitFailure } from './limit-failure.js';
+import { makeStatement, signStatement } from '../record/provenance.js';
+import { provenanceDigest, provenancePath, publishedProvenancePath } from '../record/provenance-file.js';
+import { ensureBuilderKey } from '../record/builder-key.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
+import { VERSION } from '../util/version.js';
 
 export interface BuildEnvironment {
   config: Config;
@@ -53,6 +59,8 @@ interface State {
   outputs?: CheckedOutputs;
   /** Parts of the build stage, from the sandbox script's marks (build.install, build.compile...). */
   substages: StageTiming[];
+  /** RFC 3339 UTC, when the build began (provenance startedOn). */
+  started: string;
 }
 
 type Step = { name: string; run: (s: State, env: BuildEnvironment) => Promise<void> };
@@ -69,6 +77,7 @@ const STEPS: Step[] = [
   { name: 'deps', run: depsStep },
   { name: 'build', run: buildStep },
   { name: 'check', run: checkStep },
+  { name: 'provenance', run: provenanceStep },
   { name: 'publish', run: publishStep },
   { name: 'refs', run: refsStep },
 ];
@@ -85,6 +94,7 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
     log,
     work: path.join(env.config.state_dir, 'work', req.id),
     substages: [],
+    started,
   };
   const journal = record.journal();
   const result = (status: FinalStatus, extra: Partial<BuildResult> = {}): BuildResult => ({
@@ -93,7 +103,7 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
     version: s.source?.changelog.version ?? journal.published?.version,
     outputs: s.outputs?.files ?? [],
     base_digest: s.base?.digest,
-    build_deps: s.deps?.map(({ name, version, arch, sha256 }) => ({ name, version, arch, sha256 })),
+    build_deps: s.deps?.map(({ name, version, arch, sha256, file }) => ({ name, version, arch, sha256, file })),
     ...extra,
   });
   try {
@@ -101,18 +111,7 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
     fs.mkdirSync(s.work, { recursive: true });
     const resumeAt = journal.published ? STEPS.findIndex((x) => x.name === 'refs') : 0;
     if (resumeAt > 0) log.write(`resume: ${req.id} was already published (${journal.published!.version}); finishing the ref moves\n`);
-    for (const step of STEPS.slice(resumeAt)) {
-      if (env.signal.aborted) throw stopped(env.signal.reason, `before ${step.name}`);
-      const t0 = Date.now();
-      log.write(`\n==> ${step.name} (${new Date().toISOString()})\n`);
-      await step.run(s, env);
-      const ms = Date.now() - t0;
-      stages.push({ name: step.name, ms });
-      if (step.name === 'build') stages.push(...s.substages);
-      // Failpoint for the crash-recovery tests: die as a power cut would, right after a step.
-      if (process.env.POCKETBUILD_TEST_CRASH_AFTER === step.name) process.kill(process.pid, 'SIGKILL');
-      log.write(`<== ${step.name}: ${(ms / 1000).toFixed(2)} s\n`);
-    }
+    await runSteps(STEPS.slice(resumeAt), s, env, stages);
     if (!s.outputs) s.outputs = { changes: '', files: await record.outputsOnDisk() }; // resumed after publish
     return result('succeeded');
   } catch (e) {
@@ -125,6 +124,30 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
     fs.rmSync(s.work, { recursive: true, force: true });
   }
 }
+
+/**
+ * Run steps in order, timing each, and note each finished step in the audit log; stops
+ * between steps when the build is cancelled.
+ */
+export async function runSteps(steps: Step[], s: State, env: BuildEnvironment, stages: StageTiming[], kind: 'build' | 'rebuild' = 'build'): Promise<void> {
+  for (const step of steps) {
+    if (env.signal.aborted) throw stopped(env.signal.reason, `before ${step.name}`);
+    const t0 = Date.now();
+    s.log.write(`\n==> ${step.name} (${new Date().toISOString()})\n`);
+    await step.run(s, env);
+    const ms = Date.now() - t0;
+    stages.push({ name: step.name, ms });
+    if (step.name === 'build') stages.push(...s.substages);
+    await env.audit.append({ type: 'build.stage', actor: 'daemon', build: s.req.id, data: { kind, stage: step.name, ms } });
+    // Failpoint for the crash-recovery tests: die as a power cut would, right after a step.
+    if (process.env.POCKETBUILD_TEST_CRASH_AFTER === step.name) process.kill(process.pid, 'SIGKILL');
+    s.log.write(`<== ${step.name}: ${(ms / 1000).toFixed(2)} s\n`);
+  }
+}
+
+/** The steps a rebuild shares with a build: everything between knowing the source and checking what came out. */
+export const SHARED_STEPS = { export: exportStep, build: buildStep, check: checkStep };
+export type { State as BuildState, Step as BuildStep };
 
 /** A build stopped from outside the steps: by its own log's size (failed), else by a cancel. */
 function stopped(reason: unknown, when: string): BuildFailed {
@@ -214,7 +237,11 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
   });
   if (r.timedOut) throw new BuildFailed(`the build ${r.how} (limits.build_timeout_seconds)`, 'timeout');
   if (r.cancelled) throw stopped(env.signal.reason, `while building (${r.how})`);
-  if (r.code !== 0) throw new BuildFailed(`the build in the sandbox ${r.how}; the end of build.log says why`);
+  if (r.code !== 0) {
+    const limit = limitFailure(`${r.stdout}\n${r.stderr}`, lim);
+    if (limit) throw new BuildFailed(`the build in the sandbox ${r.how}: ${limit.message}`, 'failed', limit.code);
+    throw new BuildFailed(`the build in the sandbox ${r.how}; the end of build.log says why`);
+  }
   s.substages.push(...splitByMarks(r.stdout, Date.now()));
   s.log.write(`build: finished in ${BUILD_PATH} (${s.substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`);
 }
@@ -236,12 +263,43 @@ async function checkStep(s: State, env: BuildEnvironment): Promise<void> {
   }
 }
 
+/** Sign what was built from what, before it is published (shared/TRUST.md). */
+async function provenanceStep(s: State, env: BuildEnvironment): Promise<void> {
+  const { config } = env;
+  const statement = makeStatement({
+    req: s.req,
+    version: s.source!.changelog.version,
+    tree: s.source!.tree,
+    sourceDateEpoch: s.source!.changelog.timestamp,
+    buildPath: BUILD_PATH,
+    sandbox: s.pocket.sandbox,
+    limits: { ...config.limits },
+    baseDigest: s.base!.digest,
+    baseSuite: config.archive.suite,
+    deps: s.deps!.map(({ name, version, arch, sha256 }) => ({ name, version, arch, sha256 })),
+    outputs: s.outputs!.files,
+    builderId: config.builder.id,
+    builderVersion: VERSION,
+    startedOn: s.started,
+    finishedOn: new Date().toISOString(),
+    repositoryUri: `${config.builder.id.replace(/\/+$/, '')}/repos/${s.req.package}.git`,
+  });
+  const envelope = signStatement(statement, ensureBuilderKey(config.state_dir));
+  writeFileAtomic(provenancePath(s.record), JSON.stringify(envelope) + '\n');
+  const digest = provenanceDigest(s.record)!;
+  s.log.write(`provenance: ${statement.subject.length} subjects, ${statement.predicate.buildDefinition.resolvedDependencies.length} resolved dependencies, sha256 ${digest.sha256}\n`);
+}
+
 async function publishStep(s: State, env: BuildEnvironment): Promise<void> {
   const version = s.source!.changelog.version;
   await env.repo.include(s.pocket.suite, path.join(s.record.outputsDir, s.outputs!.changes), {
     replace: s.pocket.allow_backtracking,
     log: s.log,
   });
+  // After the packages, before the journal says published: a crash in between repeats both.
+  const published = publishedProvenancePath(env.repo.dir, s.req.package, version, s.req.id);
+  fs.mkdirSync(path.dirname(published), { recursive: true });
+  writeFileAtomic(published, fs.readFileSync(provenancePath(s.record)));
   s.record.note({ published: { version, suite: s.pocket.suite } });
   await env.audit.append({ type: 'publish', actor: 'daemon', build: s.req.id, data: { pocket: s.pocket.name, suite: s.pocket.suite, package: s.req.package, version, outputs: s.outputs!.files } });
   s.log.write(`publish: ${s.req.package} ${version} is in suite ${s.pocket.suite}\n`);

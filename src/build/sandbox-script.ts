@@ -21,6 +21,16 @@ say() { echo "pocketbuild: $*"; }
 # Read back by src/build/run-build.ts to split the build stage's time.
 mark() { echo "pocketbuild-mark: $1 $(date +%s%3N)"; }
 say "sandbox: $(uname -r), $(nproc) cpus, running as uid $(id -u) of a user namespace"
+# On the way out, whatever the way: how full the scratch disk is and how many processes the
+# build uid holds, so src/build/limit-failure.ts can name a limit from measurements, not
+# from the build's own words. Read only when the build failed.
+report() {
+  status=$?
+  df -Pk / | awk 'NR == 2 { printf "pocketbuild-limits: disk_kb=%s disk_free_kb=%s", $2, $4 }'
+  awk -v uid=${BUILD_UID} '$1 == "Uid:" && $2 == uid { n++ } END { printf " build_processes=%d\\n", n }' /proc/[0-9]*/status 2>/dev/null
+  exit $status
+}
+trap report EXIT
 
 # Services must never start from maintainer scripts in a build root.
 printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d
@@ -54,5 +64,6 @@ if [ $status -ne 0 ]; then say "dpkg-buildpackage exited with status $status"; e
 
 mark collect
 say "collecting results"
-find ${BUILD_PATH} -maxdepth 1 -type f -exec cp -- {} /out/ \\;
+# Moved, not copied: /out is on the same size-capped scratch disk as the build.
+find ${BUILD_PATH} -maxdepth 1 -type f -exec mv -- {} /out/ \\;
 `;

@@ -7,6 +7,7 @@ import { ShuttingDown } from '../daemon/daemon.js';
 import { runBuild } from './run-build.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { CappedLog } from '../record/capped-log.js';
+import { provenanceDigest } from '../record/provenance-file.js';
 
 /**
  * Turns a claimed request into a finished build record: the glue between the generic
@@ -32,7 +33,7 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
         return;
       }
       record.finish(result);
-      await audit.append({ type: 'build.finished', actor: 'daemon', build: req.id, data: { status: result.status, code: result.code ?? null, reason: result.reason ?? null, version: result.version ?? null, outputs: result.outputs } });
+      await audit.append({ type: 'build.finished', actor: 'daemon', build: req.id, data: { status: result.status, code: result.code ?? null, reason: result.reason ?? null, version: result.version ?? null, outputs: result.outputs, provenance: provenanceDigest(record)?.sha256 ?? null } });
       const secs = ((Date.parse(result.finished) - Date.parse(result.started)) / 1000).toFixed(1);
       say(`build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`);
       await fireHooks(config, result.status, req, record, result, log, audit);

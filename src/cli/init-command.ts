@@ -5,14 +5,15 @@ import { ExitCode } from '../util/errors.js';
 
 /** `pocketbuild init`: make the state layout and the signing key; safe to run again. */
 export async function runInit(config: Config): Promise<number> {
-  const { repo, fingerprint, publicKey } = await prepareState(config, { createKey: true });
+  const { repo, fingerprint, publicKey, builderPub } = await prepareState(config, { createKey: true });
   await stopAgent(config.state_dir);
   process.stdout.write(
     `state:       ${config.state_dir}\n` +
       `queue:       ${config.queue_dir}\n` +
       `repository:  ${repo.dir} (suites: ${Object.values(config.pockets).map((p) => p.suite).join(', ')})\n` +
       `signing key: ${fingerprint}\n` +
-      `public key:  ${publicKey} (give this to APT clients as signed-by)\n`,
+      `public key:  ${publicKey} (give this to APT clients as signed-by)\n` +
+      `builder key: ${builderPub} (Ed25519; verifies provenance and audit checkpoints: pocketbuild verify --key)\n`,
   );
   return ExitCode.ok;
 }

@@ -4,6 +4,7 @@ import { findConfigFile, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { parseArgs, type ParsedArgs } from './args.js';
 import { localPrincipal } from './local-principal.js';
+import { VERSION } from '../util/version.js';
 // Subcommands are imported when used: the SSH forced command runs once per request and
 // must not pay for loading the daemon, the ssh2 server or the build code.
 
@@ -22,8 +23,23 @@ Commands:
                                  (see "help" over ssh) for principal NAME
   ssh-server                     run the embedded SSH server in the foreground
   hook pre-receive|post-receive  called by package repositories' git hooks
-  audit verify [FILE]            check the audit log's hash chain (default <state_dir>/audit.log);
-                                 exit 1 naming the first bad entry
+  audit verify [--against MBOX [--key PUB]] [FILE]
+                                 check the audit log's hash chain (default <state_dir>/audit.log);
+                                 exit 1 naming the first bad entry. With --against, also check
+                                 it against every signed checkpoint mailed into MBOX (key:
+                                 default <state_dir>/keys/builder.pub); exit 1 on a bad
+                                 signature, a rewritten history or a truncated log
+  audit checkpoint               print the audit log's current signed checkpoint, between
+                                 markers, for mailing as a heartbeat
+  verify [--key PUB] [--provenance PATH] [--builder-id ID] FILE|SHA256...
+                                 find the build that made each file (a .deb, .dsc...) from
+                                 its signed provenance; print who asked, which commit, which
+                                 inputs and where the log is; exit 1 on any mismatch. On
+                                 another machine give the builder.pub and provenance/ that
+                                 the repository publishes
+  rebuild ID                     build ID again from its recorded inputs (same commit, base
+                                 image and .debs) and compare the outputs' sha256; exit 1
+                                 naming the files that differ
   start                          set up everything and run the daemon (what "npm start" does)
   help                           this text
 
@@ -36,10 +52,9 @@ Options:
 Exit codes: 0 ok, 1 failed, 2 usage, 3 denied, 4 not found, 5 conflict, 6 config, 70 internal.
 `;
 
-export const VERSION = '0.1.0';
 
 async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['config', 'principal'], flags: ['json', 'help', 'version', 'h'] });
+  const args = parseArgs(argv, { values: ['config', 'principal', 'key', 'provenance', 'builder-id', 'against'], flags: ['json', 'help', 'version', 'h'] });
   if (args.flags.has('version')) {
     process.stdout.write(`pocketbuild ${VERSION}\n`);
     return ExitCode.ok;
@@ -87,9 +102,23 @@ async function main(argv: string[]): Promise<number> {
     case 'hook':
       if (rest.length !== 1 || (rest[0] !== 'pre-receive' && rest[0] !== 'post-receive')) throw new UsageError('usage: pocketbuild hook pre-receive|post-receive');
       return (await import('./hook-command.js')).runRepoHook(config(), rest[0]);
-    case 'audit':
-      if (rest[0] !== 'verify' || rest.length > 2) throw new UsageError('usage: pocketbuild audit verify [FILE]');
-      return (await import('./audit-command.js')).runAuditVerify(config(), rest[1]);
+    case 'audit': {
+      const usage = 'usage: pocketbuild audit verify [--against MBOX [--key PUB]] [FILE] | audit checkpoint';
+      const str = (k: string) => args.flags.get(k) as string | undefined;
+      if (rest[0] === 'checkpoint' && rest.length === 1 && str('against') === undefined && str('key') === undefined) return (await import('./audit-command.js')).runAuditCheckpoint(config());
+      if (rest[0] !== 'verify' || rest.length > 2) throw new UsageError(usage);
+      if (str('key') !== undefined && str('against') === undefined) throw new UsageError(`--key goes with --against; ${usage}`);
+      return (await import('./audit-command.js')).runAuditVerify(config, { file: rest[1], against: str('against'), key: str('key') });
+    }
+    case 'verify': {
+      const str = (k: string) => args.flags.get(k) as string | undefined;
+      return (await import('./verify-command.js')).runVerify({
+        targets: rest, key: str('key'), provenance: str('provenance'), builderId: str('builder-id'), configFile: str('config'), json,
+      });
+    }
+    case 'rebuild':
+      want(1, 'rebuild ID');
+      return (await import('./rebuild-command.js')).runRebuild(config(), rest[0]!, json);
     case 'start':
       want(0, 'start');
       return (await import('./start-command.js')).runStart(args.flags.get('config') as string | undefined);

@@ -33,6 +33,8 @@ const SUITE = /^[A-Za-z0-9._-]+$/;
 const ACL_ENTRY = /^(\*|group:[a-z_][a-z0-9_.-]{0,31}|[a-z_][a-z0-9_.-]{0,31})$/;
 const FINGERPRINT = /^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/;
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
+/** An SMTP server: a host name, an IPv4 address or a bare IPv6 address. */
+const MAIL_HOST = /^[A-Za-z0-9._:-]+$/;
 const URL_HTTP_OR_FILE = /^(https?|file):\/\/\S+$/;
 const URI = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/;
 /** An auto_build package: a package name or "*". */
@@ -154,6 +156,31 @@ export const CONFIG_SCHEMA: ObjectSchema = {
     },
     hooks: {
       schema: { kind: 'object', fields: { timeout_seconds: { schema: positiveSeconds, default: 30 } } },
+    },
+    mail: {
+      schema: {
+        kind: 'object',
+        fields: {
+          smtp_host: {
+            schema: { kind: 'string', pattern: MAIL_HOST, nullable: true, expect: 'a host name or IP address, or null (no mail)' },
+            default: null,
+          },
+          tls: { schema: { kind: 'enum', values: ['none', 'starttls', 'tls'] }, default: 'starttls' },
+          // After tls in the table: the usual port depends on it. RULES checks the upper bound.
+          smtp_port: {
+            schema: { kind: 'number', integer: true, above: 0, expect: PORT_EXPECT },
+            defaultFrom: (mail) => ({ none: 25, starttls: 587, tls: 465 })[String(mail['tls']) as 'none' | 'starttls' | 'tls'],
+          },
+          auth_user: { schema: { kind: 'string', nullable: true, expect: 'an SMTP user name or null (no AUTH)' }, default: null },
+          auth_password_file: { schema: { kind: 'path' } },
+          from: { schema: { kind: 'string', pattern: EMAIL, expect: 'an e-mail address' }, default: 'pocketbuild@localhost' },
+          audit_to: {
+            schema: { kind: 'list', item: { kind: 'string', pattern: EMAIL, expect: 'an e-mail address' } },
+            default: [],
+          },
+          timeout_seconds: { schema: positiveSeconds, default: 20 },
+        },
+      },
     },
     ssh: {
       schema: {
@@ -344,6 +371,24 @@ export const RULES: ReadonlyArray<Rule<Checked>> = [
   },
   function sshPortFits(cfg, fail) {
     if (cfg.ssh.port > 65535) fail('ssh.port', `ssh.port must be ${PORT_EXPECT}, got ${cfg.ssh.port}`);
+  },
+  function mailIsComplete(cfg, fail) {
+    const m = cfg.mail;
+    if (m.smtp_port > 65535) fail('mail.smtp_port', `mail.smtp_port must be ${PORT_EXPECT}, got ${m.smtp_port}`);
+    // One without the other would send no AUTH, or AUTH with an empty password: both fail at the server, later.
+    if (m.auth_user !== null && m.auth_password_file === undefined) {
+      fail('mail.auth_user', 'mail.auth_user is set but mail.auth_password_file is not; name the file holding the SMTP password');
+    }
+    if (m.auth_user === null && m.auth_password_file !== undefined) {
+      fail('mail.auth_password_file', 'mail.auth_password_file is set but mail.auth_user is not; set the SMTP user name too');
+    }
+    // The hook runner kills the e-mail hook at hooks.timeout_seconds; it must give up first to say why.
+    if (m.smtp_host !== null && m.timeout_seconds >= cfg.hooks.timeout_seconds) {
+      fail(
+        'mail.timeout_seconds',
+        `mail.timeout_seconds (${m.timeout_seconds}) must be below hooks.timeout_seconds (${cfg.hooks.timeout_seconds}), or the e-mail hook is killed before it can report a failure; lower one or raise the other`,
+      );
+    }
   },
   function sshKeysAreWholeAndBelongToOnePrincipal(cfg, fail) {
     // A key's blob starts with its own type name; a mismatch is a truncated or mangled paste,

@@ -42,6 +42,19 @@ export interface SshConfig {
   users: Record<string, string[]>;
 }
 
+/** SMTP for the shipped e-mail hook (hooks/50-email); smtp_host null means no mail is sent. */
+export interface MailConfig {
+  smtp_host: string | null;                 // a host name or IP address; default null (mail off)
+  smtp_port: number;                        // default 25 (tls none), 587 (starttls), 465 (tls)
+  tls: 'none' | 'starttls' | 'tls';         // default 'starttls'
+  auth_user: string | null;                 // default null: no SMTP AUTH
+  auth_password_file?: string;              // absolute; the password is its first line
+  from: string;                             // default 'pocketbuild@localhost'
+  /** Addresses that get every event of every pocket: the off-site copy of the audit trail. */
+  audit_to: string[];                       // default []
+  timeout_seconds: number;                  // the whole send; default 20
+}
+
 export interface Config {
   file: string;            // absolute path of the config file read
   state_dir: string;       // absolute; relative paths in the file are resolved against the config file's directory
@@ -55,6 +68,7 @@ export interface Config {
   limits: { build_timeout_seconds: number; memory_mb: number; processes: number; disk_mb: number; log_mb: number }; // 3600, 4096, 1000, 4096, 64
   signing: { key: string | null };   // GPG fingerprint; null = use the one `pocketbuild init` made
   hooks: { timeout_seconds: number }; // 30
+  mail: MailConfig;
   ssh: SshConfig;
   groups: Record<string, string[]>; // group name -> principal names (groups never contain groups)
   admins: string[];                  // acl entries who may cancel anyone's request; default []; no right to build

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Config } from '../config/types.js';
 import { parseCommand, VERBS_HELP, type Command } from './grammar.js';
 import type { SessionIO, Transport } from './session-io.js';
@@ -8,6 +9,7 @@ import { followLog } from './follow-log.js';
 import { cancelRequest } from './cancel.js';
 import { serveGit } from './git-transport.js';
 import { AuditLog } from '../record/audit-log.js';
+import { provenanceDigest } from '../record/provenance-file.js';
 import { BuildRecord } from '../record/build-record.js';
 import { decide, requireRight } from '../acl/index.js';
 import { errorLine, ExitCode, isPocketbuildError, NotFoundError } from '../util/errors.js';
@@ -105,7 +107,9 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Pro
     case 'show': {
       await requireReadable(config, principal, cmd.id);
       const rec = new BuildRecord(config.state_dir, cmd.id);
-      const shown = { request: rec.request(), result: rec.result(), log: rec.logFile };
+      const prov = provenanceDigest(rec);
+      // The envelope itself, so a user can keep it and run `pocketbuild verify` elsewhere.
+      const shown = { request: rec.request(), result: rec.result(), log: rec.logFile, provenance: prov ? { sha256: prov.sha256, envelope: JSON.parse(fs.readFileSync(prov.file, 'utf8')) as unknown } : null };
       print(cmd.json, shown, JSON.stringify(shown, null, 2) + '\n');
       return { code: ExitCode.ok, build: cmd.id };
     }

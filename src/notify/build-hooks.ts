@@ -4,6 +4,9 @@ import type { Request } from '../queue/request.js';
 import type { BuildRecord, BuildResult } from '../record/build-record.js';
 import { runHooks, type HookEvent } from './hooks.js';
 import type { AuditLog } from '../record/audit-log.js';
+import { ensureBuilderKey } from '../record/builder-key.js';
+import { auditOrigin, signCheckpoint } from '../record/checkpoint.js';
+import { provenanceDigest } from '../record/provenance-file.js';
 
 /** The variables every hook sees, as POCKETBUILD_<NAME>. When changing them, update README.md ("Hooks"). */
 export function hookVars(config: Config, req: Request, record: BuildRecord, result?: BuildResult): Record<string, string> {
@@ -20,16 +23,33 @@ export function hookVars(config: Config, req: Request, record: BuildRecord, resu
     record: record.dir,
     log: record.logFile,
     state_dir: config.state_dir,
+    // So a hook can read the rest of the configuration (the e-mail hook's SMTP settings).
+    config: config.file,
   };
+}
+
+/**
+ * The audit log's signed checkpoint as of now, so that every notification carries the chain
+ * head off the machine (shared/TRUST.md); hooks never need the builder's private key.
+ */
+export function auditAnchor(config: Config, audit: AuditLog): { size: number; head: string; checkpoint: string } {
+  const { size, head } = audit.head();
+  const checkpoint = signCheckpoint({ origin: auditOrigin(config.builder.id), size, head }, ensureBuilderKey(config.state_dir));
+  return { size, head, checkpoint };
 }
 
 /** Run the hooks for one event of one build. */
 export async function fireHooks(config: Config, event: HookEvent, req: Request, record: BuildRecord, result?: BuildResult, log?: Writable, audit?: AuditLog): Promise<void> {
+  const anchor = audit ? auditAnchor(config, audit) : undefined;
+  const provenance = provenanceDigest(record);
+  const vars = hookVars(config, req, record, result);
+  if (anchor) Object.assign(vars, { audit_size: String(anchor.size), audit_head: anchor.head });
+  if (provenance) Object.assign(vars, { provenance: provenance.file, provenance_sha256: provenance.sha256 });
   const outcomes = await runHooks({
     hooksDir: config.hooks_dir,
     event,
-    payload: { request: req, ...(result ? { result } : {}) },
-    vars: hookVars(config, req, record, result),
+    payload: { request: req, ...(result ? { result } : {}), ...(anchor ? { audit: anchor } : {}), ...(provenance ? { provenance } : {}) },
+    vars,
     timeoutMs: config.hooks.timeout_seconds * 1000,
     log,
   });

@@ -3,11 +3,14 @@ import path from 'node:path';
 import type { Config } from '../config/types.js';
 import { AptRepository } from './reprepro.js';
 import { createSigningKey, exportPublicKey, signingKey } from './signing-key.js';
+import { builderKeyFiles, ensureBuilderKey } from '../record/builder-key.js';
 
 export interface PreparedState {
   repo: AptRepository;
   fingerprint: string;
   publicKey: string;
+  /** The builder's Ed25519 public key (provenance, audit checkpoints), in the repository. */
+  builderPub: string;
 }
 
 /**
@@ -25,5 +28,10 @@ export async function prepareState(config: Config, opts: { createKey: boolean })
   const repo = new AptRepository({ dir: path.join(config.state_dir, 'apt'), stateDir: config.state_dir });
   const publicKey = await exportPublicKey(config.state_dir, fingerprint, repo.dir);
   await repo.configure(Object.values(config.pockets), fingerprint);
-  return { repo, fingerprint, publicKey };
+  // The provenance key, published beside the packages so anyone can run `pocketbuild verify`.
+  ensureBuilderKey(config.state_dir);
+  const builderPub = path.join(repo.dir, 'builder.pub');
+  fs.copyFileSync(builderKeyFiles(config.state_dir).pub, builderPub);
+  fs.chmodSync(builderPub, 0o644);
+  return { repo, fingerprint, publicKey, builderPub };
 }

@@ -11,7 +11,8 @@ export type AuditType =
   | 'publish' | 'ref.moved'
   | 'hook'
   | 'git.push.accepted' | 'git.push.refused' | 'git.fetch'
-  | 'cancel';
+  | 'cancel'
+  | 'rebuild';
 
 export interface AuditEvent {
   type: AuditType;
@@ -55,6 +56,12 @@ export class AuditLog {
       }
       return sha256(line);
     }, { pollMs: 20, waitMs: 120_000 });
+  }
+
+  /** How many entries there are and the chain head (sha256 of the last line), read from the end of the file. */
+  head(): { size: number; head: string } {
+    const { seq, prev } = this.tail();
+    return { size: seq, head: prev };
   }
 
   /** The next seq and the hash of the last line, from the end of the file only. */

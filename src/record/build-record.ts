@@ -37,7 +37,8 @@ export interface BuildResult {
   stages: StageTiming[];
   outputs: OutputFile[];
   base_digest?: string;
-  build_deps?: Array<{ name: string; version: string; arch: string; sha256: string }>;
+  /** Every .deb installed for the build; `file` is its name in the apt cache or pool (for rebuild). */
+  build_deps?: Array<{ name: string; version: string; arch: string; sha256: string; file?: string }>;
 }
 
 /** What has durably happened in a build that must not happen twice (see BuildRecord.journal). */
@@ -53,8 +54,9 @@ export interface Journal {
 export class BuildRecord {
   readonly dir: string;
 
-  constructor(stateDir: string, readonly id: string) {
-    this.dir = path.join(stateDir, 'builds', id);
+  /** `dir` places the record elsewhere than builds/<id> (a rebuild's, under its original). */
+  constructor(stateDir: string, readonly id: string, dir?: string) {
+    this.dir = dir ?? path.join(stateDir, 'builds', id);
   }
 
   static list(stateDir: string): string[] {

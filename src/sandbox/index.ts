@@ -1,7 +1,7 @@
 import type { RunResult } from '../util/run.js';
 import type { SandboxOptions } from './options.js';
 import { runInUsernsSandbox } from './userns.js';
-import { PocketbuildError } from '../util/errors.js';
+import { runInVmSandbox, vmSandboxProblem } from './vm/index.js';
 
 export type { SandboxOptions, Bind } from './options.js';
 
@@ -18,6 +18,11 @@ export async function runSandbox(backend: SandboxBackend, o: SandboxOptions): Pr
     case 'userns':
       return runInUsernsSandbox(o);
     case 'vm':
-      throw new PocketbuildError('SandboxUnavailable', 'the vm sandbox is not available in this version of pocketbuild; use sandbox: userns.');
+      return runInVmSandbox(o);
   }
+}
+
+/** Why `backend` cannot run on this host (a sentence saying what to install), or undefined if it can. */
+export function sandboxProblem(backend: SandboxBackend): string | undefined {
+  return backend === 'vm' ? vmSandboxProblem() : undefined;
 }

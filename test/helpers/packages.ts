@@ -12,6 +12,16 @@ export interface NativePackage {
   greeting?: string;
   /** 3.0 (quilt) needs an upstream tarball (pristine-tar or an upstream/<version> tag); default native. */
   format?: 'native' | 'quilt';
+  /** Shell lines run by `debian/rules binary` after the .deb is made (cwd: the source tree). */
+  binaryCommands?: string[];
+  /** The binary package's DEBIAN/postinst (a whole script, #! line included). */
+  postinst?: string;
+  /** More files in the tree (executable): path in the tree -> content. */
+  files?: Record<string, string>;
+  /** Symlinks committed in the tree: path in the tree -> target, verbatim. */
+  symlinks?: Record<string, string>;
+  /** An uncompressed data.tar, so a test can search the .deb's bytes for what the build put in it. */
+  uncompressed?: boolean;
 }
 
 /**
@@ -44,12 +54,21 @@ export function writeNativePackage(dir: string, p: NativePackage): void {
     'binary binary-arch binary-indep: build',
     '\tmkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin',
     `\tinstall -m 755 greet debian/tmp/usr/bin/${p.name}`,
+    ...(p.postinst ? ['\tinstall -m 755 debian/postinst debian/tmp/DEBIAN/postinst'] : []),
     `\tdpkg-gencontrol -p${p.name} -Pdebian/tmp`,
-    '\tdpkg-deb --root-owner-group --build debian/tmp ..',
+    `\tdpkg-deb --root-owner-group${p.uncompressed ? ' -Znone' : ''} --build debian/tmp ..`,
+    ...(p.binaryCommands ?? []).map((c) => `\t${c}`),
     '.PHONY: build build-arch build-indep clean binary binary-arch binary-indep',
     '',
   ].join('\n'), 0o755);
   w('greet', `#!/bin/sh\necho "${p.greeting ?? `hello from ${p.name} ${p.version}`}"\n`, 0o755);
+  if (p.postinst) w('debian/postinst', p.postinst, 0o755);
+  for (const [rel, text] of Object.entries(p.files ?? {})) w(rel, text, 0o755);
+  for (const [rel, target] of Object.entries(p.symlinks ?? {})) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.rmSync(path.join(dir, rel), { force: true }); // a symlink may stand in for a file written above
+    fs.symlinkSync(target, path.join(dir, rel));
+  }
 }
 
 /**

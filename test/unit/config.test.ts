@@ -51,7 +51,7 @@ function expectProblem(text: string, line: number, key: string | null, what: str
 
 const POCKET_KEYS = 'suite, acl, acl_command, allow_backtracking, sandbox, notify';
 const TOP_KEYS =
-  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, limits, signing, hooks, ssh, groups, admins, pockets, repo_defaults, repos, auto_build';
+  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, limits, signing, hooks, mail, ssh, groups, admins, pockets, repo_defaults, repos, auto_build';
 const ACL_ALLOWED = '"*", "group:NAME" or a principal name matching [a-z_][a-z0-9_.-]{0,31}';
 const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILyTfLNksivK6GNQN84LyQicOGAh0yiPF8rjqHPRDUxn alice@laptop';
 const BOB_KEY =
@@ -151,6 +151,7 @@ describe('defaults', () => {
       limits: { build_timeout_seconds: 3600, memory_mb: 4096, processes: 1000, disk_mb: 4096, log_mb: 64 },
       signing: { key: null },
       hooks: { timeout_seconds: 30 },
+      mail: { smtp_host: null, tls: 'starttls', smtp_port: 587, auth_user: null, from: 'pocketbuild@localhost', audit_to: [], timeout_seconds: 20 },
       ssh: { listen: '127.0.0.1', port: 2222, host_key: path.join(here, 'var', 'ssh', 'host_ed25519_key'), users: {} },
       groups: {},
       admins: [],
