@@ -8,7 +8,7 @@ import { parseChangelogHead, type ChangelogHead } from '../debian/changelog.js';
 import { parseDeb822, sourceFormat, type SourceFormat } from '../debian/control.js';
 import { mangleVersionForGitTag, parseVersion } from '../debian/version.js';
 import { PocketbuildError } from '../util/errors.js';
-import { runChecked } from '../util/run.js';
+import { runHostTool } from '../sandbox/host-tool.js';
 
 /** What the commit says it is, read from git without exporting anything. */
 export interface SourceIdentity {
@@ -71,8 +71,10 @@ export async function prepareSource(gitdir: string, commit: string, id: SourceId
     await exportTree(gitdir, pt.id, upstreamDir);
     const delta = path.join(workDir, `${pt.tarball}.delta`);
     fs.writeFileSync(delta, pt.delta);
-    await runChecked(['pristine-tar', 'gentar', delta, path.join(inDir, pt.tarball)], {
-      cwd: upstreamDir, timeoutMs: 10 * 60_000, log, what: 'pristine-tar gentar',
+    // The delta is data from the repository, and pristine-tar has had path-traversal bugs:
+    // it runs where it can only see this build's work directory.
+    await runHostTool(['pristine-tar', 'gentar', delta, path.join(inDir, pt.tarball)], {
+      workDir, cwd: upstreamDir, timeoutMs: 10 * 60_000, log, what: 'pristine-tar gentar',
     });
     fs.rmSync(upstreamDir, { recursive: true, force: true });
     log.write(`export: ${pt.tarball} regenerated from the pristine-tar branch\n`);
@@ -90,9 +92,9 @@ export async function prepareSource(gitdir: string, commit: string, id: SourceId
   await exportTree(gitdir, upstreamCommit, path.join(staging, top));
   const name = `${source}_${id.upstreamVersion}.orig.tar.xz`;
   // Deterministic, so the same tag always gives the same tarball (and the same .dsc).
-  await runChecked(
+  await runHostTool(
     ['tar', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${id.changelog.timestamp}`, '-C', staging, '-cJf', path.join(inDir, name), top],
-    { timeoutMs: 10 * 60_000, log, what: 'tar' },
+    { workDir, cwd: workDir, timeoutMs: 10 * 60_000, log, what: 'tar' },
   );
   fs.rmSync(staging, { recursive: true, force: true });
   log.write(`export: ${name} made from tag ${tag}\n`);

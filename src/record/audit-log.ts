@@ -10,7 +10,7 @@ export type AuditType =
   | 'build.claimed' | 'build.stage' | 'build.finished'
   | 'publish' | 'ref.moved'
   | 'hook'
-  | 'git.push.accepted' | 'git.push.refused' | 'git.fetch'
+  | 'git.push.accepted' | 'git.push.refused'
   | 'cancel'
   | 'rebuild';
 

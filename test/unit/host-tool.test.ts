@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runHostTool } from '../../src/sandbox/host-tool.js';
+
+/**
+ * pristine-tar and tar run over repository data on the host, in runHostTool's sandbox: these
+ * are the attacks a hostile delta exploiting them would try, made directly.
+ */
+describe('host tool sandbox', () => {
+  let root: string;
+  let work: string;
+  let secret: string;
+  let log: string;
+  const sink = () => new Writable({ write(c, _e, cb) { log += String(c); cb(); } });
+
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-hosttool-'));
+    work = path.join(root, 'work');
+    fs.mkdirSync(path.join(work, 'up'), { recursive: true });
+    secret = path.join(root, 'gnupg', 'private-keys');
+    fs.mkdirSync(path.dirname(secret));
+    fs.writeFileSync(secret, 'SECRET-KEY-MATERIAL\n');
+    log = '';
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  const attempt = (script: string) => runHostTool(['bash', '-c', script], { workDir: work, cwd: path.join(work, 'up'), timeoutMs: 30_000, log: sink(), what: 'attack' }).then(() => 0, () => 1);
+
+  it('sees and writes only its work directory, under /work', async () => {
+    expect(await attempt('pwd; echo made > /work/out.txt')).toBe(0);
+    expect(log).toContain('/work/up');
+    expect(fs.readFileSync(path.join(work, 'out.txt'), 'utf8')).toBe('made\n');
+  });
+
+  it('cannot read the host\'s secrets or home directories', async () => {
+    expect(await attempt(`cat ${secret}`)).toBe(1);
+    expect(await attempt('ls /root /home /var /srv /etc/ssh')).toBe(1);
+    expect(log).not.toContain('SECRET-KEY-MATERIAL');
+    expect(log).toMatch(/No such file or directory/);
+  });
+
+  it('cannot write anywhere on the host outside its work directory', async () => {
+    const marker = path.join(root, 'gnupg', 'planted');
+    expect(await attempt(`echo x > ${marker} || echo x > /usr/planted || echo x > /work/../planted; exit 1`)).toBe(1);
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(fs.existsSync('/usr/planted')).toBe(false);
+    expect(fs.existsSync(path.join(root, 'planted'))).toBe(false);
+  });
+
+  it('has no network, not even the host\'s loopback', async () => {
+    let connections = 0;
+    const server = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      expect(await attempt(`echo hi > /dev/tcp/127.0.0.1/${port}`)).toBe(1);
+      expect(connections).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+});
