@@ -1,4 +1,8 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/types.js';
+import type { Request } from '../queue/request.js';
+import { errorLine } from '../util/errors.js';
 import type { Claim } from '../queue/directory-queue.js';
 import { BuildRecord } from '../record/build-record.js';
 import { fireHooks } from '../notify/build-hooks.js';
@@ -15,7 +19,29 @@ import { provenanceDigest } from '../record/provenance-file.js';
  * claim back, so the next start builds it again from the beginning (or from the journal).
  */
 export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog, say: (line: string) => void) {
-  return async (claim: Claim, signal: AbortSignal): Promise<void> => {
+  const announcing = new Map<string, Promise<void>>();
+  /**
+   * The `submitted` hooks, once per request whichever daemon sees it first: the marker file
+   * is created exclusively in the build's record, so daemons sharing a state dir agree.
+   */
+  const onQueued = (req: Request): void => {
+    const record = new BuildRecord(config.state_dir, req.id);
+    fs.mkdirSync(record.dir, { recursive: true });
+    try {
+      fs.closeSync(fs.openSync(path.join(record.dir, 'submitted-hooks'), 'wx'));
+    } catch {
+      return;
+    }
+    const log = record.openLog();
+    const done = fireHooks(config, 'submitted', req, record, undefined, log, audit)
+      .catch((e) => say(`build ${req.id}: submitted hooks: ${errorLine(e)}`))
+      .finally(() => {
+        log.end();
+        announcing.delete(req.id);
+      });
+    announcing.set(req.id, done);
+  };
+  const work = async (claim: Claim, signal: AbortSignal): Promise<void> => {
     const req = claim.request;
     const record = new BuildRecord(config.state_dir, req.id);
     record.begin(req);
@@ -25,6 +51,7 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
     try {
       say(`build ${req.id}: ${req.package} ${req.commit.slice(0, 12)} -> ${req.pocket}: started`);
       await audit.append({ type: 'build.claimed', actor: 'daemon', build: req.id, data: { pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal, pid: process.pid } });
+      await announcing.get(req.id); // so that recipients get "submitted" before "started"
       await fireHooks(config, 'started', req, record, undefined, log, audit);
       const result = await runBuild(req, { config, repo, audit, signal }, record, log);
       if (signal.reason instanceof ShuttingDown) {
@@ -42,4 +69,5 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
       await new Promise<void>((resolve) => log.end(resolve));
     }
   };
+  return { work, onQueued };
 }

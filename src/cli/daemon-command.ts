@@ -23,11 +23,13 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
   const queue = DirectoryQueue.forConfig(config, {
     onQuarantine: (file, reason) => say(`queue: moved ${file} to quarantine/: ${reason}`),
   });
+  const worker = makeWorker(config, repo, new AuditLog(config.state_dir), say);
   const daemon = new Daemon({
     queue,
     slots: config.daemon.slots,
     rescanMs: config.daemon.rescan_seconds * 1000,
-    work: makeWorker(config, repo, new AuditLog(config.state_dir), say),
+    work: worker.work,
+    onQueued: worker.onQueued,
     log: say,
   });
   await daemon.start();

@@ -73,8 +73,8 @@ async function main(argv: string[]): Promise<number> {
     case 'submit': {
       want(3, 'submit POCKET PACKAGE COMMIT');
       const [pocket, pkg, commit] = rest as [string, string, string];
-      const { submit } = await import('../entry/submit.js');
-      const req = await submit(config(), { pocket, package: pkg, commit, principal: localPrincipal(), origin: 'cli' });
+      const { runLocalSubmit } = await import('./submit-command.js');
+      const req = await runLocalSubmit(config(), { pocket, package: pkg, commit, principal: localPrincipal() });
       process.stdout.write(json ? JSON.stringify(req) + '\n' : `${req.id}\n`);
       return ExitCode.ok;
     }

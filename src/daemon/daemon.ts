@@ -11,6 +11,8 @@ export interface DaemonOptions {
   rescanMs?: number;
   /** Does one claimed request. Must finish or release the claim before resolving. */
   work: (claim: Claim, signal: AbortSignal) => Promise<void>;
+  /** Told once per request this daemon sees waiting in the queue, before it may be claimed. */
+  onQueued?: (req: Request) => void;
   log: (line: string) => void;
 }
 
@@ -38,6 +40,9 @@ export class Daemon {
   private readonly rescanMs: number;
   private readonly work: DaemonOptions['work'];
   private readonly log: (line: string) => void;
+  private readonly onQueued?: (req: Request) => void;
+  /** Requests already passed to onQueued, pruned to what is still queued. */
+  private seen = new Set<string>();
   private readonly running = new Map<string, { req: Request; abort: AbortController; done: Promise<void> }>();
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
@@ -53,6 +58,7 @@ export class Daemon {
     if (!(this.rescanMs > 0)) throw new Error('rescanMs must be greater than 0');
     this.work = o.work;
     this.log = o.log;
+    this.onQueued = o.onQueued;
   }
 
   /** Start watching; resolves once the watcher is ready and the first scan has run. */
@@ -101,6 +107,11 @@ export class Daemon {
   }
 
   private async pump(): Promise<void> {
+    if (this.onQueued) {
+      const pending = this.queue.pending();
+      for (const r of pending) if (!this.seen.has(r.id)) this.onQueued(r);
+      this.seen = new Set(pending.map((r) => r.id));
+    }
     for (const [id, r] of this.running) {
       const by = this.queue.cancelRequestedBy(id);
       if (by && !r.abort.signal.aborted) {

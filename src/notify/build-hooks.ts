@@ -9,7 +9,7 @@ import { auditOrigin, signCheckpoint } from '../record/checkpoint.js';
 import { provenanceDigest } from '../record/provenance-file.js';
 
 /** The variables every hook sees, as POCKETBUILD_<NAME>. When changing them, update README.md ("Hooks"). */
-export function hookVars(config: Config, req: Request, record: BuildRecord, result?: BuildResult): Record<string, string> {
+export function hookVars(config: Config, req: Request, record: BuildRecord, result?: BuildResult, event?: HookEvent): Record<string, string> {
   return {
     id: req.id,
     pocket: req.pocket,
@@ -17,7 +17,7 @@ export function hookVars(config: Config, req: Request, record: BuildRecord, resu
     commit: req.commit,
     principal: req.principal,
     origin: req.origin,
-    status: result?.status ?? 'running',
+    status: result?.status ?? (event === 'submitted' ? 'queued' : 'running'),
     version: result?.version ?? '',
     reason: result?.reason ?? '',
     record: record.dir,
@@ -42,7 +42,7 @@ export function auditAnchor(config: Config, audit: AuditLog): { size: number; he
 export async function fireHooks(config: Config, event: HookEvent, req: Request, record: BuildRecord, result?: BuildResult, log?: Writable, audit?: AuditLog): Promise<void> {
   const anchor = audit ? auditAnchor(config, audit) : undefined;
   const provenance = provenanceDigest(record);
-  const vars = hookVars(config, req, record, result);
+  const vars = hookVars(config, req, record, result, event);
   if (anchor) Object.assign(vars, { audit_size: String(anchor.size), audit_head: anchor.head });
   if (provenance) Object.assign(vars, { provenance: provenance.file, provenance_sha256: provenance.sha256 });
   const outcomes = await runHooks({

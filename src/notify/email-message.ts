@@ -59,7 +59,7 @@ export function parseHookEvent(input: string): HookEventPayload {
  */
 export function composeEventMail(e: HookEventPayload): EventMail {
   const r = e.request;
-  const status = e.result?.status ?? (e.event === 'started' ? 'running' : e.event);
+  const status = e.result?.status ?? (e.event === 'started' ? 'running' : e.event === 'submitted' ? 'queued' : e.event);
   const version = e.result?.version || '';
   const what = `${r.package} ${version || r.commit.slice(0, 12)}`;
   const rows: Array<[string, string]> = [

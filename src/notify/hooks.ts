@@ -5,7 +5,7 @@ import { run } from '../util/run.js';
 import type { FinalStatus } from '../record/build-record.js';
 
 /** Events hooks are run for. When changing this, update README.md ("Hooks"). */
-export type HookEvent = 'started' | FinalStatus;
+export type HookEvent = 'submitted' | 'started' | FinalStatus;
 
 export interface HookOutcome {
   hook: string;

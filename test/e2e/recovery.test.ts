@@ -47,6 +47,7 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     expect(res.status, b.buildLog(id)).toBe('succeeded');
 
     const lines = fs.readFileSync(seen, 'utf8').split('\n');
+    expect(lines).toContain(`EVENT submitted ${id} queued pb-recover`);
     expect(lines).toContain(`EVENT started ${id} running pb-recover`);
     expect(lines).toContain(`EVENT succeeded ${id} succeeded pb-recover`);
     const payload = JSON.parse(lines[lines.indexOf(`EVENT succeeded ${id} succeeded pb-recover`) + 1]!);
@@ -81,7 +82,8 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     expect(b.published('stable')).toEqual(['pb-recover 2.0']);
     expect(b.git('pb-recover', ['rev-parse', 'refs/heads/stable'])).toBe(commit);
     const events = fs.readFileSync(seen, 'utf8').split('\n').filter((l) => l.startsWith(`EVENT `) && l.includes(id));
-    expect(events).toEqual([`EVENT started ${id} running pb-recover`, `EVENT started ${id} running pb-recover`, `EVENT succeeded ${id} succeeded pb-recover`]);
+    // "submitted" once, whichever daemon saw the request; "started" for each attempt.
+    expect(events).toEqual([`EVENT submitted ${id} queued pb-recover`, `EVENT started ${id} running pb-recover`, `EVENT started ${id} running pb-recover`, `EVENT succeeded ${id} succeeded pb-recover`]);
     expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'))).toEqual([]);
   });
 

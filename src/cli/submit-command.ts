@@ -1,0 +1,23 @@
+import type { Config } from '../config/types.js';
+import { submit } from '../entry/submit.js';
+import { AuditLog } from '../record/audit-log.js';
+import type { Request } from '../queue/request.js';
+import { errorLine, isPocketbuildError } from '../util/errors.js';
+
+/**
+ * The local `submit`: the trusted path (no ACL), but audited like every other way in, so
+ * the log holds every request whoever made it, and every refusal.
+ */
+export async function runLocalSubmit(config: Config, a: { pocket: string; package: string; commit: string; principal: string }): Promise<Request> {
+  const audit = new AuditLog(config.state_dir);
+  const base = { raw: ['submit', a.pocket, a.package, a.commit].join(' '), transport: 'cli', verb: 'submit' };
+  let req: Request;
+  try {
+    req = await submit(config, { ...a, origin: 'cli' });
+  } catch (e) {
+    await audit.append({ type: 'request.refused', actor: a.principal, data: { ...base, code: isPocketbuildError(e) ? e.code : 'InternalError', reason: errorLine(e) } }).catch(() => {});
+    throw e;
+  }
+  await audit.append({ type: 'request.accepted', actor: a.principal, build: req.id, data: { ...base, commit: req.commit } });
+  return req;
+}
