@@ -5,15 +5,9 @@ import { PocketbuildError } from '../util/errors.js';
 import { withLock } from '../util/lock.js';
 import { run, runChecked, type RunResult } from '../util/run.js';
 import { sha256File } from '../util/sha256-file.js';
+import { writePrivateAptConfig, type AptSource } from '../debian/private-apt.js';
 
-export interface AptSource {
-  /** `deb` line URI: http(s):// or file:/abs/path */
-  uri: string;
-  suite: string;
-  components: string[];
-  /** Keyring that signs this source's Release file. */
-  signedBy: string;
-}
+export type { AptSource };
 
 export interface FetchBuildDepsOptions {
   /** The unpacked base: its dpkg status says what is installed already. */
@@ -57,7 +51,7 @@ export class BuildDepsUnsatisfiable extends PocketbuildError {
 export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<ResolvedDeb[]> {
   fs.mkdirSync(o.destDir, { recursive: true });
   return withLock(o.cacheDir, async () => {
-    const aptConfig = writeAptConfig(o.cacheDir, o.baseRoot, o.sources);
+    const aptConfig = writePrivateAptConfig({ dir: o.cacheDir, status: path.join(o.baseRoot, 'var/lib/dpkg/status'), sources: o.sources });
     const env = { ...process.env, APT_CONFIG: aptConfig, LC_ALL: 'C.UTF-8' };
     const apt = (args: string[], extraOpts: string[] = []) =>
       run(['apt-get', '-q', ...extraOpts, ...args], { env, timeoutMs: o.timeoutMs, log: o.log });
@@ -110,35 +104,4 @@ export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<Resolved
     fs.writeFileSync(path.join(o.destDir, 'Packages'), index.stdout);
     return out.sort((a, b) => a.name.localeCompare(b.name));
   });
-}
-
-/** A private apt configuration: the base's dpkg status, our own lists and cache, no locking, no _apt user. */
-function writeAptConfig(cacheDir: string, baseRoot: string, sources: AptSource[]): string {
-  const etc = path.join(cacheDir, 'etc');
-  for (const d of ['lists/partial', 'archives/partial', 'log', 'etc/parts', 'etc/prefs']) fs.mkdirSync(path.join(cacheDir, d), { recursive: true });
-  const list = sources
-    .map((s) => `deb [signed-by=${s.signedBy}] ${s.uri} ${s.suite} ${s.components.join(' ')}`)
-    .join('\n');
-  fs.writeFileSync(path.join(etc, 'sources.list'), list + '\n');
-  const conf = [
-    `Dir::State "${cacheDir}";`,
-    `Dir::State::lists "${path.join(cacheDir, 'lists')}";`,
-    `Dir::State::status "${path.join(baseRoot, 'var/lib/dpkg/status')}";`,
-    `Dir::Cache "${cacheDir}";`,
-    `Dir::Cache::archives "${path.join(cacheDir, 'archives')}";`,
-    `Dir::Log "${path.join(cacheDir, 'log')}";`,
-    `Dir::Etc::SourceList "${path.join(etc, 'sources.list')}";`,
-    `Dir::Etc::SourceParts "${path.join(etc, 'parts')}";`,
-    `Dir::Etc::Preferences "${path.join(etc, 'prefs', 'none')}";`,
-    `Dir::Etc::PreferencesParts "${path.join(etc, 'prefs')}";`,
-    `Dir::Etc::TrustedParts "${path.join(etc, 'parts')}";`,
-    `Dir::Etc::Trusted "${path.join(etc, 'none.gpg')}";`,
-    'Debug::NoLocking "true";',
-    'APT::Sandbox::User "";',
-    'APT::Install-Recommends "false";',
-    'Acquire::Languages "none";',
-  ].join('\n');
-  const file = path.join(etc, 'apt.conf');
-  fs.writeFileSync(file, conf + '\n');
-  return file;
 }

@@ -13,7 +13,7 @@ import { identifySource, prepareSource, type SourceIdentity } from './source-pac
 import { ensureBaseImage, type BaseImage } from './base-image.js';
 import { fetchBuildDeps, type ResolvedDeb } from './build-deps.js';
 import { checkOutputs, type CheckedOutputs } from './outputs.js';
-import { runSandbox } from '../sandbox/index.js';
+import { runSandbox, sandboxProblem } from '../sandbox/index.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { decide } from '../acl/index.js';
 import { LogLimitExceeded } from '../record/capped-log.js';
@@ -158,9 +158,8 @@ function stopped(reason: unknown, when: string): BuildFailed {
 async function validate(s: State, env: BuildEnvironment): Promise<void> {
   const { req } = s;
   if (!s.pocket) throw new Refused('UnknownPocket', `pocket ${req.pocket} is no longer in the configuration.`);
-  if (s.pocket.sandbox !== 'userns') {
-    throw new Refused('SandboxUnavailable', `pocket ${req.pocket} asks for the ${s.pocket.sandbox} sandbox, which this version of pocketbuild does not have yet; use sandbox: userns.`);
-  }
+  const sandboxMissing = sandboxProblem(s.pocket.sandbox);
+  if (sandboxMissing) throw new PocketbuildError('SandboxUnavailable', `pocket ${req.pocket} asks for the ${s.pocket.sandbox} sandbox, but ${sandboxMissing}`);
   // The config may have changed since the request was accepted: a principal removed from
   // the pocket's ACL meanwhile gets a denied build, not a published one. (Requests from the
   // local CLI come from whoever can write the queue directly, so they are not re-checked.)

@@ -20,7 +20,7 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 say() { echo "pocketbuild: $*"; }
 # Read back by src/build/run-build.ts to split the build stage's time.
 mark() { echo "pocketbuild-mark: $1 $(date +%s%3N)"; }
-say "sandbox: $(uname -r), $(nproc) cpus, running as uid $(id -u) of a user namespace"
+say "sandbox: $(uname -r), $(nproc) cpus, running as uid $(id -u)"
 # On the way out, whatever the way: how full the scratch disk is and how many processes the
 # build uid holds, so src/build/limit-failure.ts can name a limit from measurements, not
 # from the build's own words. Read only when the build failed.

@@ -7,6 +7,7 @@ export interface PocketSpec {
   suite?: string;
   acl?: string[];
   allow_backtracking?: boolean;
+  sandbox?: 'userns' | 'vm';
 }
 
 export interface TestBuilderOptions {
@@ -53,7 +54,7 @@ export class TestBuilder {
     this.configFile = path.join(this.root, 'config.yml');
     this.daemonLog = path.join(this.root, 'daemon.log');
     const pockets = Object.entries(o.pockets)
-      .map(([n, p]) => `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}`)
+      .map(([n, p]) => `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}`)
       .join('\n');
     const yaml = [
       `state_dir: ${this.stateDir}`,

@@ -31,6 +31,10 @@ export async function makeTreeImage(dir: string, file: string, o: { label: strin
       '-E', 'lazy_itable_init=1,nodiscard', '-L', o.label, '-d', dir, file, `${mb}M`],
     { timeoutMs, log: o.log, what: `mke2fs -d ${dir}` },
   );
+  // mke2fs always adds lost+found; an input directory should hold exactly what the host put there.
+  if (!fs.existsSync(path.join(dir, 'lost+found'))) {
+    await runChecked([program('debugfs'), '-w', '-R', 'rmdir lost+found', file], { timeoutMs: 60_000, what: 'debugfs (removing lost+found)' });
+  }
 }
 
 /**

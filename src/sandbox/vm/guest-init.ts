@@ -4,7 +4,7 @@ import { STREAM_MAGIC } from './output-stream.js';
 export const GUEST_BANNER = 'pocketbuild-vm: guest kernel';
 
 /** Disk serial numbers: how the guest finds each disk whatever order the kernel probes them in. */
-export const SERIAL = { root: 'pbroot', scratch: 'pbscratch', out: 'pbout', input: (i: number) => `pbin${i}` } as const;
+export const SERIAL = { root: 'pbroot', scratch: 'pbscratch', out: 'pbout', input: (i: number) => `pbin${String(i).padStart(3, '0')}` } as const;
 
 /** Where the job (argv, env, mount points) sits on the scratch disk, written there by the host. */
 export const JOB_DIR = 'job';
@@ -16,10 +16,11 @@ export const JOB_DIR = 'job';
  *
  * The root filesystem is the read-only base image under an overlay whose upper layer is
  * the scratch disk (its size is the disk limit). Read-only inputs are their own read-only
- * disks. The build runs chrooted with a cleared environment and a minimal /dev (no disks).
+ * disks. The build runs chrooted with only the given environment and a minimal /dev (no disks).
  * When it ends, everything else is killed, the top-level regular files of the output
  * directory are framed onto the raw output disk with the exit status last, and the VM
- * resets (qemu runs with -no-reboot, so that ends qemu).
+ * powers off, which ends qemu. (A reset does not reliably end a TCG microvm even with
+ * -no-reboot; a kernel panic still resets, as a last resort before the timeout.)
  */
 export const GUEST_INIT = `#!/bin/busybox sh
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev
@@ -60,7 +61,7 @@ report() {
     blockdev --flushbufs "$OUT_DEV" 2>/dev/null
   fi
   say "powering off"
-  reboot -f
+  poweroff -f
   sleep 60
 }
 die() { say "guest setup failed: $*"; report 125; }
@@ -124,19 +125,20 @@ ln -s /proc/self/fd/2 $R/dev/stderr
 hostname pocketbuild
 ulimit -u "$(cat "$J/nproc")" || die "cannot set the process limit"
 
-set --
+# The base's own env starts the command: busybox would run its own applets for names like
+# "sh" instead of the base's programs.
+set -- /usr/bin/env -i --
 for f in "$J"/env/*; do
   [ -e "$f" ] || continue
   v=$(cat "$f"; echo x)
   set -- "$@" "\${v%x}"
 done
-set -- "$@" /bin/busybox chroot /newroot
 for f in "$J"/argv/*; do
   v=$(cat "$f"; echo x)
   set -- "$@" "\${v%x}"
 done
 say "running the build"
-/bin/busybox env -i "$@"
+/bin/busybox chroot /newroot "$@"
 status=$?
 say "the build exited with status $status"
 report $status

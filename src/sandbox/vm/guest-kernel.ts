@@ -7,6 +7,7 @@ import { withLock } from '../../util/lock.js';
 import { runChecked } from '../../util/run.js';
 import { writeFileAtomic } from '../../util/fs-atomic.js';
 import { canonicalModuleName, moduleDependencies } from './modinfo.js';
+import { writePrivateAptConfig } from '../../debian/private-apt.js';
 
 /** What the guest boots: a Debian kernel, the busybox for its initramfs, and the modules it loads. */
 export interface GuestKernel {
@@ -62,7 +63,14 @@ export async function ensureGuestKernel(o: { cacheDir: string; base: string; log
     const { mirror, suite } = baseArchive(o.base);
     o.log.write(`vm: fetching the guest kernel (${KERNEL_META}) and busybox-static from ${mirror} ${suite}; first use only\n`);
     for (const d of ['debs', 'extract', 'modules']) fs.rmSync(path.join(dir, d), { recursive: true, force: true });
-    const aptConf = writeAptConfig(path.join(dir, 'apt'), mirror, suite, path.join(o.base, 'usr/share/keyrings/debian-archive-keyring.gpg'));
+    const aptDir = path.join(dir, 'apt');
+    fs.mkdirSync(aptDir, { recursive: true });
+    fs.writeFileSync(path.join(aptDir, 'status'), ''); // plan against nothing installed: we only download
+    const aptConf = writePrivateAptConfig({
+      dir: aptDir, status: path.join(aptDir, 'status'),
+      sources: [{ uri: mirror, suite, components: ['main'], signedBy: path.join(o.base, 'usr/share/keyrings/debian-archive-keyring.gpg') }],
+      options: { 'APT::Architecture': 'amd64' },
+    });
     const env = { ...process.env, APT_CONFIG: aptConf, LC_ALL: 'C.UTF-8' };
     const opts = { env, log: o.log, timeoutMs: 15 * 60_000 };
     await runChecked(['apt-get', '-q', 'update'], { ...opts, what: 'apt-get update (guest kernel)' });
@@ -115,33 +123,6 @@ function baseArchive(base: string): { mirror: string; suite: string } {
   const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/m.exec(text);
   if (!m) throw new GuestKernelUnavailable(`${file} has no "deb MIRROR SUITE" line; remove the base image from the cache so it is made again`);
   return { mirror: m[1]!, suite: m[2]! };
-}
-
-/** A private apt configuration: our own lists and cache, an empty dpkg status, no locking, no _apt user. */
-function writeAptConfig(dir: string, mirror: string, suite: string, keyring: string): string {
-  for (const d of ['lists/partial', 'archives/partial', 'etc/parts', 'etc/prefs', 'log']) fs.mkdirSync(path.join(dir, d), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'status'), '');
-  fs.writeFileSync(path.join(dir, 'etc', 'sources.list'), `deb [signed-by=${keyring}] ${mirror} ${suite} main\n`);
-  const conf = [
-    `Dir::State "${dir}";`,
-    `Dir::State::lists "${path.join(dir, 'lists')}";`,
-    `Dir::State::status "${path.join(dir, 'status')}";`,
-    `Dir::Cache "${dir}";`,
-    `Dir::Cache::archives "${path.join(dir, 'archives')}";`,
-    `Dir::Log "${path.join(dir, 'log')}";`,
-    `Dir::Etc::SourceList "${path.join(dir, 'etc', 'sources.list')}";`,
-    `Dir::Etc::SourceParts "${path.join(dir, 'etc', 'parts')}";`,
-    `Dir::Etc::Preferences "${path.join(dir, 'etc', 'prefs', 'none')}";`,
-    `Dir::Etc::PreferencesParts "${path.join(dir, 'etc', 'prefs')}";`,
-    `Dir::Etc::TrustedParts "${path.join(dir, 'etc', 'parts')}";`,
-    'Debug::NoLocking "true";',
-    'APT::Sandbox::User "";',
-    'APT::Architecture "amd64";',
-    'Acquire::Languages "none";',
-  ].join('\n');
-  const file = path.join(dir, 'apt.conf');
-  fs.writeFileSync(file, conf + '\n');
-  return file;
 }
 
 /**

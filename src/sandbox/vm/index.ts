@@ -82,7 +82,8 @@ export async function runInVmSandbox(o: SandboxOptions): Promise<RunResult> {
       r = await boot();
     }
     const stdout = stripCarriageReturns(r.stdout);
-    if (r.timedOut || r.cancelled) return { ...r, stdout };
+    // qemu exits 0 on SIGTERM; a killed VM must not look like a build that succeeded.
+    if (r.timedOut || r.cancelled) return { ...r, stdout, code: null };
     if (r.code !== 0) return { ...r, stdout, how: `ended because qemu ${r.how}` };
     const report = readOutputStream(outDisk, outputs[0]!.host, { maxBytes: o.limits.diskMb * MiB, maxFiles: MAX_OUTPUT_FILES });
     if (!report.reported) {
@@ -111,7 +112,10 @@ function writeJob(dir: string, o: SandboxOptions, inputs: string[], out: string)
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new PocketbuildError('VmJobTooLarge', `the environment variable name ${JSON.stringify(k)} cannot be passed into the VM.`);
     if (v.includes('\0')) throw new PocketbuildError('VmJobTooLarge', `the value of ${k} contains a NUL byte.`);
   }
-  if (!o.argv.length || o.argv.some((a) => a.includes('\0'))) throw new PocketbuildError('VmJobTooLarge', 'the command for the VM is empty or contains a NUL byte.');
+  // env(1) starts the command in the guest and would take a first word with "=" for a variable.
+  if (!o.argv.length || o.argv[0]!.includes('=') || o.argv.some((a) => a.includes('\0'))) {
+    throw new PocketbuildError('VmJobTooLarge', 'the command for the VM is empty, starts with a word containing "=", or contains a NUL byte.');
+  }
   list('env', Object.entries(o.env).map(([k, v]) => `${k}=${v}`));
   list('argv', o.argv);
   list('binds', inputs);

@@ -40,7 +40,7 @@ export function qemuArgv(m: QemuMachine): string[] {
   const argv = [
     program('qemu-system-x86_64'),
     '-nodefaults', '-no-user-config', '-display', 'none',
-    '-M', 'microvm',
+    '-M', 'microvm,pit=on,pic=on,rtc=on',
     ...m.accel.args,
     '-m', `${m.memoryMb}M`,
     '-smp', String(m.cpus),
@@ -49,7 +49,7 @@ export function qemuArgv(m: QemuMachine): string[] {
     '-no-reboot',
     '-kernel', m.kernel,
     '-initrd', m.initrd,
-    '-append', 'console=ttyS0 panic=-1 loglevel=4 rdinit=/init',
+    '-append', ['console=ttyS0', 'panic=-1', 'loglevel=4', 'pci=off', 'edd=off', 'rdinit=/init', ...m.accel.kernelArgs].join(' '),
   ];
   m.disks.forEach((d, i) => {
     argv.push(

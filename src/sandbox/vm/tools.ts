@@ -7,6 +7,7 @@ import { hostArch } from '../../util/host-arch.js';
 const NEEDED: Array<{ program: string; pkg: string }> = [
   { program: 'qemu-system-x86_64', pkg: 'qemu-system-x86' },
   { program: 'mke2fs', pkg: 'e2fsprogs' },
+  { program: 'debugfs', pkg: 'e2fsprogs' },
   { program: 'dpkg-deb', pkg: 'dpkg' },
   { program: 'apt-get', pkg: 'apt' },
   { program: 'unshare', pkg: 'util-linux' },
@@ -51,6 +52,8 @@ export function vmSandboxProblem(): string | undefined {
 export interface Accel {
   /** qemu arguments selecting the accelerator and a CPU model it can run. */
   args: string[];
+  /** Added to the guest kernel's command line. */
+  kernelArgs: string[];
   name: 'kvm' | 'tcg';
   why: string;
 }
@@ -59,13 +62,34 @@ export interface Accel {
 export function chooseAccel(): Accel {
   try {
     fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
-    return { args: ['-accel', 'kvm', '-cpu', 'host'], name: 'kvm', why: '/dev/kvm is usable' };
+    return { args: ['-accel', 'kvm', '-cpu', 'host'], kernelArgs: [], name: 'kvm', why: '/dev/kvm is usable' };
   } catch {
-    const why = fs.existsSync('/dev/kvm') ? `/dev/kvm is not readable and writable by uid ${os.userInfo().uid}` : 'there is no /dev/kvm';
-    return { args: ['-accel', 'tcg'], name: 'tcg', why };
+    return tcg(fs.existsSync('/dev/kvm') ? `/dev/kvm is not readable and writable by uid ${os.userInfo().uid}` : 'there is no /dev/kvm');
   }
 }
 
+/**
+ * Under TCG the guest's TSC is the host's, and calibrating it against the emulated PIT
+ * fails now and then on a busy host, after which the guest kernel hangs before it prints
+ * anything. Telling it the frequency skips the calibration.
+ */
 export function tcg(why: string): Accel {
-  return { args: ['-accel', 'tcg'], name: 'tcg', why };
+  return { args: ['-accel', 'tcg'], kernelArgs: [`tsc_early_khz=${hostTscKhz()}`], name: 'tcg', why };
+}
+
+function hostTscKhz(): number {
+  try {
+    const khz = Number(fs.readFileSync('/sys/devices/system/cpu/cpu0/tsc_freq_khz', 'utf8').trim());
+    if (Number.isInteger(khz) && khz > 0) return khz;
+  } catch {
+    /* not exported by this kernel */
+  }
+  try {
+    const mhz = /^cpu MHz\s*:\s*([0-9.]+)/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
+    if (mhz && Number(mhz) > 0) return Math.round(Number(mhz) * 1000);
+  } catch {
+    /* fall through */
+  }
+  // Only the guest's early delay loop depends on it; any value avoids the hang.
+  return 2_000_000;
 }
