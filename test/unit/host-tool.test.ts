@@ -30,10 +30,10 @@ describe('host tool sandbox', () => {
 
   const attempt = (script: string) => runHostTool(['bash', '-c', script], { workDir: work, cwd: path.join(work, 'up'), timeoutMs: 30_000, log: sink(), what: 'attack' }).then(() => 0, () => 1);
 
-  it('sees and writes only its work directory, under /work', async () => {
-    expect(await attempt('pwd; echo made > /work/out.txt')).toBe(0);
-    expect(log).toContain('/work/up');
-    expect(fs.readFileSync(path.join(work, 'out.txt'), 'utf8')).toBe('made\n');
+  it('sees and writes only its work directory', async () => {
+    expect(await attempt('pwd; echo made > out.txt')).toBe(0);
+    expect(log).toContain(path.join(work, 'up'));
+    expect(fs.readFileSync(path.join(work, 'up', 'out.txt'), 'utf8')).toBe('made\n');
   });
 
   it('cannot read the host\'s secrets or home directories', async () => {
@@ -45,7 +45,7 @@ describe('host tool sandbox', () => {
 
   it('cannot write anywhere on the host outside its work directory', async () => {
     const marker = path.join(root, 'gnupg', 'planted');
-    expect(await attempt(`echo x > ${marker} || echo x > /usr/planted || echo x > /work/../planted; exit 1`)).toBe(1);
+    expect(await attempt(`echo x > ${marker} || echo x > /usr/planted || echo x > ../../planted; exit 1`)).toBe(1);
     expect(fs.existsSync(marker)).toBe(false);
     expect(fs.existsSync('/usr/planted')).toBe(false);
     expect(fs.existsSync(path.join(root, 'planted'))).toBe(false);

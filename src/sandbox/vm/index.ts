@@ -11,6 +11,7 @@ import { GUEST_BANNER, GUEST_INIT, JOB_DIR, SERIAL } from './guest-init.js';
 import { readOutputStream } from './output-stream.js';
 import { guestCpus, guestMemoryMb, qemuArgv, type QemuDisk } from './qemu.js';
 import { chooseAccel, tcg, vmSandboxProblem } from './tools.js';
+import { confinedArgv } from '../host-tool.js';
 
 export { vmSandboxProblem } from './tools.js';
 
@@ -68,7 +69,13 @@ export async function runInVmSandbox(o: SandboxOptions): Promise<RunResult> {
     const machine = { accel, kernel: kernel.vmlinuz, initrd, memoryMb: guestMemoryMb(o.limits.memoryMb), cpus: guestCpus(), disks };
     const boot = async (): Promise<RunResult> => {
       o.log.write(`vm: booting guest kernel ${kernel.version} with accel ${accel.name} (${accel.why}${accel.name === 'tcg' ? '; software emulation, expect builds to be much slower than in the userns sandbox' : ''}), ${machine.memoryMb} MB, ${machine.cpus} cpus, ${o.limits.diskMb} MB disk\n`);
-      return run(qemuArgv({ ...machine, accel }), {
+      // qemu itself parses what a hostile guest does to its devices: confine it too, to the
+      // files of this VM (and /dev/kvm), with seccomp (-sandbox) inside.
+      const confinement = {
+        binds: [{ path: path.dirname(kernel.vmlinuz) }, { path: rootImage }, { path: o.scratch, writable: true }],
+        devices: accel.name === 'kvm' ? ['/dev/kvm'] : [],
+      };
+      return run(confinedArgv(qemuArgv({ ...machine, accel }), confinement), {
         timeoutMs: Math.max(1000, o.limits.timeoutMs - (Date.now() - started)),
         log: consoleLog(o.log),
         signal: o.signal,

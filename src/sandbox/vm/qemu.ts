@@ -47,6 +47,8 @@ export function qemuArgv(m: QemuMachine): string[] {
     '-nic', 'none',
     '-serial', 'stdio',
     '-no-reboot',
+    // seccomp: no exec, no privilege changes, no obsolete syscalls, no scheduler games.
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
     '-kernel', m.kernel,
     '-initrd', m.initrd,
     '-append', ['console=ttyS0', 'panic=-1', 'loglevel=4', 'pci=off', 'edd=off', 'rdinit=/init', ...m.accel.kernelArgs].join(' '),
