@@ -102,9 +102,13 @@ export async function runInUsernsSandbox(o: SandboxOptions): Promise<RunResult> 
   }
   for (const [k, v] of Object.entries(o.env)) bwrap.push('--setenv', k, v);
   bwrap.push('--chdir', '/', '--', ...o.argv);
+  // The limits are set inside the new user namespace, not before it: the kernel counts
+  // RLIMIT_NPROC per (user namespace, uid), and checks each parent namespace against the
+  // limit its creator had. Set before unshare, the limit would also cap the daemon user's
+  // processes in every other sandbox, so one build's fork bomb would starve its neighbours.
   const argv = [
-    'prlimit', `--nproc=${o.limits.processes}`, `--as=${o.limits.memoryMb * 1024 * 1024}`, '--',
     ...userNamespaceArgs(), '--mount', '--fork', '--',
+    'prlimit', `--nproc=${o.limits.processes}`, `--as=${o.limits.memoryMb * 1024 * 1024}`, '--',
     'sh', '-c', ENTER, 'pocketbuild-sandbox', o.scratch, o.base, `${o.limits.diskMb}m`, String(copyBack.length), ...copyBack,
     ...bwrap,
   ];

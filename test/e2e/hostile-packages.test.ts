@@ -154,8 +154,7 @@ describe('hostile packages', () => {
     b = new TestBuilder('hostile', {
       pockets: { stable: {} },
       slots: 2,
-      // Small limits, so each attack on one ends quickly. processes is per daemon user, not
-      // per build (see SECURITY.md), so it leaves room for the other tests' processes.
+      // Small limits, so each attack on one ends quickly.
       extraYaml: 'limits:\n  build_timeout_seconds: 30\n  disk_mb: 64\n  processes: 300\n  log_mb: 1\n  memory_mb: 512',
     });
     await b.startDaemon();
@@ -526,14 +525,25 @@ describe('hostile packages', () => {
     expect(hostProcesses(PROC_MARK)).toEqual([]);
   });
 
-  it('a fork bomb stops at limits.processes, and the result names it', async () => {
-    // Last and alone: the process limit counts every process of the daemon user, so a bomb
-    // beside another build of this builder would starve it too (SECURITY.md).
+  it('a fork bomb stops at limits.processes, the result names it, and a build in the other slot is untouched', async () => {
+    // The bomb holds its processes for a while once at the limit, while the neighbour builds.
     const id = b.submit('stable', 'pbh-forkbomb', commit('pbh-forkbomb', {
-      files: { 'attack.sh': `#!/bin/sh\nperl -e '$0 = "${PROC_MARK}-bomb"; my $n = 0; while (1) { my $p = fork; die "fork failed after $n: $!\\n" unless defined $p; if (!$p) { sleep 100000; exit } $n++ }'\n` },
+      files: { 'attack.sh': `#!/bin/sh\nperl -e '$0 = "${PROC_MARK}-bomb"; my $n = 0; while (1) { my $p = fork; unless (defined $p) { print "fork failed after $n: $!\\n"; sleep 15; exit 1 } if (!$p) { sleep 100000; exit } $n++ }'\n` },
       buildCommands: ['sh attack.sh'],
     }));
+    // The neighbour keeps forking for a while, so it is forking while the bomb is at its limit.
+    const neighbour = b.submit('stable', 'pbh-neighbour', commit('pbh-neighbour', {
+      buildCommands: ['for i in $$(seq 200); do /bin/true; sleep 0.05; done'],
+    }));
     const res = await b.waitFor(id);
+    const next = await b.waitFor(neighbour);
+    expect(next.status, b.buildLog(neighbour)).toBe('succeeded');
+    expect(b.published('stable')).toContain('pbh-neighbour 1.0');
+    // They overlapped: the neighbour was compiling while the bomb went off.
+    const stepAt = (log: string, step: string) => Date.parse(new RegExp(`^==> ${step} \\((\\S+)\\)$`, 'm').exec(log)?.[1] ?? 'NaN');
+    const neighbourLog = b.buildLog(neighbour);
+    expect(stepAt(neighbourLog, 'build')).toBeLessThan(Date.parse(res.finished));
+    expect(stepAt(b.buildLog(id), 'build')).toBeLessThan(stepAt(neighbourLog, 'check'));
     const log = b.buildLog(id);
     expect(res.status, log).toBe('failed');
     expect(res.code, log).toBe('ProcessLimitExceeded');

@@ -24,6 +24,8 @@ interface Result {
   code?: string;
   reason?: string;
   version?: string;
+  started: string;
+  finished: string;
   outputs: Array<{ file: string; sha256: string }>;
   stages: Array<{ name: string; ms: number }>;
 }
