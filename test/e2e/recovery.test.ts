@@ -130,5 +130,20 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     const bad = b.cli(['audit', 'verify', tampered], true);
     expect(bad.status).toBe(1);
     expect(bad.stdout).toContain(`audit log BROKEN at line ${i + 2} (seq ${i + 1}): prev does not match`);
+
+    // Deleting, inserting (a copy of) and swapping entries of the same real log.
+    const real = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').split('\n').slice(0, -1);
+    const k = Math.floor(real.length / 2);
+    const variants: Array<[string, string[], RegExp]> = [
+      ['deleted', [...real.slice(0, k), ...real.slice(k + 1)], new RegExp(`^audit log BROKEN at line ${k + 1} \\(seq ${k + 1}\\): seq is ${k + 1}, expected ${k}`)],
+      ['inserted', [...real.slice(0, k), real[k - 1]!, ...real.slice(k)], new RegExp(`^audit log BROKEN at line ${k + 1} \\(seq ${k - 1}\\): seq is ${k - 1}, expected ${k}`)],
+      ['swapped', [...real.slice(0, k), real[k + 1]!, real[k]!, ...real.slice(k + 2)], new RegExp(`^audit log BROKEN at line ${k + 1} \\(seq ${k + 1}\\): seq is ${k + 1}, expected ${k}`)],
+    ];
+    for (const [what, variant, expected] of variants) {
+      fs.writeFileSync(tampered, variant.join('\n') + '\n');
+      const r = b.cli(['audit', 'verify', tampered], true);
+      expect(r.status, `${what}: ${r.stdout}`).toBe(1);
+      expect(r.stdout, what).toMatch(expected);
+    }
   });
 });
