@@ -17,7 +17,8 @@ Commands:
                                  of PACKAGE into POCKET; prints the request id
   status [ID]                    queued, running and recent builds; or one build
   daemon                         run the build daemon in the foreground
-  init                           prepare the state directory and the signing key
+  init                           prepare the state directory, the signing key and the
+                                 builder key (provenance, audit checkpoints)
   repo create NAME               create an empty package repository NAME.git, with hooks
   ssh --principal NAME           the OpenSSH forced command: runs $SSH_ORIGINAL_COMMAND
                                  (see "help" over ssh) for principal NAME
@@ -46,7 +47,7 @@ Commands:
 Options:
   --config FILE   the configuration (default: $POCKETBUILD_CONFIG, ./config.yml,
                   /etc/pocketbuild/config.yml)
-  --json          machine-readable output (submit, status)
+  --json          machine-readable output (submit, status, verify, rebuild)
   --help          this text; --version the version
 
 Exit codes: 0 ok, 1 failed, 2 usage, 3 denied, 4 not found, 5 conflict, 6 config, 70 internal.
