@@ -48,6 +48,7 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
     const limited = new AbortController();
     const log = new CappedLog(record.openLog(), config.limits.log_mb * 1024 * 1024, (e) => limited.abort(e));
     signal = AbortSignal.any([signal, limited.signal]);
+    const began = new Date().toISOString();
     try {
       say(`build ${req.id}: ${req.package} ${req.commit.slice(0, 12)} -> ${req.pocket}: started`);
       await audit.append({ type: 'build.claimed', actor: 'daemon', build: req.id, data: { pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal, pid: process.pid } });
@@ -65,6 +66,24 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
       say(`build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`);
       await fireHooks(config, result.status, req, record, result, log, audit);
       await claim.finish();
+    } catch (e) {
+      // Something around the build failed (the audit log, a record file, the hooks runner).
+      // Left claimed, the request would look "running" until the daemon restarts and then
+      // fail again the same way: end it as failed, saying why, so the submitter sees it.
+      say(`build ${req.id}: internal error: ${errorLine(e)}`);
+      log.write(`\n!!! internal error: ${(e as Error)?.stack ?? errorLine(e)}\n`);
+      try {
+        if (!record.result()) {
+          record.finish({
+            id: req.id, pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal,
+            status: 'failed', code: 'InternalError', reason: `pocketbuild could not finish the build: ${errorLine(e)}; the daemon's log has the details.`,
+            started: began, finished: new Date().toISOString(), stages: [], outputs: [],
+          });
+        }
+      } catch (err) {
+        say(`build ${req.id}: could not write its result either: ${errorLine(err)}`);
+      }
+      await claim.finish().catch((err: unknown) => say(`build ${req.id}: could not remove the request from the queue: ${errorLine(err)}`));
     } finally {
       await new Promise<void>((resolve) => log.end(resolve));
     }

@@ -4,6 +4,7 @@ import { findConfigFile, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { parseArgs, type ParsedArgs } from './args.js';
 import { localPrincipal } from './local-principal.js';
+import { becomeStateOwner } from './state-owner.js';
 import { VERSION } from '../util/version.js';
 // Subcommands are imported when used: the SSH forced command runs once per request and
 // must not pay for loading the daemon, the ssh2 server or the build code.
@@ -66,7 +67,13 @@ async function main(argv: string[]): Promise<number> {
     return cmd || args.flags.has('help') || args.flags.has('h') ? ExitCode.ok : ExitCode.usage;
   }
   const json = args.flags.has('json');
-  const config = (): Config => loadConfig(findConfigFile(args.flags.get('config') as string | undefined));
+  // Who asked, before a root caller becomes the state's owner below.
+  const principal = localPrincipal();
+  const config = (): Config => {
+    const c = loadConfig(findConfigFile(args.flags.get('config') as string | undefined));
+    if (cmd !== 'start') becomeStateOwner(c);
+    return c;
+  };
   const want = (n: number, usage: string) => {
     if (rest.length !== n) throw new UsageError(`usage: pocketbuild ${usage}`);
   };
@@ -75,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
       want(3, 'submit POCKET PACKAGE COMMIT');
       const [pocket, pkg, commit] = rest as [string, string, string];
       const { runLocalSubmit } = await import('./submit-command.js');
-      const req = await runLocalSubmit(config(), { pocket, package: pkg, commit, principal: localPrincipal() });
+      const req = await runLocalSubmit(config(), { pocket, package: pkg, commit, principal });
       process.stdout.write(json ? JSON.stringify(req) + '\n' : `${req.id}\n`);
       return ExitCode.ok;
     }

@@ -11,13 +11,16 @@ import { errorLine, isPocketbuildError } from '../util/errors.js';
 export async function runLocalSubmit(config: Config, a: { pocket: string; package: string; commit: string; principal: string }): Promise<Request> {
   const audit = new AuditLog(config.state_dir);
   const base = { raw: ['submit', a.pocket, a.package, a.commit].join(' '), transport: 'cli', verb: 'submit' };
-  let req: Request;
+  let accepted = false;
   try {
-    req = await submit(config, { ...a, origin: 'cli' });
+    // Logged before it is queued: a request the audit log cannot take is not queued.
+    return await submit(config, { ...a, origin: 'cli' }, async (req) => {
+      await audit.append({ type: 'request.accepted', actor: a.principal, build: req.id, data: { ...base, commit: req.commit } });
+      accepted = true;
+    });
   } catch (e) {
-    await audit.append({ type: 'request.refused', actor: a.principal, data: { ...base, code: isPocketbuildError(e) ? e.code : 'InternalError', reason: errorLine(e) } }).catch(() => {});
+    const refusal = { ...base, code: isPocketbuildError(e) ? e.code : 'InternalError', reason: errorLine(e), ...(accepted ? { after: 'request.accepted: the request could not be queued' } : {}) };
+    await audit.append({ type: 'request.refused', actor: a.principal, data: refusal }).catch(() => {});
     throw e;
   }
-  await audit.append({ type: 'request.accepted', actor: a.principal, build: req.id, data: { ...base, commit: req.commit } });
-  return req;
 }

@@ -21,7 +21,7 @@ export interface SubmitInput {
  * the commit resolves. Returns the queued request. Nothing is written unless every check passed.
  * (ACLs are the caller's business: the local CLI is the trusted path.)
  */
-export async function submit(config: Config, input: SubmitInput): Promise<Request> {
+export async function submit(config: Config, input: SubmitInput, beforeQueue?: (req: Request) => Promise<void>): Promise<Request> {
   checkField('pocket', input.pocket);
   checkField('package', input.package);
   checkField('principal', input.principal);
@@ -47,6 +47,8 @@ export async function submit(config: Config, input: SubmitInput): Promise<Reques
     origin: input.origin,
     time: new Date().toISOString(),
   };
+  // E.g. the audit entry: if it cannot be written, nothing is queued.
+  await beforeQueue?.(req);
   DirectoryQueue.forConfig(config).enqueue(req);
   return req;
 }

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI } from '../helpers/env.js';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
 
@@ -63,6 +65,32 @@ describe('pocketbuild CLI', () => {
     expect(b.cli(['status', id]).stdout).toContain(`${id}  queued`);
     const none = b.cli(['status', '0000000000000000'], true);
     expect(none.status).toBe(4);
+  });
+
+  it('puts every local submission and refusal in the audit log, with the principal', () => {
+    const entries = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; actor: string; build?: string; data: { raw: string; transport: string; code?: string } });
+    const refused = entries.filter((e) => e.type === 'request.refused');
+    expect(refused.map((e) => e.data.raw)).toEqual(expect.arrayContaining(['submit nope pb-cli main', 'submit stable pb-absent main', 'submit stable pb-cli no-such-branch']));
+    expect(refused.every((e) => e.data.transport === 'cli' && e.actor === (process.getuid?.() === 0 ? 'pbtest' : e.actor))).toBe(true);
+    const accepted = entries.filter((e) => e.type === 'request.accepted');
+    expect(accepted).toHaveLength(1);
+    expect(accepted[0]!.build).toBe(queued()[0]!.replace(/\.json$/, ''));
+    expect(b.cli(['audit', 'verify']).status).toBe(0);
+  });
+
+  it('run by root, becomes the owner of the state, so the daemon\'s user can still write what it touched', () => {
+    if (process.getuid?.() !== 0) return;
+    const st = fs.statSync(b.stateDir);
+    expect(st.uid).not.toBe(0);
+    const r = spawnSync('node', [CLI, '--config', b.configFile, 'submit', 'stable', 'pb-cli', 'main'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    expect(fs.statSync(path.join(b.root, 'queue', `${id}.json`)).uid).toBe(st.uid);
+    expect(fs.statSync(path.join(b.stateDir, 'audit.log')).uid).toBe(st.uid);
+    // The principal is still who ran it.
+    const last = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').trim().split('\n').pop()!;
+    expect(JSON.parse(last)).toMatchObject({ type: 'request.accepted', actor: 'root', build: id });
+    fs.rmSync(path.join(b.root, 'queue', `${id}.json`));
   });
 
   it('names the file, line and key of a configuration error and exits 6', () => {

@@ -117,6 +117,26 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     expect(b.log()).toContain(`publish: removed ${path.join(b.stateDir, 'apt', 'db', 'lockfile')}, left by a reprepro that was killed`);
   });
 
+  it('ends a build it cannot record (audit log not writable) as failed, not stuck in the queue', async () => {
+    await b.stopDaemon();
+    const commit = repo.commitVersion({ version: '5.0' });
+    const id = b.submit('stable', 'pb-recover', commit);
+    const log = path.join(b.stateDir, 'audit.log');
+    fs.chmodSync(log, 0o444); // the daemon's user cannot append any more
+    try {
+      await b.startDaemon();
+      const res = await b.waitFor(id);
+      expect(res.status).toBe('failed');
+      expect(res.code).toBe('InternalError');
+      expect(res.reason).toMatch(/^pocketbuild could not finish the build: EACCES: permission denied, open '.*audit\.log'/);
+      expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'))).toEqual([]);
+      expect(b.log()).toContain(`build ${id}: internal error: EACCES`);
+      expect(b.published('stable')).not.toContain('pb-recover 5.0');
+    } finally {
+      fs.chmodSync(log, 0o644);
+    }
+  });
+
   it('leaves an audit log that verifies, and audit verify names a tampered entry', () => {
     const ok = b.cli(['audit', 'verify']);
     expect(ok.status).toBe(0);
