@@ -143,6 +143,11 @@ The first build makes the base image (about a minute). Then install the result w
   EOS
   apt-get update && apt-get install ${DEMO} && ${DEMO}
 
+Walk back from the package to its build (signed provenance), and check the audit log:
+
+  ${cli} verify ${path.join(config.state_dir, 'apt', 'pool', 'main', DEMO.slice(0, 1), DEMO)}/${DEMO}_*.deb
+  ${cli} audit verify
+
 Over SSH (the embedded server listens on ${config.ssh.listen}:${sshPort}):${Object.keys(config.ssh.users).length ? '' : `
   first put your public key under ssh.users in ${config.file} (e.g. alice: [ssh-ed25519 AAAA…]), restart, then`}
   ssh -p ${sshPort} alice@${config.ssh.listen} help
