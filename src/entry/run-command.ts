@@ -38,7 +38,7 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
   try {
     cmd = parseCommand(o.raw);
     const out = await execute(o, cmd, audit);
-    await audit.append({ type: 'request.accepted', actor: o.principal, ...(out.build ? { build: out.build } : {}), data: { ...base, verb: cmd.verb, ...out.data } });
+    if (!out.audited) await audit.append({ type: 'request.accepted', actor: o.principal, ...(out.build ? { build: out.build } : {}), data: { ...base, verb: cmd.verb, ...out.data } });
     return out.code;
   } catch (e) {
     const known = isPocketbuildError(e);
@@ -56,6 +56,8 @@ interface Outcome {
   code: number;
   build?: string;
   data?: Record<string, unknown>;
+  /** The command wrote its own request.accepted entry (a submit logs it before queueing). */
+  audited?: boolean;
 }
 
 async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Promise<Outcome> {
@@ -74,9 +76,11 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Pro
     }
     case 'submit': {
       await requireRight(config, principal, { kind: 'build', pocket: cmd.pocket });
-      const req = await submit(config, { pocket: cmd.pocket, package: cmd.package, commit: cmd.commit, principal, origin: 'ssh' });
+      // Logged before it is queued: a request the audit log cannot take is not queued.
+      const req = await submit(config, { pocket: cmd.pocket, package: cmd.package, commit: cmd.commit, principal, origin: 'ssh' }, (r) =>
+        audit.append({ type: 'request.accepted', actor: principal, build: r.id, data: { raw: o.raw, transport: o.transport, verb: 'submit', pocket: r.pocket, package: r.package, commit: r.commit } }).then(() => {}));
       print(cmd.json, req, `${req.id}\n`);
-      return { code: ExitCode.ok, build: req.id, data: { pocket: req.pocket, package: req.package, commit: req.commit } };
+      return { code: ExitCode.ok, build: req.id, audited: true };
     }
     case 'status': {
       if (cmd.id) {
