@@ -4,7 +4,6 @@ import net, { type AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import canonicalize from 'canonicalize';
 import { SMTPServer } from 'smtp-server';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
@@ -14,6 +13,7 @@ import { findArmoredCheckpoints } from '../../src/record/checkpoint-armor.js';
 import { verifyCheckpoint, type Checkpoint } from '../../src/record/checkpoint.js';
 import { readPublicKey } from '../../src/record/builder-key.js';
 import { sha256, ZERO_HASH } from '../../src/record/audit-log.js';
+import { rewriteAndRechain } from '../helpers/audit-forgery.js';
 
 interface Received {
   from: string;
@@ -40,21 +40,6 @@ function headers(raw: string): Map<string, string> {
   for (const l of head.split('\n')) {
     const i = l.indexOf(':');
     if (i > 0) out.set(l.slice(0, i).toLowerCase(), l.slice(i + 1).trim());
-  }
-  return out;
-}
-
-/** Edit entry `at` and re-chain every later one: the chain still verifies, only an anchor kept elsewhere disagrees. */
-function rewriteAndRechain(lines: string[], at: number): string[] {
-  const out = lines.slice(0, at);
-  let prev = at === 0 ? ZERO_HASH : sha256(out[at - 1]!);
-  for (let i = at; i < lines.length; i++) {
-    const e = JSON.parse(lines[i]!) as Record<string, unknown>;
-    if (i === at) e.actor = 'mallory';
-    e.prev = prev;
-    const line = canonicalize(e)!;
-    out.push(line);
-    prev = sha256(line);
   }
   return out;
 }
@@ -208,7 +193,7 @@ describe('e-mail hook and the mailed audit trail', () => {
     expect(ok.stdout).toContain(`checked 3 signed checkpoint(s) from 3 message(s) in ${mbox} (3 distinct, the newest covering ${succeeded.size} entries): the local log (${original.length} entries) agrees with all of them\n`);
 
     // Rewrite the first entry after the started mail and re-chain the rest: the chain alone verifies...
-    const forged = rewriteAndRechain(original, started.size);
+    const forged = rewriteAndRechain(original, started.size, (e) => { e.actor = 'mallory'; });
     fs.writeFileSync(logFile, forged.join('\n') + '\n');
     expect(b.cli(['audit', 'verify']).status).toBe(0);
     // ...the mail does not.

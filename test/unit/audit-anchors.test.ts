@@ -3,12 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import canonicalize from 'canonicalize';
-import { AuditLog, sha256, ZERO_HASH } from '../../src/record/audit-log.js';
+import { AuditLog, sha256 } from '../../src/record/audit-log.js';
 import { verifyAuditLog } from '../../src/record/audit-verify.js';
 import { compareWithAnchors, type FoundCheckpoint } from '../../src/record/audit-anchors.js';
 import { signCheckpoint } from '../../src/record/checkpoint.js';
 import { keyId } from '../../src/record/builder-key.js';
+import { rewriteAndRechain } from '../helpers/audit-forgery.js';
 
 const pair = () => {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -16,25 +16,6 @@ const pair = () => {
 };
 const key = pair();
 const ORIGIN = 'builder.example/audit';
-
-/**
- * Rewrite entry `at` and re-chain every later one, so the log's own chain still verifies:
- * the attack only an anchor kept elsewhere can catch.
- */
-function rewriteAndRechain(lines: string[], at: number, edit: (e: Record<string, unknown>) => void): string[] {
-  const out = lines.slice(0, at);
-  let prev = at === 0 ? ZERO_HASH : sha256(out[at - 1]!);
-  for (let i = at; i < lines.length; i++) {
-    const e = JSON.parse(lines[i]!) as Record<string, unknown>;
-    if (i === at) edit(e);
-    e.seq = i;
-    e.prev = prev;
-    const line = canonicalize(e)!;
-    out.push(line);
-    prev = sha256(line);
-  }
-  return out;
-}
 
 describe('checking the audit log against mailed checkpoints', () => {
   let dir: string;
