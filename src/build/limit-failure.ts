@@ -1,6 +1,6 @@
 /** A limit that ended a failed build, with the config key to raise if the build was legitimate. */
 export interface LimitFailure {
-  code: 'DiskLimitExceeded' | 'ProcessLimitExceeded' | 'MemoryLimitExceeded';
+  code: 'DiskLimitExceeded' | 'ProcessLimitExceeded' | 'MemoryLimitExceeded' | 'CpuLimitExceeded';
   message: string;
 }
 
@@ -8,6 +8,7 @@ export interface SandboxLimits {
   disk_mb: number;
   processes: number;
   memory_mb: number;
+  cpu_seconds: number;
 }
 
 /** Less free scratch space than this at the end counts as a full disk (tmpfs keeps a few blocks back). */
@@ -18,6 +19,8 @@ const TAIL_CHARS = 64 * 1024;
 
 /* What fork(2) and malloc(3) failures look like from the shells and runtimes in a build root. */
 const FORK_FAILED = /fork: (retry: )?Resource temporarily unavailable|Cannot fork|fork failed|can't fork|vfork: Resource temporarily unavailable/i;
+/* SIGXCPU (24) as shells, make and dpkg-buildpackage report it: by name, by number, or as a shell's exit status 128 + 24. */
+const CPU_EXCEEDED = /CPU time limit exceeded|killed by signal 24\b|signal 24 \(SIGXCPU\)|\bError 152\b|exit (status|code) 152\b/;
 const OUT_OF_MEMORY = /Cannot allocate memory|Out of memory!|std::bad_alloc|MemoryError|memory exhausted|out of memory/i;
 
 /**
@@ -40,6 +43,9 @@ export function limitFailure(output: string, limits: SandboxLimits): LimitFailur
   if ((processes !== undefined && processes >= limits.processes * 0.9) || FORK_FAILED.test(tail)) {
     const held = processes !== undefined ? `, and held ${processes} at the end` : '';
     return { code: 'ProcessLimitExceeded', message: `the build could not start more processes: limits.processes is ${limits.processes}${held}` };
+  }
+  if (CPU_EXCEEDED.test(tail)) {
+    return { code: 'CpuLimitExceeded', message: `a process of the build used up its CPU time: limits.cpu_seconds is ${limits.cpu_seconds} s per process` };
   }
   if (OUT_OF_MEMORY.test(tail)) {
     return { code: 'MemoryLimitExceeded', message: `a process of the build ran out of memory: limits.memory_mb is ${limits.memory_mb} MiB of address space per process` };

@@ -228,7 +228,7 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
     ],
     argv: ['sh', '-c', SANDBOX_SCRIPT, 'pocketbuild-build', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`, s.source!.needsFakeroot ? 'fakeroot' : ''],
     env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C.UTF-8', SOURCE_DATE_EPOCH: String(s.source!.changelog.timestamp) },
-    limits: { timeoutMs: lim.build_timeout_seconds * 1000, diskMb: lim.disk_mb, processes: lim.processes, memoryMb: lim.memory_mb },
+    limits: { timeoutMs: lim.build_timeout_seconds * 1000, diskMb: lim.disk_mb, processes: lim.processes, memoryMb: lim.memory_mb, cpuSeconds: lim.cpu_seconds },
     log: s.log,
     signal: env.signal,
     cacheDir: env.config.cache_dir,

@@ -135,6 +135,7 @@ export const CONFIG_SCHEMA: ObjectSchema = {
           processes: { schema: positiveInteger, default: 1000 },
           disk_mb: { schema: positiveInteger, default: 4096 },
           log_mb: { schema: positiveInteger, default: 64 },
+          cpu_seconds: { schema: positiveInteger, default: 3600 },
         },
       },
     },

@@ -65,7 +65,7 @@ export interface Config {
   builder: { id: string };  // default 'https://pocketbuild.invalid/builder'
   daemon: { slots: number; rescan_seconds: number; claim_stale_seconds: number };  // defaults 1, 5, 30
   archive: { mirror: string; suite: string; components: string[] };  // defaults http://deb.debian.org/debian, bookworm, [main]
-  limits: { build_timeout_seconds: number; memory_mb: number; processes: number; disk_mb: number; log_mb: number }; // 3600, 4096, 1000, 4096, 64
+  limits: { build_timeout_seconds: number; memory_mb: number; processes: number; disk_mb: number; log_mb: number; cpu_seconds: number }; // 3600, 4096, 1000, 4096, 64, 3600
   signing: { key: string | null };   // GPG fingerprint; null = use the one `pocketbuild init` made
   hooks: { timeout_seconds: number }; // 30
   mail: MailConfig;

@@ -16,7 +16,7 @@ export interface SandboxOptions {
   /** argv run inside, as the namespace's (fake) root; it drops to the build uid itself. */
   argv: string[];
   env: Record<string, string>;
-  limits: { timeoutMs: number; diskMb: number; processes: number; memoryMb: number };
+  limits: { timeoutMs: number; diskMb: number; processes: number; memoryMb: number; cpuSeconds: number };
   log: Writable;
   signal?: AbortSignal;
   /** <cache_dir>: where a backend may keep what it derives from the base (a VM disk image...). */

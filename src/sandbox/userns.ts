@@ -108,7 +108,8 @@ export async function runInUsernsSandbox(o: SandboxOptions): Promise<RunResult> 
   // processes in every other sandbox, so one build's fork bomb would starve its neighbours.
   const argv = [
     ...userNamespaceArgs(), '--mount', '--fork', '--',
-    'prlimit', `--nproc=${o.limits.processes}`, `--as=${o.limits.memoryMb * 1024 * 1024}`, '--',
+    // CPU: a soft limit below the hard one, so a process gets SIGXCPU (which says why) before SIGKILL.
+    'prlimit', `--nproc=${o.limits.processes}`, `--as=${o.limits.memoryMb * 1024 * 1024}`, `--cpu=${o.limits.cpuSeconds}:${o.limits.cpuSeconds + 5}`, '--',
     'sh', '-c', ENTER, 'pocketbuild-sandbox', o.scratch, o.base, `${o.limits.diskMb}m`, String(copyBack.length), ...copyBack,
     ...bwrap,
   ];

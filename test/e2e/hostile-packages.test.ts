@@ -155,7 +155,7 @@ describe('hostile packages', () => {
       pockets: { stable: {} },
       slots: 2,
       // Small limits, so each attack on one ends quickly.
-      extraYaml: 'limits:\n  build_timeout_seconds: 30\n  disk_mb: 64\n  processes: 300\n  log_mb: 1\n  memory_mb: 512',
+      extraYaml: 'limits:\n  build_timeout_seconds: 30\n  disk_mb: 64\n  processes: 300\n  log_mb: 1\n  memory_mb: 512\n  cpu_seconds: 5',
     });
     await b.startDaemon();
 
@@ -235,6 +235,8 @@ describe('hostile packages', () => {
     submit('pbh-forever', attack(`echo "sleeping forever"; perl -e '$0 = "${PROC_MARK}-forever"; sleep 100000'`));
 
     submit('pbh-flood', attack('yes "pbhostile flood line"'));
+
+    submit('pbh-cpu', attack(`perl -e '$0 = "${PROC_MARK}-cpu"; 1 while 1'`));
 
     submit('pbh-memory', attack(`perl -e '$x = "x" x (1024 * 1024 * 1024); print length($x), "\\n"'`));
 
@@ -386,6 +388,17 @@ describe('hostile packages', () => {
     expect(res.reason).toContain('limits.log_mb');
     expect(fs.statSync(path.join(b.stateDir, 'builds', id, 'build.log')).size).toBeLessThan(1024 * 1024 + 64 * 1024 + 4096);
     notPublished('pbh-flood');
+  });
+
+  it('is stopped when one process burns limits.cpu_seconds of CPU, and the result names it', async () => {
+    const id = ids['pbh-cpu']!;
+    const res = await result('pbh-cpu');
+    const log = b.buildLog(id);
+    expect(res.status, log).toBe('failed');
+    expect(res.code, log).toBe('CpuLimitExceeded');
+    expect(res.reason).toContain('limits.cpu_seconds is 5 s');
+    expect(hostProcesses(`${PROC_MARK}-cpu`)).toEqual([]);
+    notPublished('pbh-cpu');
   });
 
   it('cannot take more memory than limits.memory_mb, and the result names it', async () => {

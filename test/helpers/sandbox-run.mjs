@@ -16,7 +16,7 @@ const r = await runInUsernsSandbox({
   binds: o.binds,
   argv: ['sh', '-c', o.script],
   env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C.UTF-8' },
-  limits: { timeoutMs: 300_000, diskMb: 2048, processes: 500, memoryMb: 4096 },
+  limits: { timeoutMs: 300_000, diskMb: 2048, processes: 500, memoryMb: 4096, cpuSeconds: 300 },
   log: process.stdout,
 });
 process.exitCode = r.code ?? 1;

@@ -148,7 +148,7 @@ describe('defaults', () => {
       builder: { id: 'https://pocketbuild.invalid/builder' },
       daemon: { slots: 1, rescan_seconds: 5, claim_stale_seconds: 30 },
       archive: { mirror: 'http://deb.debian.org/debian', suite: 'bookworm', components: ['main'] },
-      limits: { build_timeout_seconds: 3600, memory_mb: 4096, processes: 1000, disk_mb: 4096, log_mb: 64 },
+      limits: { build_timeout_seconds: 3600, memory_mb: 4096, processes: 1000, disk_mb: 4096, log_mb: 64, cpu_seconds: 3600 },
       signing: { key: null },
       hooks: { timeout_seconds: 30 },
       mail: { smtp_host: null, tls: 'starttls', smtp_port: 587, auth_user: null, from: 'pocketbuild@localhost', audit_to: [], timeout_seconds: 20 },
@@ -169,7 +169,7 @@ describe('defaults', () => {
     );
     const cfg = loadConfig(file);
     expect(cfg.daemon).toEqual({ slots: 3, rescan_seconds: 5, claim_stale_seconds: 30 });
-    expect(cfg.limits).toEqual({ build_timeout_seconds: 3600, memory_mb: 512, processes: 1000, disk_mb: 4096, log_mb: 64 });
+    expect(cfg.limits).toEqual({ build_timeout_seconds: 3600, memory_mb: 512, processes: 1000, disk_mb: 4096, log_mb: 64, cpu_seconds: 3600 });
   });
 
   it('treats an empty section as all defaults', () => {

@@ -124,6 +124,7 @@ ln -s /proc/self/fd/1 $R/dev/stdout
 ln -s /proc/self/fd/2 $R/dev/stderr
 hostname pocketbuild
 ulimit -u "$(cat "$J/nproc")" || die "cannot set the process limit"
+ulimit -t "$(cat "$J/cpu")" || die "cannot set the CPU time limit"
 
 # The base's own env starts the command: busybox would run its own applets for names like
 # "sh" instead of the base's programs.

@@ -128,6 +128,7 @@ function writeJob(dir: string, o: SandboxOptions, inputs: string[], out: string)
   list('binds', inputs);
   fs.writeFileSync(path.join(dir, 'out'), out);
   fs.writeFileSync(path.join(dir, 'nproc'), String(o.limits.processes));
+  fs.writeFileSync(path.join(dir, 'cpu'), String(o.limits.cpuSeconds));
 }
 
 /** A tiny initramfs: busybox, the init script and the few modules it loads. Made per run (milliseconds) so it always matches this code. */
