@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
@@ -55,5 +58,48 @@ describe('the vm sandbox', () => {
     expect(files.some((f) => f.endsWith('.changes'))).toBe(true);
     expect(b.published('isolated')).toEqual(['pb-vm 1.0']);
     expect(b.git('pb-vm', ['rev-parse', 'refs/heads/isolated'])).toBe(commit);
+  });
+
+  it('holds a hostile build: no network, no host file, and its outputs get the same checks', { timeout: 30 * 60_000 }, async () => {
+    let connections = 0;
+    const listener = net.createServer((c) => {
+      connections++;
+      c.destroy();
+    });
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    const port = (listener.address() as net.AddressInfo).port;
+    const marker = path.join(b.root, 'pwned-by-vm');
+    const hostile = new PackageRepo(b.reposDir, 'pb-vm-hostile');
+    try {
+      const commit = hostile.commitVersion({
+        version: '1.0',
+        buildCommands: [
+          // The host's loopback and the usual qemu user-network gateway: neither exists here.
+          `perl -MIO::Socket::INET -e 'for ("127.0.0.1:${port}", "10.0.2.2:${port}") { IO::Socket::INET->new(PeerAddr => $$_, Timeout => 3) and print "CONN" . "ECTED $$_\\n" or print "FAIL" . "ED $$_: $$@\\n" }'`, // (make echoes this line: those words appear only if printed)
+          `touch ${marker} 2>/dev/null; ls /dev | tr '\\n' ' '; echo`,
+        ],
+        // A .deb that is a symlink to a file of the guest: the way back carries regular files only.
+        binaryCommands: ['rm ../pb-vm-hostile_1.0_all.deb', 'ln -s /etc/passwd ../pb-vm-hostile_1.0_all.deb'],
+      });
+      const id = b.submit('isolated', 'pb-vm-hostile', commit);
+      const r = await b.waitFor(id, 30 * 60_000);
+      const log = b.buildLog(id);
+      expect(r.status, log).toBe('failed');
+      expect(r.code, log).toBe('BadOutputs');
+      expect(r.reason).toContain('pb-vm-hostile_1.0_all.deb, which the build did not produce');
+      expect(log).toContain('pocketbuild-vm: the build exited with status 0');
+      expect(log).not.toContain('CONNECTED');
+      // The attempts were made, and failed inside the guest.
+      expect(log).toMatch(new RegExp(`^FAILED 127\\.0\\.0\\.1:${port}: `, 'm'));
+      expect(log).toMatch(new RegExp(`^FAILED 10\\.0\\.2\\.2:${port}: .*unreachable`, 'mi'));
+      expect(connections).toBe(0);
+      expect(fs.existsSync(marker)).toBe(false);
+      // The guest's disks are not visible to the build.
+      expect(log).not.toMatch(/\bvd[a-z]\b/);
+      expect(b.published('isolated')).not.toContain('pb-vm-hostile 1.0');
+    } finally {
+      listener.close();
+      hostile.cleanup();
+    }
   });
 });
