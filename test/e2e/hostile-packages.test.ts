@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { PackageRepo, type NativePackage } from '../helpers/packages.js';
 import { isRoot, PROJECT, runAs, testUser } from '../helpers/env.js';
+import { countingServer } from '../helpers/listener.js';
 
 /**
  * Source packages that attack the builder from inside their build (debian/rules) or from a
@@ -42,15 +43,6 @@ function recordText(b: TestBuilder, id: string): string {
 }
 
 /** A TCP listener that only counts who connects. */
-function countingServer(host: string): Promise<{ port: number; count: () => number; close: () => void }> {
-  let n = 0;
-  const srv = net.createServer((c) => {
-    n++;
-    c.destroy();
-  });
-  return new Promise((resolve) => srv.listen(0, host, () => resolve({ port: (srv.address() as net.AddressInfo).port, count: () => n, close: () => srv.close() })));
-}
-
 function connectOnce(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const c = net.connect({ host, port, timeout: 5000 }, () => {

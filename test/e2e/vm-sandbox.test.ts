@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
+import { countingServer } from '../helpers/listener.js';
 
 /**
  * A pocket with `sandbox: vm` builds in a disposable qemu VM: the real daemon, running as
@@ -61,13 +61,8 @@ describe('the vm sandbox', () => {
   });
 
   it('holds a hostile build: no network, no host file, and its outputs get the same checks', { timeout: 30 * 60_000 }, async () => {
-    let connections = 0;
-    const listener = net.createServer((c) => {
-      connections++;
-      c.destroy();
-    });
-    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
-    const port = (listener.address() as net.AddressInfo).port;
+    const listener = await countingServer();
+    const { port } = listener;
     const marker = path.join(b.root, 'pwned-by-vm');
     const hostile = new PackageRepo(b.reposDir, 'pb-vm-hostile');
     try {
@@ -92,7 +87,7 @@ describe('the vm sandbox', () => {
       // The attempts were made, and failed inside the guest.
       expect(log).toMatch(new RegExp(`^FAILED 127\\.0\\.0\\.1:${port}: `, 'm'));
       expect(log).toMatch(new RegExp(`^FAILED 10\\.0\\.2\\.2:${port}: .*unreachable`, 'mi'));
-      expect(connections).toBe(0);
+      expect(listener.count()).toBe(0);
       expect(fs.existsSync(marker)).toBe(false);
       // The guest's disks are not visible to the build.
       expect(log).not.toMatch(/\bvd[a-z]\b/);

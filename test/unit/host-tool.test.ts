@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runHostTool } from '../../src/sandbox/host-tool.js';
+import { countingServer } from '../helpers/listener.js';
 
 /**
  * pristine-tar and tar run over repository data on the host, in runHostTool's sandbox: these
@@ -52,16 +52,10 @@ describe('host tool sandbox', () => {
   });
 
   it('has no network, not even the host\'s loopback', async () => {
-    let connections = 0;
-    const server = net.createServer((s) => {
-      connections++;
-      s.destroy();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as net.AddressInfo).port;
+    const server = await countingServer();
     try {
-      expect(await attempt(`echo hi > /dev/tcp/127.0.0.1/${port}`)).toBe(1);
-      expect(connections).toBe(0);
+      expect(await attempt(`echo hi > /dev/tcp/127.0.0.1/${server.port}`)).toBe(1);
+      expect(server.count()).toBe(0);
     } finally {
       server.close();
     }
