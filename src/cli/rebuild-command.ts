@@ -8,7 +8,7 @@ import { BuildFailed } from '../build/run-build.js';
 
 /** `pocketbuild rebuild ID`: progress to stderr, the comparison to stdout. */
 export async function runRebuild(config: Config, id: string, json: boolean): Promise<number> {
-  const repo = new AptRepository({ dir: `${config.state_dir}/apt`, stateDir: config.state_dir });
+  const repo = AptRepository.forStateDir(config.state_dir);
   const audit = new AuditLog(config.state_dir);
   // Ctrl-C stops the sandbox between steps and in the build; nothing is published either way.
   const stop = new AbortController();

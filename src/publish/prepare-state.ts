@@ -25,7 +25,7 @@ export async function prepareState(config: Config, opts: { createKey: boolean })
   const fingerprint = config.signing.key === null && opts.createKey
     ? await createSigningKey(config.state_dir)
     : await signingKey(config.state_dir, config.signing.key);
-  const repo = new AptRepository({ dir: path.join(config.state_dir, 'apt'), stateDir: config.state_dir });
+  const repo = AptRepository.forStateDir(config.state_dir);
   const publicKey = await exportPublicKey(config.state_dir, fingerprint, repo.dir);
   await repo.configure(Object.values(config.pockets), fingerprint);
   // The provenance key, published beside the packages so anyone can run `pocketbuild verify`.

@@ -26,6 +26,11 @@ export class AptRepository {
   /** Outside the published tree, which clients see. */
   private readonly lockPath: string;
 
+  /** The repository of a configured builder: `<state_dir>/apt`. */
+  static forStateDir(stateDir: string): AptRepository {
+    return new AptRepository({ dir: path.join(stateDir, 'apt'), stateDir });
+  }
+
   constructor(o: AptRepoOptions) {
     this.dir = o.dir;
     this.lockPath = path.join(o.stateDir, 'locks', 'reprepro');
