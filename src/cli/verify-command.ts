@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { findConfigFile, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { builderKeyFiles, readPublicKey } from '../record/builder-key.js';
@@ -24,6 +23,7 @@ interface Outcome {
   ok: boolean;
   problem?: string;
   provenance?: string;
+  provenanceSha256?: string;
   statement?: Statement;
 }
 
@@ -62,7 +62,9 @@ async function verifyOne(target: string, files: ReturnType<typeof readProvenance
   let problem = '';
   for (const c of candidates) {
     const v = verifyProvenance(c.envelope, publicKey, builderId);
-    if (v.ok && v.statement.subject.some((s) => s.digest.sha256 === sha256)) return { target, sha256, ok: true, provenance: c.file, statement: v.statement };
+    if (v.ok && v.statement.subject.some((s) => s.digest.sha256 === sha256)) {
+      return { target, sha256, ok: true, provenance: c.file, provenanceSha256: await sha256File(c.file), statement: v.statement };
+    }
     problem = `${c.file}: ${v.ok ? 'the signed subjects do not include this sha256' : v.problem}`;
   }
   return { target, sha256, ok: false, problem, provenance: candidates[0]!.file };
@@ -78,7 +80,6 @@ function describe(r: Outcome, config: Config | null): string {
   const buildDeps = deps.filter((d) => d.uri?.startsWith('pkg:deb/'));
   const localLog = config ? path.join(config.state_dir, 'builds', metadata.invocationId, 'build.log') : null;
   const log = localLog && fs.existsSync(localLog) ? localLog : st.predicate.runDetails.byproducts.find((b) => b.name === 'build.log')?.uri ?? '(not recorded)';
-  const provDigest = createHash('sha256').update(fs.readFileSync(r.provenance!)).digest('hex');
   return [
     `PASSED: ${r.target} (sha256 ${r.sha256})`,
     `  build:       ${metadata.invocationId}: ${ext.package} ${int.version} -> pocket ${ext.pocket}`,
@@ -88,7 +89,7 @@ function describe(r: Outcome, config: Config | null): string {
     `  build-deps:  ${buildDeps.length} .debs, each pinned by sha256 (--json lists them)`,
     `  built by:    ${builder.id} (pocketbuild ${builder.version.pocketbuild ?? '?'}) in the ${int.sandbox} sandbox, ${metadata.startedOn} -> ${metadata.finishedOn}`,
     `  log:         ${log}`,
-    `  provenance:  ${r.provenance} (sha256 ${provDigest})`,
+    `  provenance:  ${r.provenance} (sha256 ${r.provenanceSha256})`,
     '',
   ].join('\n');
 }

@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import type { Config } from '../config/types.js';
 import type { Request } from '../queue/request.js';
 import type { BuildRecord, BuildResult } from '../record/build-record.js';
-import { runHooks, type HookEvent } from './hooks.js';
+import { runHooks, statusAt, type HookEvent } from './hooks.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { ensureBuilderKey } from '../record/builder-key.js';
 import { auditOrigin, signCheckpoint } from '../record/checkpoint.js';
@@ -17,7 +17,7 @@ export function hookVars(config: Config, req: Request, record: BuildRecord, resu
     commit: req.commit,
     principal: req.principal,
     origin: req.origin,
-    status: result?.status ?? (event === 'submitted' ? 'queued' : 'running'),
+    status: statusAt(event ?? 'started', result),
     version: result?.version ?? '',
     reason: result?.reason ?? '',
     record: record.dir,

@@ -1,6 +1,7 @@
 import type { Config } from '../config/types.js';
 import { PocketbuildError } from '../util/errors.js';
 import { armorCheckpoint } from '../record/checkpoint-armor.js';
+import { statusAt } from './hooks.js';
 
 /**
  * The event a hook gets on stdin (see fireHooks in ./build-hooks.ts). Only what a message
@@ -59,7 +60,7 @@ export function parseHookEvent(input: string): HookEventPayload {
  */
 export function composeEventMail(e: HookEventPayload): EventMail {
   const r = e.request;
-  const status = e.result?.status ?? (e.event === 'started' ? 'running' : e.event === 'submitted' ? 'queued' : e.event);
+  const status = statusAt(e.event, e.result);
   const version = e.result?.version || '';
   const what = `${r.package} ${version || r.commit.slice(0, 12)}`;
   const rows: Array<[string, string]> = [

@@ -7,6 +7,11 @@ import type { FinalStatus } from '../record/build-record.js';
 /** Events hooks are run for. When changing this, update README.md ("Hooks"). */
 export type HookEvent = 'submitted' | 'started' | FinalStatus;
 
+/** A build's status at an event: queued when submitted, running once started, then how it ended. */
+export function statusAt(event: string, result?: { status: string }): string {
+  return result?.status ?? (event === 'submitted' ? 'queued' : event === 'started' ? 'running' : event);
+}
+
 export interface HookOutcome {
   hook: string;
   ok: boolean;
