@@ -26,14 +26,20 @@ export class PinnedDebMissing extends PocketbuildError {
 export async function gatherPinnedDebs(deps: RecordedDeb[], o: { archives: string; pool: string; destDir: string }): Promise<ResolvedDeb[]> {
   fs.mkdirSync(o.destDir, { recursive: true });
   const out: ResolvedDeb[] = [];
+  // Most .debs are in the apt cache; the pool is walked once, and only if one is not.
+  let pool: Map<string, string[]> | undefined;
   for (const d of deps) {
     const file = d.file ?? `${d.name}_${d.version.replace(/:/g, '%3a')}_${d.arch}.deb`;
-    const candidates = [path.join(o.archives, file), ...poolFiles(o.pool, d.name)];
-    let found: string | null = null;
-    for (const c of candidates) {
-      if (fs.existsSync(c) && (await sha256File(c)) === d.sha256) {
-        found = c;
-        break;
+    const matches = async (f: string) => fs.existsSync(f) && (await sha256File(f)) === d.sha256;
+    const cached = path.join(o.archives, file);
+    let found = (await matches(cached)) ? cached : null;
+    if (!found) {
+      pool ??= poolDebs(o.pool);
+      for (const c of pool.get(d.name) ?? []) {
+        if (await matches(c)) {
+          found = c;
+          break;
+        }
       }
     }
     if (!found) throw new PinnedDebMissing(d, [o.archives, o.pool]);
@@ -45,9 +51,12 @@ export async function gatherPinnedDebs(deps: RecordedDeb[], o: { archives: strin
   return out;
 }
 
-/** reprepro's pool keeps a package's files under pool/<component>/<prefix>/<source>/; the binary name alone does not say the source. */
-function poolFiles(pool: string, name: string): string[] {
-  const found: string[] = [];
+/**
+ * The pool's .debs by binary package name. reprepro keeps a package's files under
+ * pool/<component>/<prefix>/<source>/, and the binary name alone does not say the source.
+ */
+function poolDebs(pool: string): Map<string, string[]> {
+  const found = new Map<string, string[]>();
   const walk = (dir: string, depth: number) => {
     let entries: fs.Dirent[];
     try {
@@ -58,7 +67,10 @@ function poolFiles(pool: string, name: string): string[] {
     for (const e of entries) {
       const p = path.join(dir, e.name);
       if (e.isDirectory() && depth < 4) walk(p, depth + 1);
-      else if (e.isFile() && e.name.startsWith(`${name}_`) && e.name.endsWith('.deb')) found.push(p);
+      else if (e.isFile() && e.name.endsWith('.deb')) {
+        const name = e.name.slice(0, e.name.indexOf('_'));
+        found.set(name, [...(found.get(name) ?? []), p]);
+      }
     }
   };
   walk(pool, 0);
