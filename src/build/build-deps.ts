@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -19,6 +20,8 @@ export interface FetchBuildDepsOptions {
   sources: AptSource[];
   /** Extra binary packages the build needs beyond Build-Depends (fakeroot for Rules-Requires-Root). */
   extra: string[];
+  /** Active build profiles (DEB_BUILD_PROFILES), which change what Build-Depends asks for. */
+  profiles?: string[];
   /** Receives exactly the resolved .debs and a `Packages` index for an offline apt inside the sandbox. */
   destDir: string;
   log: Writable;
@@ -38,9 +41,40 @@ export interface ResolvedDeb {
 }
 
 export class BuildDepsUnsatisfiable extends PocketbuildError {
-  constructor(detail: string) {
-    super('BuildDepsUnsatisfiable', `the build-dependencies cannot be satisfied from the configured archive and the pocket: ${detail}`, { detail });
+  constructor(detail: string, unmet: UnmetDependency[] = []) {
+    super('BuildDepsUnsatisfiable', `the build-dependencies cannot be satisfied from the configured archive and the pocket: ${detail}`, { detail, unmet });
   }
+}
+
+/** One build-dependency apt could not satisfy, as its resolver reported it. */
+export interface UnmetDependency {
+  /** As written in debian/control, e.g. `libfoo-dev (>= 2.1)`. */
+  relation: string;
+  name: string;
+  /** apt's own words after "but", e.g. `it is not installable`, `2.0-1 is to be installed`. */
+  apt?: string;
+}
+
+/**
+ * The unmet relations from apt's "The following packages have unmet dependencies" block of
+ * a build-dep run (`builddeps:DIR : Depends: X but …` and its continuation lines); the
+ * directory, a server path, is dropped.
+ */
+export function parseUnmet(output: string): UnmetDependency[] {
+  const out: UnmetDependency[] = [];
+  for (const m of output.matchAll(/^\s*(?:builddeps:\S+ :\s+)?(?:Pre)?Depends: (.+?)(?: but (.+))?$/gm)) {
+    const relation = m[1]!.trim();
+    out.push({ relation, name: relation.split(/[\s(:]/)[0]!, ...(m[2] ? { apt: m[2].trim() } : {}) });
+  }
+  return out;
+}
+
+/** One unmet relation in words a packager can act on, given the version apt would pick for its name (if any). */
+export function explainUnmet(u: UnmetDependency, candidate: string | undefined): string {
+  if (!candidate || candidate === '(none)') return `${u.relation}: no package ${u.name} in the archive's configured suite and components nor in the pocket`;
+  if (u.apt && u.apt !== 'it is not installable') return `${u.relation}: ${u.apt} (available: ${u.name} ${candidate})`;
+  if (u.relation.includes('(')) return `${u.relation}: only ${u.name} ${candidate} is available`;
+  return `${u.relation}: ${u.name} ${candidate} exists but cannot be installed (${u.apt ?? 'its own dependencies conflict'})`;
 }
 
 /**
@@ -52,14 +86,25 @@ export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<Resolved
   fs.mkdirSync(o.destDir, { recursive: true });
   return withLock(o.cacheDir, async () => {
     const aptConfig = writePrivateAptConfig({ dir: o.cacheDir, status: path.join(o.baseRoot, 'var/lib/dpkg/status'), sources: o.sources });
-    const env = { ...process.env, APT_CONFIG: aptConfig, LC_ALL: 'C.UTF-8' };
+    const env: NodeJS.ProcessEnv = { ...process.env, APT_CONFIG: aptConfig, LC_ALL: 'C.UTF-8' };
+    // apt reads the active profiles from the environment, like dpkg-buildpackage inside.
+    delete env.DEB_BUILD_PROFILES;
+    if (o.profiles?.length) env.DEB_BUILD_PROFILES = o.profiles.join(' ');
     const apt = (args: string[], extraOpts: string[] = []) =>
       run(['apt-get', '-q', ...extraOpts, ...args], { env, timeoutMs: o.timeoutMs, log: o.log });
     const checked = async (r: Promise<RunResult>, what: string) => {
       const res = await r;
       if (res.code !== 0) {
         const err = res.stdout.split('\n').concat(res.stderr.split('\n')).filter((l) => /^E: |unmet|Depends:/.test(l.trim()));
-        if (what === 'resolve') throw new BuildDepsUnsatisfiable(err.join(' ').trim() || res.how);
+        if (what === 'resolve') {
+          const unmet = parseUnmet(`${res.stdout}\n${res.stderr}`);
+          if (!unmet.length) throw new BuildDepsUnsatisfiable(err.join(' ').trim() || res.how);
+          const candidates = await Promise.all(unmet.map(async (u) => {
+            const policy = await run(['apt-cache', 'policy', u.name], { env, timeoutMs: 60_000 });
+            return /^\s+Candidate: (\S+)/m.exec(policy.stdout)?.[1];
+          }));
+          throw new BuildDepsUnsatisfiable(unmet.map((u, i) => explainUnmet(u, candidates[i])).join('; '), unmet);
+        }
         throw new PocketbuildError('AptFailed', `apt-get ${what} ${res.how}: ${err.join(' ').trim()}`);
       }
       return res;
@@ -102,6 +147,17 @@ export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<Resolved
       cwd: o.destDir, timeoutMs: 5 * 60_000, what: 'dpkg-scanpackages',
     });
     fs.writeFileSync(path.join(o.destDir, 'Packages'), index.stdout);
+    fs.writeFileSync(path.join(o.destDir, 'Release'), flatRelease(index.stdout));
     return out.sort((a, b) => a.name.localeCompare(b.name));
   });
+}
+
+/**
+ * A Release file for the flat repository of resolved .debs. Without one, apt inside the
+ * sandbox guesses at compressed indices that are not there and logs an error for each
+ * (`Method gave a blank filename`); with one, it reads exactly the uncompressed Packages.
+ */
+export function flatRelease(packages: string): string {
+  const sha256 = crypto.createHash('sha256').update(packages).digest('hex');
+  return ['Origin: pocketbuild', 'Label: build-dependencies', `Date: ${new Date().toUTCString()}`, 'SHA256:', ` ${sha256} ${Buffer.byteLength(packages)} Packages`, ''].join('\n');
 }

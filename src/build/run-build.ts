@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config, PocketConfig } from '../config/types.js';
@@ -19,6 +20,7 @@ import { decide } from '../acl/index.js';
 import { LogLimitExceeded } from '../record/capped-log.js';
 import { BUILD_PATH, SANDBOX_SCRIPT } from './sandbox-script.js';
 import { limitFailure } from './limit-failure.js';
+import { failureLines } from './failure-reason.js';
 import { makeStatement, signStatement } from '../record/provenance.js';
 import { provenanceDigest, provenancePath, publishedProvenancePath } from '../record/provenance-file.js';
 import { ensureBuilderKey } from '../record/builder-key.js';
@@ -57,6 +59,8 @@ interface State {
   base?: BaseImage;
   deps?: ResolvedDeb[];
   outputs?: CheckedOutputs;
+  /** What the build step ran dpkg-buildpackage with. */
+  buildEnv?: { DEB_BUILD_OPTIONS: string; DEB_BUILD_PROFILES?: string };
   /** Parts of the build stage, from the sandbox script's marks (build.install, build.compile...). */
   substages: StageTiming[];
   /** RFC 3339 UTC, when the build began (provenance startedOn). */
@@ -206,6 +210,7 @@ async function depsStep(s: State, env: BuildEnvironment): Promise<void> {
       { uri: `file:${aptDir}`, suite: s.pocket.suite, components: ['main'], signedBy: path.join(aptDir, 'key.gpg') },
     ],
     extra: s.source!.needsFakeroot ? ['fakeroot'] : [],
+    profiles: buildProfiles(s.pocket).DEB_BUILD_PROFILES?.split(' ') ?? [],
     destDir: path.join(s.work, 'debs'),
     whileReadingSources: (fn) => env.repo.whilePublishingPaused(fn),
     log: s.log,
@@ -218,6 +223,8 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
   const out = path.join(s.work, 'out');
   fs.mkdirSync(out);
   const lim = env.config.limits;
+  s.buildEnv = { DEB_BUILD_OPTIONS: debBuildOptions(s.pocket.deb_build_options, env.config.daemon.slots), ...buildProfiles(s.pocket) };
+  s.log.write(`build: DEB_BUILD_OPTIONS="${s.buildEnv.DEB_BUILD_OPTIONS}"${s.buildEnv.DEB_BUILD_PROFILES ? ` DEB_BUILD_PROFILES="${s.buildEnv.DEB_BUILD_PROFILES}"` : ''}\n`);
   const r = await runSandbox(s.pocket.sandbox, {
     base: s.base!.root,
     scratch: path.join(s.work, 'scratch'),
@@ -226,8 +233,12 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
       { host: path.join(s.work, 'debs'), inside: '/debs' },
       { host: out, inside: '/out', writable: true },
     ],
-    argv: ['sh', '-c', SANDBOX_SCRIPT, 'pocketbuild-build', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`, s.source!.needsFakeroot ? 'fakeroot' : ''],
-    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C.UTF-8', SOURCE_DATE_EPOCH: String(s.source!.changelog.timestamp) },
+    argv: ['sh', '-c', SANDBOX_SCRIPT, 'pocketbuild-build', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`, s.source!.needsFakeroot ? 'fakeroot' : '', s.pocket.suite],
+    env: {
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C.UTF-8',
+      SOURCE_DATE_EPOCH: String(s.source!.changelog.timestamp),
+      ...s.buildEnv,
+    },
     limits: { timeoutMs: lim.build_timeout_seconds * 1000, diskMb: lim.disk_mb, processes: lim.processes, memoryMb: lim.memory_mb, cpuSeconds: lim.cpu_seconds },
     log: s.log,
     signal: env.signal,
@@ -239,10 +250,30 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
   if (r.code !== 0) {
     const limit = limitFailure(`${r.stdout}\n${r.stderr}`, lim);
     if (limit) throw new BuildFailed(`the build in the sandbox ${r.how}: ${limit.message}`, 'failed', limit.code);
-    throw new BuildFailed(`the build in the sandbox ${r.how}; the end of build.log says why`);
+    const why = failureLines(`${r.stdout}\n${r.stderr}`);
+    throw new BuildFailed(`the build in the sandbox ${r.how}: ${why || 'the end of build.log says why'}`);
   }
   s.substages.push(...splitByMarks(r.stdout, Date.now()));
   s.log.write(`build: finished in ${BUILD_PATH} (${s.substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`);
+}
+
+/**
+ * The pocket's DEB_BUILD_OPTIONS, plus `parallel=N` for the CPUs one build slot may use
+ * (Debian's buildds set it the same way), unless the pocket sets parallel itself.
+ */
+export function debBuildOptions(pocketOptions: string, slots: number, cpus = os.availableParallelism()): string {
+  const words = pocketOptions.split(/\s+/).filter(Boolean);
+  if (!words.some((w) => w.startsWith('parallel='))) words.push(`parallel=${Math.max(1, Math.floor(cpus / slots))}`);
+  return words.join(' ');
+}
+
+/**
+ * Build profiles: none, as on Debian's buildds, except that a pocket skipping tests
+ * (`nocheck`) also drops the test-only build-dependencies (`<!nocheck>`), as
+ * dpkg-buildpackage(1) recommends setting both together.
+ */
+export function buildProfiles(pocket: { deb_build_options: string }): { DEB_BUILD_PROFILES?: string } {
+  return pocket.deb_build_options.split(/\s+/).includes('nocheck') ? { DEB_BUILD_PROFILES: 'nocheck' } : {};
 }
 
 /** `pocketbuild-mark: NAME EPOCH_MS` lines → the time between consecutive marks, as build.NAME. */
@@ -273,6 +304,8 @@ async function provenanceStep(s: State, env: BuildEnvironment): Promise<void> {
     buildPath: BUILD_PATH,
     sandbox: s.pocket.sandbox,
     limits: { ...config.limits },
+    debBuildOptions: s.buildEnv!.DEB_BUILD_OPTIONS,
+    debBuildProfiles: s.buildEnv!.DEB_BUILD_PROFILES ?? '',
     baseDigest: s.base!.digest,
     baseSuite: config.archive.suite,
     deps: s.deps!.map(({ name, version, arch, sha256 }) => ({ name, version, arch, sha256 })),

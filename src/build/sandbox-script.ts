@@ -15,7 +15,7 @@ export const BUILD_UID = 1000;
 export const BUILD_PATH = '/build/reproducible-path';
 
 export const SANDBOX_SCRIPT = `set -eu
-DIRNAME=$1 EXTRA=$2
+DIRNAME=$1 EXTRA=$2 SUITE=$3
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 say() { echo "pocketbuild: $*"; }
 # Read back by src/build/run-build.ts to split the build stage's time.
@@ -51,13 +51,14 @@ if [ -n "$EXTRA" ]; then apt-get -q -y --no-install-recommends install $EXTRA; f
 
 # -sa: always carry the upstream tarball; the pool is shared by every suite, and the first
 # upload of a version to it must bring it (reprepro accepts it again if it is identical).
+# The .changes names the pocket's suite: that is where it goes, whatever debian/changelog says.
 say "building as uid ${BUILD_UID} in ${BUILD_PATH}/$DIRNAME"
 cd ${BUILD_PATH}/"$DIRNAME"
 mark compile
 set +e
 setpriv --reuid=${BUILD_UID} --regid=100 --clear-groups --inh-caps=-all --bounding-set=-all -- \\
-  env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/build/home LC_ALL=C.UTF-8 TZ=UTC \\
-  DEB_BUILD_OPTIONS="\${DEB_BUILD_OPTIONS:-}" dpkg-buildpackage -us -uc -sa
+  env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/build/home TMPDIR=/tmp LC_ALL=C.UTF-8 TZ=UTC \\
+  DEB_BUILD_OPTIONS="\${DEB_BUILD_OPTIONS:-}" \${DEB_BUILD_PROFILES:+"DEB_BUILD_PROFILES=\$DEB_BUILD_PROFILES"} dpkg-buildpackage -us -uc -sa --changes-option=-DDistribution="$SUITE"
 status=$?
 set -e
 if [ $status -ne 0 ]; then say "dpkg-buildpackage exited with status $status"; exit $status; fi

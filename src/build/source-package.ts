@@ -15,6 +15,11 @@ export interface SourceIdentity {
   changelog: ChangelogHead;
   format: SourceFormat;
   upstreamVersion: string;
+  /**
+   * Whether dpkg-source needs an upstream tarball beside the tree: always for 3.0 (quilt),
+   * for 1.0 when the version has a Debian revision (1.0 then makes a .diff.gz against it).
+   */
+  needsUpstreamTarball: boolean;
   /** `Rules-Requires-Root: no` lets dpkg-buildpackage build without fakeroot. */
   needsFakeroot: boolean;
   tree: string;
@@ -35,13 +40,22 @@ export async function identifySource(gitdir: string, commit: string, pkg: string
     throw new PocketbuildError('SourceNameMismatch', `debian/changelog of commit ${shortOid(commit)} names source package "${changelog.source}", but this is the repository of "${pkg}"; fix the changelog or submit to ${changelog.source}.`);
   }
   const format = sourceFormat(await read('debian/source/format'));
-  if (format === '1.0') {
-    throw new PocketbuildError('UnsupportedSourceFormat', `${pkg} uses source format 1.0; add debian/source/format saying "3.0 (native)" or "3.0 (quilt)".`);
-  }
   const control = parseDeb822((await read('debian/control')) ?? '', { comments: true });
   const rrr = control[0]?.get('rules-requires-root')?.trim();
   const v = parseVersion(changelog.version);
-  return { changelog, format, upstreamVersion: v.upstream, needsFakeroot: rrr !== 'no', tree: await treeOf(gitdir, commit) };
+  if (format === '3.0 (native)' && v.revision) {
+    throw new PocketbuildError('NativeVersionWithRevision', `${pkg} ${changelog.version} is 3.0 (native) but its version has a Debian revision (-${v.revision}); native versions have none: drop it, or use 3.0 (quilt) with an upstream tarball.`);
+  }
+  const needsUpstreamTarball = format === '3.0 (quilt)' || (format === '1.0' && v.revision !== '');
+  return { changelog, format, upstreamVersion: v.upstream, needsUpstreamTarball, needsFakeroot: needsFakeroot(rrr), tree: await treeOf(gitdir, commit) };
+}
+
+/**
+ * Rules-Requires-Root (Debian policy 5.6.31.1): `no` builds without fakeroot; absent,
+ * `binary-targets` or a list of implementation keywords need (fake)root for the binary targets.
+ */
+function needsFakeroot(field: string | undefined): boolean {
+  return field !== 'no';
 }
 
 export interface PreparedSource {
@@ -62,7 +76,7 @@ export async function prepareSource(gitdir: string, commit: string, id: SourceId
   fs.mkdirSync(inDir, { recursive: true });
   const { files } = await exportTree(gitdir, commit, path.join(inDir, dirname));
   log.write(`export: ${files} files of ${shortOid(commit)} (tree ${shortOid(id.tree)})\n`);
-  if (id.format !== '3.0 (quilt)') return { inDir, dirname, files };
+  if (!id.needsUpstreamTarball) return { inDir, dirname, files };
 
   const source = id.changelog.source;
   const pt = await findPristineTar(gitdir, source, id.upstreamVersion);
@@ -85,15 +99,17 @@ export async function prepareSource(gitdir: string, commit: string, id: SourceId
   try {
     upstreamCommit = await resolveCommit(gitdir, `refs/tags/${tag}`);
   } catch {
-    throw new PocketbuildError('NoUpstreamTarball', `${source} ${id.changelog.version} is 3.0 (quilt) but ${source}.git has neither a pristine-tar branch entry for ${id.upstreamVersion} nor a tag ${tag}; push one of them.`);
+    throw new PocketbuildError('NoUpstreamTarball', `${source} ${id.changelog.version} is ${id.format} with a Debian revision, so it needs an upstream tarball, but ${source}.git has neither a pristine-tar branch entry for ${id.upstreamVersion} nor a tag ${tag}; push one of them.`);
   }
   const staging = path.join(workDir, 'upstream');
   const top = `${source}-${id.upstreamVersion}`;
   await exportTree(gitdir, upstreamCommit, path.join(staging, top));
-  const name = `${source}_${id.upstreamVersion}.orig.tar.xz`;
+  // Format 1.0 knows only gzip.
+  const gz = id.format === '1.0';
+  const name = `${source}_${id.upstreamVersion}.orig.tar.${gz ? 'gz' : 'xz'}`;
   // Deterministic, so the same tag always gives the same tarball (and the same .dsc).
   await runHostTool(
-    ['tar', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${id.changelog.timestamp}`, '-C', staging, '-cJf', path.join(inDir, name), top],
+    ['tar', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${id.changelog.timestamp}`, '-C', staging, gz ? '-czf' : '-cJf', path.join(inDir, name), top],
     { workDir, cwd: workDir, timeoutMs: 10 * 60_000, log, what: 'tar' },
   );
   fs.rmSync(staging, { recursive: true, force: true });

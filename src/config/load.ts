@@ -34,6 +34,8 @@ const ACL_ENTRY = /^(\*|group:[a-z_][a-z0-9_.-]{0,31}|[a-z_][a-z0-9_.-]{0,31})$/
 const FINGERPRINT = /^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/;
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
 /** An SMTP server: a host name, an IPv4 address or a bare IPv6 address. */
+/** dpkg-buildpackage(1): words `name` or `name=value`, separated by spaces; empty for none. */
+const DEB_BUILD_OPTIONS = /^(|[a-z0-9][a-z0-9_.+-]*(=[A-Za-z0-9_.+,:-]*)?( +[a-z0-9][a-z0-9_.+-]*(=[A-Za-z0-9_.+,:-]*)?)*)$/;
 const MAIL_HOST = /^[A-Za-z0-9._:-]+$/;
 const URL_HTTP_OR_FILE = /^(https?|file):\/\/\S+$/;
 const URI = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/;
@@ -240,6 +242,10 @@ export const CONFIG_SCHEMA: ObjectSchema = {
             acl_command: { schema: { kind: 'path' } },
             allow_backtracking: { schema: { kind: 'boolean' }, default: false },
             sandbox: { schema: { kind: 'enum', values: ['userns', 'vm'] }, default: 'userns' },
+            deb_build_options: {
+              schema: { kind: 'string', pattern: DEB_BUILD_OPTIONS, expect: 'DEB_BUILD_OPTIONS words separated by spaces, such as "nocheck" or "nocheck noautodbgsym"' },
+              default: '',
+            },
             notify: {
               schema: { kind: 'list', item: { kind: 'string', pattern: EMAIL, expect: 'an e-mail address' } },
               default: [],

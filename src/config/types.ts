@@ -13,6 +13,11 @@ export interface PocketConfig {
   acl_command?: string;
   allow_backtracking: boolean;
   sandbox: 'userns' | 'vm';
+  /**
+   * DEB_BUILD_OPTIONS for every build in the pocket (e.g. `nocheck`); `parallel=N` is added
+   * from the CPUs a build slot has unless these words set it. Default ''.
+   */
+  deb_build_options: string;
   /** E-mail addresses told about this pocket's builds. */
   notify: string[];
 }

@@ -48,6 +48,8 @@ export class AptRepository {
         `Suite: ${p.suite}`,
         `Architectures: ${hostArch()} source`,
         'Components: main',
+        // Installer components (udebs) of a source go to main/debian-installer, as in Debian.
+        'UDebComponents: main',
         `Description: pocketbuild pocket ${p.name}`,
         `SignWith: ${fpr}`,
       ].join('\n'),

@@ -28,7 +28,7 @@ export interface Statement {
     buildDefinition: {
       buildType: string;
       externalParameters: { pocket: string; package: string; commit: string; commit_spec: string; origin: string };
-      internalParameters: { principal: string; requested: string; source_date_epoch: number; build_path: string; sandbox: string; limits: Record<string, number>; version: string };
+      internalParameters: { principal: string; requested: string; source_date_epoch: number; build_path: string; sandbox: string; limits: Record<string, number>; version: string; deb_build_options: string; deb_build_profiles: string };
       resolvedDependencies: ResourceDescriptor[];
     };
     runDetails: {
@@ -47,6 +47,9 @@ export interface ProvenanceInput {
   buildPath: string;
   sandbox: string;
   limits: Record<string, number>;
+  /** The DEB_BUILD_OPTIONS and DEB_BUILD_PROFILES the build ran with ('' for none). */
+  debBuildOptions: string;
+  debBuildProfiles: string;
   baseDigest: string;
   baseSuite: string;
   deps: Array<{ name: string; version: string; arch: string; sha256: string }>;
@@ -72,6 +75,7 @@ export function makeStatement(p: ProvenanceInput): Statement {
         internalParameters: {
           principal: req.principal, requested: req.time, source_date_epoch: p.sourceDateEpoch,
           build_path: p.buildPath, sandbox: p.sandbox, limits: p.limits, version: p.version,
+          deb_build_options: p.debBuildOptions, deb_build_profiles: p.debBuildProfiles,
         },
         resolvedDependencies: [
           { name: 'source', uri: `git+${p.repositoryUri}@${req.commit}`, digest: { gitCommit: req.commit }, annotations: { tree: p.tree } },

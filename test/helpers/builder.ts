@@ -8,6 +8,7 @@ export interface PocketSpec {
   acl?: string[];
   allow_backtracking?: boolean;
   sandbox?: 'userns' | 'vm';
+  deb_build_options?: string;
 }
 
 export interface TestBuilderOptions {
@@ -56,7 +57,7 @@ export class TestBuilder {
     this.configFile = path.join(this.root, 'config.yml');
     this.daemonLog = path.join(this.root, 'daemon.log');
     const pockets = Object.entries(o.pockets)
-      .map(([n, p]) => `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}`)
+      .map(([n, p]) => `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}${p.deb_build_options ? `\n    deb_build_options: ${JSON.stringify(p.deb_build_options)}` : ''}`)
       .join('\n');
     const yaml = [
       `state_dir: ${this.stateDir}`,

@@ -84,7 +84,7 @@ describe('builder key, checkpoints and provenance', () => {
   const input = (over: Partial<ProvenanceInput> = {}): ProvenanceInput => ({
     req: { v: 1, id: '01abcdefghjkmnpq', pocket: 'stable', package: 'hello', commit: 'c'.repeat(40), commit_spec: 'master', principal: 'alice', origin: 'ssh', time: '2026-11-22T00:00:00.000Z' },
     version: '2.10-3', tree: 't'.repeat(40), sourceDateEpoch: 1600000000, buildPath: '/build/reproducible-path', sandbox: 'userns',
-    limits: { memory_mb: 4096 }, baseDigest: 'b'.repeat(64), baseSuite: 'bookworm',
+    limits: { memory_mb: 4096 }, debBuildOptions: 'parallel=2', debBuildProfiles: '', baseDigest: 'b'.repeat(64), baseSuite: 'bookworm',
     deps: [{ name: 'gcc-12', version: '12.2.0-14', arch: 'amd64', sha256: 'd'.repeat(64) }],
     outputs: [{ file: 'hello_2.10-3_amd64.deb', size: 10, sha256: 'e'.repeat(64) }],
     builderId: 'https://builder.example.org', builderVersion: '0.1.0', startedOn: '2026-11-22T00:00:01.000Z', finishedOn: '2026-11-22T00:00:31.000Z',
@@ -100,6 +100,7 @@ describe('builder key, checkpoints and provenance', () => {
     expect(deps[1]).toMatchObject({ name: 'base-image', digest: { sha256: 'b'.repeat(64) } });
     expect(deps[2]).toEqual({ name: 'gcc-12', uri: 'pkg:deb/debian/gcc-12@12.2.0-14?arch=amd64', digest: { sha256: 'd'.repeat(64) } });
     expect(st.predicate.buildDefinition.internalParameters.principal).toBe('alice');
+    expect(st.predicate.buildDefinition.internalParameters.deb_build_options).toBe('parallel=2');
     expect(st.predicate.runDetails.metadata.invocationId).toBe('01abcdefghjkmnpq');
 
     const env = signStatement(st, key);
