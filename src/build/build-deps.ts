@@ -72,8 +72,10 @@ export function parseUnmet(output: string): UnmetDependency[] {
 /** One unmet relation in words a packager can act on, given the version apt would pick for its name (if any). */
 export function explainUnmet(u: UnmetDependency, candidate: string | undefined): string {
   if (!candidate || candidate === '(none)') return `${u.relation}: no package ${u.name} in the archive's configured suite and components nor in the pocket`;
+  // apt names the version it would install; when that is the only one there, the constraint asks for another.
+  const toInstall = /^(\S+) is to be installed$/.exec(u.apt ?? '')?.[1];
+  if (u.relation.includes('(') && (!u.apt || toInstall === candidate)) return `${u.relation}: only ${u.name} ${candidate} is available`;
   if (u.apt && u.apt !== 'it is not installable') return `${u.relation}: ${u.apt} (available: ${u.name} ${candidate})`;
-  if (u.relation.includes('(')) return `${u.relation}: only ${u.name} ${candidate} is available`;
   return `${u.relation}: ${u.name} ${candidate} exists but cannot be installed (${u.apt ?? 'its own dependencies conflict'})`;
 }
 

@@ -53,7 +53,8 @@ describe('unmet build-dependencies', () => {
     const [missing, tooOld, pinned] = parseUnmet(apt);
     expect(explainUnmet(missing!, undefined)).toBe('nonexistent-foo: no package nonexistent-foo in the archive\'s configured suite and components nor in the pocket');
     expect(explainUnmet(tooOld!, '2.36-9')).toBe('libc6 (>= 99): only libc6 2.36-9 is available');
-    expect(explainUnmet(pinned!, '1.9-3')).toBe('libbar-dev (= 2.0-1): 1.9-3 is to be installed (available: libbar-dev 1.9-3)');
+    expect(explainUnmet(pinned!, '1.9-3')).toBe('libbar-dev (= 2.0-1): only libbar-dev 1.9-3 is available');
+    expect(explainUnmet(pinned!, '2.0-1')).toBe('libbar-dev (= 2.0-1): 1.9-3 is to be installed (available: libbar-dev 2.0-1)');
   });
 });
 
