@@ -12,6 +12,8 @@ export interface StatusRow {
   principal: string;
   time: string;
   version?: string;
+  /** The outcome code of a build that did not succeed (BuildDepsUnsatisfiable, VersionNotNewer…). */
+  code?: string;
   reason?: string;
 }
 
@@ -46,6 +48,7 @@ function row(r: Request, status: Status, res?: BuildResult): StatusRow {
   return {
     id: r.id, status, pocket: r.pocket, package: r.package, commit: r.commit, principal: r.principal, time: r.time,
     ...(res?.version ? { version: res.version } : {}),
+    ...(res?.code ? { code: res.code } : {}),
     ...(res?.reason ? { reason: res.reason } : {}),
   };
 }

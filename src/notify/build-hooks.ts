@@ -19,6 +19,7 @@ export function hookVars(config: Config, req: Request, record: BuildRecord, resu
     origin: req.origin,
     status: statusAt(event ?? 'started', result),
     version: result?.version ?? '',
+    code: result?.code ?? '',
     reason: result?.reason ?? '',
     record: record.dir,
     log: record.logFile,
