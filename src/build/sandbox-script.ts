@@ -9,7 +9,7 @@
  *   /in/*.orig.tar.*     the upstream tarball for 3.0 (quilt)
  *   /debs/               the resolved .debs and their Packages index
  *   /out/                (writable) receives the results
- * When changing the layout, update src/build/steps.ts.
+ * When changing the layout, update src/build/run-build.ts (the binds and the arguments).
  */
 export const BUILD_UID = 1000;
 export const BUILD_PATH = '/build/reproducible-path';
@@ -38,16 +38,35 @@ chmod 755 /usr/sbin/policy-rc.d
 rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
 echo 'deb [trusted=yes] file:/debs ./' > /etc/apt/sources.list
 
-mkdir -p ${BUILD_PATH}
-cp -a /in/. ${BUILD_PATH}/
+# The commit's tree and the upstream tarballs go to a staging directory: the build itself
+# happens in what the source package unpacks to, as on Debian's buildds, so that whatever
+# git cannot hold (an empty upstream directory) is there, and nothing the package did not ship is.
+mkdir -p /build/source ${BUILD_PATH}
+cp -a /in/. /build/source/
 useradd --uid ${BUILD_UID} --home-dir /build/home --create-home --no-user-group --gid 100 builder
 chown -R ${BUILD_UID}:100 /build
 
 mark install
 say "installing build-dependencies (offline, from the pre-fetched set)"
 apt-get -q -o Acquire::Languages=none update
-apt-get -q -y --no-install-recommends build-dep ${BUILD_PATH}/"$DIRNAME"
+apt-get -q -y --no-install-recommends build-dep /build/source/"$DIRNAME"
 if [ -n "$EXTRA" ]; then apt-get -q -y --no-install-recommends install $EXTRA; fi
+
+as_builder() {
+  setpriv --reuid=${BUILD_UID} --regid=100 --clear-groups --inh-caps=-all --bounding-set=-all -- \\
+    env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/build/home TMPDIR=/tmp LC_ALL=C.UTF-8 TZ=UTC \\
+    DEB_BUILD_OPTIONS="\${DEB_BUILD_OPTIONS:-}" \${DEB_BUILD_PROFILES:+"DEB_BUILD_PROFILES=\$DEB_BUILD_PROFILES"} "$@"
+}
+
+mark source
+say "making the source package and unpacking it in ${BUILD_PATH}"
+(cd /build/source/"$DIRNAME" && as_builder dpkg-source -b .)
+# Ours, made a moment ago in this sandbox: nothing to check a signature or checksum against.
+as_builder dpkg-source --no-check -x /build/source/*.dsc ${BUILD_PATH}/"$DIRNAME"
+# The upstream tarballs (and signatures) beside the unpacked tree, for the full build below.
+find /in -maxdepth 1 -type f -exec cp -- {} ${BUILD_PATH}/ \\;
+chown ${BUILD_UID}:100 ${BUILD_PATH}/*
+rm -rf /build/source
 
 # -sa: always carry the upstream tarball; the pool is shared by every suite, and the first
 # upload of a version to it must bring it (reprepro accepts it again if it is identical).
@@ -56,9 +75,7 @@ say "building as uid ${BUILD_UID} in ${BUILD_PATH}/$DIRNAME"
 cd ${BUILD_PATH}/"$DIRNAME"
 mark compile
 set +e
-setpriv --reuid=${BUILD_UID} --regid=100 --clear-groups --inh-caps=-all --bounding-set=-all -- \\
-  env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/build/home TMPDIR=/tmp LC_ALL=C.UTF-8 TZ=UTC \\
-  DEB_BUILD_OPTIONS="\${DEB_BUILD_OPTIONS:-}" \${DEB_BUILD_PROFILES:+"DEB_BUILD_PROFILES=\$DEB_BUILD_PROFILES"} dpkg-buildpackage -us -uc -sa --changes-option=-DDistribution="$SUITE"
+as_builder dpkg-buildpackage -us -uc -sa --changes-option=-DDistribution="$SUITE"
 status=$?
 set -e
 if [ $status -ne 0 ]; then say "dpkg-buildpackage exited with status $status"; exit $status; fi

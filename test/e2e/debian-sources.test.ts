@@ -34,7 +34,7 @@ describe('Debian source packages as Debian makes them', () => {
       version: '1:2.0-1',
       compression: 'xz',
       upstream: { 'README': 'upstream\n', 'data/empty/': '', 'data/nested/deeper/': '', 'data/file': 'x\n' },
-      components: { extra: { 'extra/notes': 'component\n', 'extra/void/': '' } },
+      components: { extra: { 'notes': 'component\n', 'void/': '' } },
       signature: true,
       udeb: true,
       buildCommands: [

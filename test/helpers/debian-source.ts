@@ -18,7 +18,7 @@ export interface MadeSource {
   /** Upstream files: path -> content. A path ending in `/` is an empty directory. */
   upstream: Record<string, string>;
   compression?: 'gz' | 'xz' | 'bz2';
-  /** Component tarballs: name -> files, as `orig-NAME.tar.<compression>`. */
+  /** Component tarballs: name -> files (relative to the component's directory), as `orig-NAME.tar.<compression>`. */
   components?: Record<string, Record<string, string>>;
   /** Ship `<tarball>.asc` beside the main tarball. */
   signature?: boolean;
@@ -64,7 +64,7 @@ export function makeAndImportSource(reposDir: string, p: MadeSource): ImportedSo
     tar(stage, top, path.join(work, tarball));
     if (p.signature) fs.writeFileSync(path.join(work, `${tarball}.asc`), '-----BEGIN PGP SIGNATURE-----\n\niHUEABYKAB0WIQ==\n=abcd\n-----END PGP SIGNATURE-----\n');
     for (const [comp, files] of Object.entries(p.components ?? {})) {
-      writeTree(path.join(stage, comp), files);
+      writeTree(path.join(stage, comp), files);  // the tarball's top directory is the component's name
       tar(stage, comp, path.join(work, `${p.name}_${upstreamVersion}.orig-${comp}.tar.${ext}`));
     }
     // The source tree: upstream (components in their directories) plus debian/.

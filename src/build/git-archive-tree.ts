@@ -1,0 +1,36 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { confinedArgv } from '../sandbox/host-tool.js';
+import { runChecked } from '../util/run.js';
+
+/**
+ * Write the tree of `id` into `dest` exactly as `git archive` writes it, which is what
+ * pristine-tar's deltas are made against: the tree's own .gitattributes apply (`eol`/`text`
+ * conversions, `export-subst`, `export-ignore`, `ident`), so a raw export of the blobs is not
+ * the same tree for an upstream that ships CRLF files under `* text eol=lf`, for example.
+ *
+ * git reads the pushed repository and tar unpacks what git wrote, each confined to the
+ * repository (read-only) and this build's work directory, with no configuration of the
+ * daemon user's (no global or system gitconfig, so no filter drivers and no autocrlf).
+ */
+export async function exportLikeGitArchive(gitdir: string, id: string, dest: string, o: { workDir: string; log: Writable; timeoutMs: number }): Promise<{ files: number }> {
+  const tarball = path.join(o.workDir, `.archive-${id.slice(0, 12)}.tar`);
+  const binds = [{ path: gitdir }, { path: o.workDir, writable: true }];
+  const env = ['env', 'GIT_CONFIG_NOSYSTEM=1', 'GIT_CONFIG_GLOBAL=/dev/null'];
+  await runChecked(confinedArgv([...env, 'git', '-c', 'safe.directory=*', '--git-dir', gitdir, 'archive', '--format=tar', '-o', tarball, id], { binds, cwd: o.workDir }), {
+    timeoutMs: o.timeoutMs, log: o.log, what: 'git archive',
+  });
+  fs.mkdirSync(dest, { recursive: true });
+  await runChecked(confinedArgv(['tar', '--no-same-owner', '--no-same-permissions', '-xf', tarball, '-C', dest], { binds: [{ path: o.workDir, writable: true }], cwd: o.workDir }), {
+    timeoutMs: o.timeoutMs, log: o.log, what: 'tar (git archive)',
+  });
+  fs.rmSync(tarball, { force: true });
+  return { files: countFiles(dest) };
+}
+
+function countFiles(dir: string): number {
+  let n = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? countFiles(path.join(dir, e.name)) : 1;
+  return n;
+}
