@@ -13,6 +13,7 @@ import zlib from 'node:zlib';
 import { CLI, runAs, sharedCacheDir, tempDirForTestUser } from './env.js';
 import { TestBuilder } from './builder.js';
 import { parseDeb822 } from '../../src/debian/control.js';
+import { withLock } from '../../src/util/lock.js';
 
 export interface CorpusEntry {
   name: string;
@@ -97,7 +98,16 @@ export class DebianArchive {
     ];
   }
 
-  update(): void {
+  /** One apt at a time on the shared lists and downloads: test runs may go in parallel. */
+  private locked<T>(fn: () => T): Promise<T> {
+    return withLock(path.join(this.dir, 'lock'), async () => fn(), { pollMs: 500 });
+  }
+
+  update(): Promise<void> {
+    return this.locked(() => this.updateUnlocked());
+  }
+
+  private updateUnlocked(): void {
     const stamp = path.join(this.dir, 'updated');
     // Lists younger than a day are reused: the corpus pins nothing, so a day-old view is as good.
     if (fs.existsSync(stamp) && Date.now() - fs.statSync(stamp).mtimeMs < 86_400_000) return;
@@ -106,7 +116,11 @@ export class DebianArchive {
   }
 
   /** `apt-get source --download-only NAME` into `<cache>/corpus/sources/NAME/`; returns the .dsc. */
-  source(name: string): string {
+  source(name: string): Promise<string> {
+    return this.locked(() => this.sourceUnlocked(name));
+  }
+
+  private sourceUnlocked(name: string): string {
     const dir = path.join(path.dirname(this.dir), 'sources', name);
     const ready = path.join(dir, 'ready');
     if (!fs.existsSync(ready)) {
@@ -153,7 +167,11 @@ export class DebianArchive {
    * has its own version, so the match is on the Source field), downloaded; null if the
    * archive has no such build.
    */
-  binary(name: string, source: string, version: string): { file: string; binNmu: boolean; inIndexOnly: boolean } | null {
+  binary(name: string, source: string, version: string): Promise<{ file: string; binNmu: boolean; inIndexOnly: boolean } | null> {
+    return this.locked(() => this.binaryUnlocked(name, source, version));
+  }
+
+  private binaryUnlocked(name: string, source: string, version: string): { file: string; binNmu: boolean; inIndexOnly: boolean } | null {
     const r = runAs(['apt-cache', ...this.opts, 'show', name], { allowFail: true });
     if (r.status !== 0) return null;
     const stanza = parseDeb822(r.stdout, { comments: false, file: `apt-cache show ${name}` }).find((s) => {
@@ -260,7 +278,7 @@ export async function runCorpus(o: CorpusOptions): Promise<{ results: CorpusResu
   const say = o.progress ?? (() => {});
   const archive = new DebianArchive();
   say('corpus: updating the private apt lists (deb-src, debs, udebs)');
-  archive.update();
+  await archive.update();
   const extra = ['limits:', '  build_timeout_seconds: 3600', '  cpu_seconds: 3600'].join('\n');
   const b = new TestBuilder('corpus', {
     pockets: { corpus: { deb_build_options: o.debBuildOptions } },
@@ -275,7 +293,7 @@ export async function runCorpus(o: CorpusOptions): Promise<{ results: CorpusResu
     for (const e of o.entries) {
       const base: CorpusResult = { package: e.name, status: 'not-submitted', expected: [], binaries: [], debugPackages: [], matched: 0, match: false };
       try {
-        const dscFile = archive.source(e.name);
+        const dscFile = await archive.source(e.name);
         const dsc = parseDeb822(unsigned(fs.readFileSync(dscFile, 'utf8')), { comments: false, file: dscFile })[0]!;
         Object.assign(base, { version: dsc.get('version'), format: dsc.get('format'), expected: expectedBinaries(dsc) });
         const clone = path.join(work, e.name);
@@ -348,7 +366,7 @@ async function compare(r: CorpusResult, outputs: string[], outDir: string, archi
     const c: BinaryComparison = { name, differences: [] };
     r.binaries.push(c);
     const mine = ours.get(name);
-    const theirs = r.expected.includes(name) ? archive.binary(name, source, version) : null;
+    const theirs = r.expected.includes(name) ? await archive.binary(name, source, version) : null;
     if (mine) c.ours = path.basename(mine);
     if (theirs) c.debian = theirs.inIndexOnly ? `${theirs.file} (Contents-udeb)` : path.basename(theirs.file);
     if (!mine) { problems.push(`${name} not built`); continue; }
