@@ -101,7 +101,7 @@ describe('3.0 (quilt) without pristine-tar', () => {
     const lonely = r.commitVersion({ version: '1.0-1', format: 'quilt', greeting: 'upstream greeting 1.0' });
     const none = await b.waitFor(b.submit('stable', 'pb-quilt', lonely));
     expect(none.status).toBe('failed');
-    expect(none.reason).toBe('pb-quilt 1.0-1 is 3.0 (quilt) but pb-quilt.git has neither a pristine-tar branch entry for 1.0 nor a tag upstream/1.0; push one of them.');
+    expect(none.reason).toBe('pb-quilt 1.0-1 is 3.0 (quilt) with a Debian revision, so it needs an upstream tarball, but pb-quilt.git has neither a pristine-tar branch entry for 1.0 nor a tag upstream/1.0; push one of them.');
 
     r.tagUpstream('1.0', 'upstream greeting 1.0');
     const id = b.submit('stable', 'pb-quilt', lonely);

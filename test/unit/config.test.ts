@@ -49,7 +49,7 @@ function expectProblem(text: string, line: number, key: string | null, what: str
   expect(err.exitCode).toBe(ExitCode.config);
 }
 
-const POCKET_KEYS = 'suite, acl, acl_command, allow_backtracking, sandbox, notify';
+const POCKET_KEYS = 'suite, acl, acl_command, allow_backtracking, sandbox, deb_build_options, notify';
 const TOP_KEYS =
   'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, limits, signing, hooks, mail, ssh, groups, admins, pockets, repo_defaults, repos, auto_build';
 const ACL_ALLOWED = '"*", "group:NAME" or a principal name matching [a-z_][a-z0-9_.-]{0,31}';
@@ -77,9 +77,10 @@ describe('config.example.yml', () => {
         acl: ['group:release'],
         allow_backtracking: false,
         sandbox: 'userns',
+        deb_build_options: '',
         notify: [],
       },
-      dev: { name: 'dev', suite: 'dev', acl: ['*'], allow_backtracking: true, sandbox: 'userns', notify: [] },
+      dev: { name: 'dev', suite: 'dev', acl: ['*'], allow_backtracking: true, sandbox: 'userns', deb_build_options: '', notify: [] },
     });
     expect(cfg.ssh).toEqual({ listen: '127.0.0.1', port: 2222, host_key: path.join(root, 'var', 'ssh', 'host_ed25519_key'), users: {} });
     expect(cfg.admins).toEqual([]);
@@ -155,7 +156,7 @@ describe('defaults', () => {
       ssh: { listen: '127.0.0.1', port: 2222, host_key: path.join(here, 'var', 'ssh', 'host_ed25519_key'), users: {} },
       groups: {},
       admins: [],
-      pockets: { dev: { name: 'dev', suite: 'dev', acl: [], allow_backtracking: false, sandbox: 'userns', notify: [] } },
+      pockets: { dev: { name: 'dev', suite: 'dev', acl: [], allow_backtracking: false, sandbox: 'userns', deb_build_options: '', notify: [] } },
       repo_defaults: { push: [], read: ['*'] },
       repos: {},
       auto_build: [],
@@ -213,6 +214,7 @@ describe('defaults', () => {
         '    suite: bookworm-prod',
         '    acl: [group:release, carol, "*"]',
         '    sandbox: vm',
+        '    deb_build_options: nocheck',
         '    notify: [builds@example.org]',
       ),
     );
@@ -224,6 +226,7 @@ describe('defaults', () => {
       acl: ['group:release', 'carol', '*'],
       allow_backtracking: false,
       sandbox: 'vm',
+      deb_build_options: 'nocheck',
       notify: ['builds@example.org'],
     });
   });
@@ -321,6 +324,14 @@ describe('access and ssh keys', () => {
 
 describe('errors', () => {
   const pockets = ['pockets:', '  dev:', '    suite: dev'];
+
+  it('refuses deb_build_options that are not DEB_BUILD_OPTIONS words', () => {
+    for (const bad of ['"nocheck; rm -rf /"', '"parallel=$(nproc)"', '"Nocheck"']) {
+      const file = write('config.yml', lines('pockets:', '  prod:', '    suite: prod', `    deb_build_options: ${bad}`));
+      const err = configError(() => loadConfig(file));
+      expect(err.message).toMatch(/:4: pockets\.prod\.deb_build_options must be DEB_BUILD_OPTIONS words separated by spaces, such as "nocheck"/);
+    }
+  });
 
   it('names an unknown key deep down, with the closest known key', () => {
     expectProblem(
