@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/env.js';
+import { CLI, isRoot, testUser } from '../helpers/env.js';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
 
@@ -71,15 +71,18 @@ describe('pocketbuild CLI', () => {
     const entries = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; actor: string; build?: string; data: { raw: string; transport: string; code?: string } });
     const refused = entries.filter((e) => e.type === 'request.refused');
     expect(refused.map((e) => e.data.raw)).toEqual(expect.arrayContaining(['submit nope pb-cli main', 'submit stable pb-absent main', 'submit stable pb-cli no-such-branch']));
-    expect(refused.every((e) => e.data.transport === 'cli' && e.actor === (process.getuid?.() === 0 ? 'pbtest' : e.actor))).toBe(true);
+    // The principal of a local run is the name of the user who ran it: b.cli runs as the test
+    // user (pbtest when we are root, else ourselves).
+    const actor = testUser().name;
+    expect(refused.map((e) => [e.data.raw, e.data.transport, e.actor])).toEqual(refused.map((e) => [e.data.raw, 'cli', actor]));
     const accepted = entries.filter((e) => e.type === 'request.accepted');
     expect(accepted).toHaveLength(1);
     expect(accepted[0]!.build).toBe(queued()[0]!.replace(/\.json$/, ''));
+    expect(accepted[0]).toMatchObject({ actor, data: { raw: 'submit stable pb-cli main', transport: 'cli' } });
     expect(b.cli(['audit', 'verify']).status).toBe(0);
   });
 
-  it('run by root, becomes the owner of the state, so the daemon\'s user can still write what it touched', () => {
-    if (process.getuid?.() !== 0) return;
+  it.runIf(isRoot())('run by root, becomes the owner of the state, so the daemon\'s user can still write what it touched', () => {
     const st = fs.statSync(b.stateDir);
     expect(st.uid).not.toBe(0);
     const r = spawnSync('node', [CLI, '--config', b.configFile, 'submit', 'stable', 'pb-cli', 'main'], { encoding: 'utf8' });

@@ -69,9 +69,11 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     // Wait until the build is inside the sandbox, then kill the daemon without warning.
     for (let i = 0; i < 1200 && !b.buildLog(id).includes('building as uid'); i++) await sleep(100);
     expect(b.buildLog(id)).toContain('building as uid');
-    await b.killDaemon();
     // Every process of the build mentions its work directory; none may outlive the daemon.
+    // (While it runs, they are there to be found: the check below is not blind.)
     const work = path.join(b.stateDir, 'work');
+    expect(processesUnder(work)).not.toEqual([]);
+    await b.killDaemon();
     for (let i = 0; i < 100 && processesUnder(work).length; i++) await sleep(100);
     expect(processesUnder(work)).toEqual([]);
     expect(fs.existsSync(path.join(b.stateDir, 'builds', id, 'result.json'))).toBe(false);

@@ -37,9 +37,16 @@ describe('daemon.slots: 2', () => {
       repos.push(r);
       const look = [
         '#!/bin/sh',
-        // Its own secret, in its build tree and in a long-lived process's argv and environment.
+        // Its own secret, in its build tree and in long-lived processes' argv and environment
+        // (two processes: setting perl's $0 blanks its /proc/PID/environ).
         `echo "${secrets[i]}" > pbslot-secret-${name}`,
-        `PBSLOT_ENV=${secrets[i]} perl -e '$0 = "pbslot-proc ${secrets[i]}"; sleep 30' &`,
+        `perl -e '$0 = "pbslot-proc ${secrets[i]}"; sleep 30' &`,
+        `PBSLOT_ENV=${secrets[i]} sleep 30 &`,
+        // The same probes find this build's own secret, so they are not blind to the other's.
+        'sleep 1',
+        `find / \\( -path /proc -o -path /sys \\) -prune -o -name "pbslot-secret-*" -print 2>/dev/null | grep -q "pbslot-secret-${name}$" && echo "SEES OWN FILE"`,
+        `for p in /proc/[0-9]*; do tr "\\\\0" " " < $p/cmdline 2>/dev/null; echo; done | grep -q "^pbslot-proc PBSLO[T]-" && echo "SEES OWN PROCESS"`,
+        `for p in /proc/[0-9]*; do tr "\\\\0" "\\\\n" < $p/environ 2>/dev/null; echo; done | grep -q "^PBSLOT_ENV=PBSLO[T]-" && echo "SEES OWN ENVIRONMENT"`,
         'for round in 1 2 3 4 5 6; do',
         `  find / \\( -path /proc -o -path /sys \\) -prune -o -name "pbslot-secret-*" -print 2>/dev/null | grep -v "pbslot-secret-${name}$" | while read -r f; do echo "FOUND FILE $f"; cat "$f"; done`,
         `  for p in /proc/[0-9]*; do tr "\\\\0" " " < $p/cmdline 2>/dev/null; tr "\\\\0" "\\\\n" < $p/environ 2>/dev/null; echo; done | grep "PBSLO[T]-" | grep -v "${secrets[i]}" | sed "s/^/FOUND PROCESS /"`,
@@ -61,6 +68,9 @@ describe('daemon.slots: 2', () => {
 
     for (const [i, log] of logs.entries()) {
       expect(log).toContain(`SCANNED ${names[i]}`);
+      expect(log).toContain('SEES OWN FILE');
+      expect(log).toContain('SEES OWN PROCESS');
+      expect(log).toContain('SEES OWN ENVIRONMENT');
       expect(log).not.toContain('FOUND FILE');
       expect(log).not.toContain('FOUND PROCESS');
       expect(log).not.toContain(secrets[1 - i]);

@@ -89,7 +89,10 @@ describe('the vm sandbox', () => {
       expect(log).toMatch(new RegExp(`^FAILED 10\\.0\\.2\\.2:${port}: .*unreachable`, 'mi'));
       expect(listener.count()).toBe(0);
       expect(fs.existsSync(marker)).toBe(false);
-      // The guest's disks are not visible to the build.
+      // The guest's disks are not visible to the build: its /dev listing was printed (it has
+      // null), and names none of them.
+      const devLine = /^(?:\S+ )*null (?:\S+ )*\r?$/m.exec(log)?.[0];
+      expect(devLine, 'the build\'s ls /dev line').toBeDefined();
       expect(log).not.toMatch(/\bvd[a-z]\b/);
       expect(b.published('isolated')).not.toContain('pb-vm-hostile 1.0');
     } finally {

@@ -94,7 +94,9 @@ export async function sshScenario(b: TestBuilder, t: SshTarget): Promise<void> {
   git(['-C', work, 'commit', '-qam', 'slow 2.0']);
   expect(git(['-C', work, 'push', alice.url, 'slow'], { env: alice.env }).code).toBe(0);
   const slow = t.run('alice', `submit dev ${pkg} slow`).stdout.trim();
-  for (let i = 0; i < 600 && !b.buildLog(slow).includes('building as uid'); i++) await sleep(100);
+  expect(slow).toMatch(ID);
+  for (let i = 0; i < 3000 && !b.buildLog(slow).includes('building as uid'); i++) await sleep(100);
+  expect(b.buildLog(slow), 'the slow build is running').toContain('building as uid');
   const nope = t.run('mallory', `cancel ${slow}`);
   expect(nope.code).toBe(3);
   expect(nope.stderr).toMatch(/^pocketbuild: mallory may not cancel/);

@@ -74,14 +74,15 @@ export class OpenSshServer implements SshTarget {
   /**
    * `rawCommands` maps a key name to a forced command of its own (a benchmark's do-nothing
    * floor). With `fastClientSocket`, principals' keys use bin/pocketbuild-ssh against that
-   * daemon socket instead of the Node forced command.
+   * daemon socket instead of the Node forced command; `fastClientNode` is the program it
+   * falls through to (its --node; by default this Node).
    */
-  constructor(root: string, private readonly keys: ClientKeys, configFile: string, principals: string[], rawCommands: Record<string, string> = {}, fastClientSocket?: string) {
+  constructor(root: string, private readonly keys: ClientKeys, configFile: string, principals: string[], rawCommands: Record<string, string> = {}, fastClientSocket?: string, fastClientNode?: string) {
     this.dir = path.join(root, 'sshd');
     runAs(['mkdir', '-p', this.dir]);
     runAs(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', path.join(this.dir, 'host_key')]);
     const lines = principals.map((p) =>
-      `command="${forcedCommand(configFile, p, fastClientSocket)}",restrict ${keys.publicKey(p)}`);
+      `command="${forcedCommand(configFile, p, fastClientSocket, fastClientNode)}",restrict ${keys.publicKey(p)}`);
     for (const [k, cmd] of Object.entries(rawCommands)) lines.push(`command="${cmd}",restrict ${keys.publicKey(k)}`);
     runAs(['sh', '-c', 'cat > "$1"', 'sh', path.join(this.dir, 'authorized_keys')], {});
     fs.writeFileSync(path.join(this.dir, 'authorized_keys'), lines.join('\n') + '\n');
@@ -130,10 +131,10 @@ export class OpenSshServer implements SshTarget {
   }
 }
 
-/** The authorized_keys command for a principal: the Node forced command, or the fast client. */
-export function forcedCommand(configFile: string, principal: string, fastClientSocket?: string): string {
+/** The authorized_keys command for a principal: the Node forced command, or the fast client (falling through to `node`). */
+export function forcedCommand(configFile: string, principal: string, fastClientSocket?: string, node = process.execPath): string {
   return fastClientSocket
-    ? `${path.join(PROJECT, 'bin', 'pocketbuild-ssh')} --config ${configFile} --socket ${fastClientSocket} --principal ${principal} --node ${process.execPath}`
+    ? `${path.join(PROJECT, 'bin', 'pocketbuild-ssh')} --config ${configFile} --socket ${fastClientSocket} --principal ${principal} --node ${node}`
     : `${process.execPath} ${CLI} --config ${configFile} ssh --principal ${principal}`;
 }
 
