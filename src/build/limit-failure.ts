@@ -1,6 +1,8 @@
+import type { OutcomeCodes } from '../util/outcomes.js';
+
 /** A limit that ended a failed build, with the config key to raise if the build was legitimate. */
 export interface LimitFailure {
-  code: 'DiskLimitExceeded' | 'ProcessLimitExceeded' | 'MemoryLimitExceeded' | 'CpuLimitExceeded';
+  code: OutcomeCodes<'DiskLimitExceeded' | 'ProcessLimitExceeded' | 'MemoryLimitExceeded' | 'CpuLimitExceeded'>;
   message: string;
 }
 

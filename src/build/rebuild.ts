@@ -55,13 +55,13 @@ export async function rebuild(config: Config, id: string, deps: { repo: AptRepos
   const steps: BuildStep[] = [
     { name: 'source', run: async () => {
       s.source = await identifySource(s.gitdir, req.commit, req.package);
-      if (s.source.changelog.version !== result.version) throw new BuildFailed(`commit ${req.commit} now says version ${s.source.changelog.version}, the build recorded ${result.version}`, 'failed', 'SourceChanged');
+      if (s.source.changelog.version !== result.version) throw new BuildFailed(`commit ${req.commit} now says version ${s.source.changelog.version}, the build recorded ${result.version}`, 'SourceChanged');
     } },
     { name: 'export', run: SHARED_STEPS.export },
     { name: 'base', run: async () => {
       s.base = await ensureBaseImage({ cacheDir: path.join(config.cache_dir, 'base'), suite: config.archive.suite, mirror: config.archive.mirror, log: s.log });
       if (s.base.digest !== result.base_digest) {
-        throw new BuildFailed(`the cached base image is sha256 ${s.base.digest}, the build used ${result.base_digest}; that base is gone (remove ${path.join(config.cache_dir, 'base')} only together with the builds you want to rebuild)`, 'failed', 'BaseImageChanged');
+        throw new BuildFailed(`the cached base image is sha256 ${s.base.digest}, the build used ${result.base_digest}; that base is gone (remove ${path.join(config.cache_dir, 'base')} only together with the builds you want to rebuild)`, 'BaseImageChanged');
       }
       s.log.write(`base: sha256 ${s.base.digest}, as recorded\n`);
     } },

@@ -9,7 +9,8 @@ import { AptRepository } from '../publish/reprepro.js';
 import { isDescendant, readRef, shortOid } from '../git/resolve.js';
 import { moveBranch, createTag } from '../git/refs.js';
 import { compareVersions, mangleVersionForGitTag } from '../debian/version.js';
-import { PocketbuildError, errorLine, isPocketbuildError } from '../util/errors.js';
+import { PocketbuildError, errorLine, isPocketbuildError, outcomeCodeOf } from '../util/errors.js';
+import { outcome, OUTCOMES, type CodeWithStatus } from '../util/outcomes.js';
 import { identifySource, prepareSource, type SourceIdentity } from './source-package.js';
 import { ensureBaseImage, type BaseImage } from './base-image.js';
 import { fetchBuildDeps, type ResolvedDeb } from './build-deps.js';
@@ -35,16 +36,20 @@ export interface BuildEnvironment {
   signal: AbortSignal;
 }
 
-/** A refusal by policy, decided before anything is built: the build ends `denied`. */
+/** A refusal by policy, decided before anything is built: the build ends `denied` (only codes whose status is denied). */
 export class Refused extends PocketbuildError {
-  constructor(code: string, message: string, data: Record<string, unknown> = {}) {
+  constructor(code: CodeWithStatus<'denied'>, message: string, data: Record<string, unknown> = {}) {
     super(code, message, data);
   }
 }
 
+/** A build that ended otherwise than it should: its status is its code's (failed, timeout or cancelled). */
 export class BuildFailed extends PocketbuildError {
-  constructor(message: string, readonly status: FinalStatus = 'failed', code?: string) {
-    super(code ?? (status === 'timeout' ? 'BuildTimedOut' : status === 'cancelled' ? 'BuildCancelled' : 'BuildFailed'), message);
+  readonly status: FinalStatus;
+
+  constructor(message: string, code: CodeWithStatus<'failed' | 'timeout' | 'cancelled'> = 'BuildFailed') {
+    super(code, message);
+    this.status = OUTCOMES[code].status;
   }
 }
 
@@ -119,8 +124,9 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
     if (!s.outputs) s.outputs = { changes: '', files: await record.outputsOnDisk() }; // resumed after publish
     return result('succeeded');
   } catch (e) {
-    const status: FinalStatus = e instanceof Refused ? 'denied' : e instanceof BuildFailed ? e.status : 'failed';
-    const code = isPocketbuildError(e) ? e.code : 'InternalError';
+    // The code says how the build ended (Refused codes end it denied, BuildFailed's failed, timeout or cancelled).
+    const code = outcomeCodeOf(e);
+    const status: FinalStatus = outcome(code).status ?? 'failed';
     log.write(`\n!!! ${status}: ${errorLine(e)}\n`);
     if (!isPocketbuildError(e)) log.write(`${(e as Error).stack ?? e}\n`);
     return result(status, { code, reason: errorLine(e) });
@@ -155,8 +161,8 @@ export type { State as BuildState, Step as BuildStep };
 
 /** A build stopped from outside the steps: by its own log's size (failed), else by a cancel. */
 function stopped(reason: unknown, when: string): BuildFailed {
-  if (reason instanceof LogLimitExceeded) return new BuildFailed(`${reason.message} ${when}`, 'failed', 'LogLimitExceeded');
-  return new BuildFailed(`${errorLine(reason)}, ${when}`, 'cancelled');
+  if (reason instanceof LogLimitExceeded) return new BuildFailed(`${reason.message} ${when}`, 'LogLimitExceeded');
+  return new BuildFailed(`${errorLine(reason)}, ${when}`, 'BuildCancelled');
 }
 
 async function validate(s: State, env: BuildEnvironment): Promise<void> {
@@ -245,11 +251,11 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
     cacheDir: env.config.cache_dir,
     baseDigest: s.base!.digest,
   });
-  if (r.timedOut) throw new BuildFailed(`the build ${r.how} (limits.build_timeout_seconds)`, 'timeout');
+  if (r.timedOut) throw new BuildFailed(`the build ${r.how} (limits.build_timeout_seconds)`, 'BuildTimedOut');
   if (r.cancelled) throw stopped(env.signal.reason, `while building (${r.how})`);
   if (r.code !== 0) {
     const limit = limitFailure(`${r.stdout}\n${r.stderr}`, lim);
-    if (limit) throw new BuildFailed(`the build in the sandbox ${r.how}: ${limit.message}`, 'failed', limit.code);
+    if (limit) throw new BuildFailed(`the build in the sandbox ${r.how}: ${limit.message}`, limit.code);
     const why = failureLines(`${r.stdout}\n${r.stderr}`);
     throw new BuildFailed(`the build in the sandbox ${r.how}: ${why || 'the end of build.log says why'}`);
   }

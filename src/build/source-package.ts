@@ -82,7 +82,7 @@ export async function prepareSource(gitdir: string, commit: string, id: SourceId
   const inDir = path.join(workDir, 'in');
   const dirname = `${id.changelog.source}-${id.upstreamVersion}`;
   fs.mkdirSync(inDir, { recursive: true });
-  const { files } = await exportTree(gitdir, commit, path.join(inDir, dirname));
+  const { files } = await exportLikeGitArchive(gitdir, commit, path.join(inDir, dirname), { workDir, log, timeoutMs: HOST_TOOL_TIMEOUT_MS });
   log.write(`export: ${files} files of ${shortOid(commit)} (tree ${shortOid(id.tree)})\n`);
   if (!id.needsUpstreamTarball) return { inDir, dirname, files };
 

@@ -12,7 +12,7 @@ import { EntrySocketServer } from '../entry/entry-socket.js';
 
 export function refuseRoot(what: string): void {
   if (process.getuid?.() === 0) {
-    throw new PocketbuildError('RunningAsRoot', `${what} must not run as root: builds need no privilege, and a root daemon would widen every escape; run it as an unprivileged user with /etc/subuid and /etc/subgid ranges ("npm start" does this for you).`, {}, ExitCode.usage);
+    throw new PocketbuildError('RunningAsRoot', `${what} must not run as root: builds need no privilege, and a root daemon would widen every escape; run it as an unprivileged user with /etc/subuid and /etc/subgid ranges ("npm start" does this for you).`);
   }
 }
 

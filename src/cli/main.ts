@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { errorLine, ExitCode, isPocketbuildError, UsageError } from '../util/errors.js';
+import { OUTCOMES } from '../util/outcomes.js';
 import { findConfigFile, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { parseArgs, type ParsedArgs } from './args.js';
@@ -166,7 +167,7 @@ main(process.argv.slice(2)).then(
     } else {
       // Stack traces are for the operator's terminal, not for users over SSH (the entrypoint prints one line).
       process.stderr.write(`pocketbuild: internal error: ${errorLine(e)}\n${(e as Error)?.stack ?? ''}\n`);
-      process.exitCode = ExitCode.internal;
+      process.exitCode = OUTCOMES.InternalError.exit;
     }
   },
 );

@@ -12,7 +12,7 @@ export async function runRebuild(config: Config, id: string, json: boolean): Pro
   const audit = new AuditLog(config.state_dir);
   // Ctrl-C stops the sandbox between steps and in the build; nothing is published either way.
   const stop = new AbortController();
-  void untilSignal().then((sig) => stop.abort(new BuildFailed(`stopped by ${sig}`, 'cancelled')));
+  void untilSignal().then((sig) => stop.abort(new BuildFailed(`stopped by ${sig}`, 'BuildCancelled')));
   const report = await rebuild(config, id, { repo, audit, log: process.stderr, signal: stop.signal });
   if (json) {
     process.stdout.write(JSON.stringify(report) + '\n');

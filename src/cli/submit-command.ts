@@ -2,7 +2,7 @@ import type { Config } from '../config/types.js';
 import { submit } from '../entry/submit.js';
 import { AuditLog } from '../record/audit-log.js';
 import type { Request } from '../queue/request.js';
-import { errorLine, isPocketbuildError } from '../util/errors.js';
+import { errorLine, outcomeCodeOf } from '../util/errors.js';
 
 /**
  * The local `submit`: the trusted path (no ACL), but audited like every other way in, so
@@ -19,7 +19,7 @@ export async function runLocalSubmit(config: Config, a: { pocket: string; packag
       accepted = true;
     });
   } catch (e) {
-    const refusal = { ...base, code: isPocketbuildError(e) ? e.code : 'InternalError', reason: errorLine(e), ...(accepted ? { after: 'request.accepted: the request could not be queued' } : {}) };
+    const refusal = { ...base, code: outcomeCodeOf(e), reason: errorLine(e), ...(accepted ? { after: 'request.accepted: the request could not be queued' } : {}) };
     await audit.append({ type: 'request.refused', actor: a.principal, data: refusal }).catch(() => {});
     throw e;
   }

@@ -1,6 +1,6 @@
 import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
-import { BuildRecord } from '../record/build-record.js';
+import { BuildRecord, type BuildResult } from '../record/build-record.js';
 import { fireHooks } from '../notify/build-hooks.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { NotFoundError, RefusedError } from '../util/errors.js';
@@ -28,9 +28,9 @@ export async function cancelRequest(config: Config, audit: AuditLog, id: string,
     const record = new BuildRecord(config.state_dir, id);
     record.begin(req);
     const now = new Date().toISOString();
-    const result = {
+    const result: BuildResult = {
       id, pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal,
-      status: 'cancelled' as const, code: 'Cancelled', reason: `cancelled by ${principal} before it started`,
+      status: 'cancelled', code: 'BuildCancelled', reason: `cancelled by ${principal} before it started`,
       started: now, finished: now, stages: [], outputs: [],
     };
     record.finish(result);

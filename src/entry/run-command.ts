@@ -12,7 +12,8 @@ import { AuditLog } from '../record/audit-log.js';
 import { provenanceDigest } from '../record/provenance-file.js';
 import { BuildRecord } from '../record/build-record.js';
 import { decide, requireRight } from '../acl/index.js';
-import { errorLine, ExitCode, isPocketbuildError, NotFoundError } from '../util/errors.js';
+import { errorLine, ExitCode, isPocketbuildError, NotFoundError, outcomeCodeOf } from '../util/errors.js';
+import { outcome } from '../util/outcomes.js';
 
 export interface RunCommandOptions {
   config: Config;
@@ -46,9 +47,9 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
     if (!known) o.logInternal?.(`internal error for ${o.principal} running ${JSON.stringify(o.raw)}: ${(e as Error)?.stack ?? e}`);
     o.io.stderr.write(`pocketbuild: ${line.replace(/[\r\n]+/g, ' ')}\n`);
     await audit
-      .append({ type: 'request.refused', actor: o.principal, data: { ...base, ...(cmd ? { verb: cmd.verb } : {}), code: known ? e.code : 'InternalError', reason: errorLine(e) } })
+      .append({ type: 'request.refused', actor: o.principal, data: { ...base, ...(cmd ? { verb: cmd.verb } : {}), code: outcomeCodeOf(e), reason: errorLine(e) } })
       .catch((err) => o.logInternal?.(`audit append failed: ${errorLine(err)}`));
-    return known ? e.exitCode : ExitCode.internal;
+    return outcome(outcomeCodeOf(e)).exit;
   }
 }
 

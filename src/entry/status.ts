@@ -2,6 +2,7 @@ import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
 import { BuildRecord, type BuildResult, type Status } from '../record/build-record.js';
 import type { Request } from '../queue/request.js';
+import type { OutcomeCode } from '../util/outcomes.js';
 
 export interface StatusRow {
   id: string;
@@ -13,7 +14,7 @@ export interface StatusRow {
   time: string;
   version?: string;
   /** The outcome code of a build that did not succeed (BuildDepsUnsatisfiable, VersionNotNewer…). */
-  code?: string;
+  code?: OutcomeCode;
   reason?: string;
 }
 

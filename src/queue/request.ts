@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ExitCode, PocketbuildError } from '../util/errors.js';
+import { PocketbuildError } from '../util/errors.js';
 
 /** Grammar of each field (shared/DESIGN.md "The SSH entrypoint"). When changing these, update README.md. */
 export const POCKET_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -60,7 +60,7 @@ function encode(n: bigint, width: number): string {
 
 export class InvalidRequest extends PocketbuildError {
   constructor(message: string, data: Record<string, unknown> = {}) {
-    super('InvalidRequest', message, data, ExitCode.usage);
+    super('InvalidRequest', message, data);
   }
 }
 

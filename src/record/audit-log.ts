@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { withLock } from '../util/lock.js';
+import type { OutcomeCode } from '../util/outcomes.js';
 
 /** What happened. When adding a type, update README.md ("Audit log"). */
 export type AuditType =
@@ -19,8 +20,11 @@ export interface AuditEvent {
   /** The principal, or `daemon` for the builder itself. */
   actor: string;
   build?: string;
-  data: Record<string, unknown>;
+  data: AuditData;
 }
+
+/** An entry's details; a `code` (request.refused, build.finished) is an outcome code or null. */
+export type AuditData = Record<string, unknown> & { code?: OutcomeCode | null };
 
 export const ZERO_HASH = '0'.repeat(64);
 

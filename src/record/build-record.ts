@@ -3,8 +3,9 @@ import path from 'node:path';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import type { Request } from '../queue/request.js';
 import { sha256File } from '../util/sha256-file.js';
+import type { OutcomeCode } from '../util/outcomes.js';
 
-/** The one vocabulary of outcomes: on disk, in hooks, in the CLI. When changing it, update README.md. */
+/** Build statuses: on disk, in hooks, in the CLI. When changing them, update README.md; codes are in src/util/outcomes.ts. */
 export type Status = 'queued' | 'running' | FinalStatus;
 /** How a build ended. */
 export type FinalStatus = 'succeeded' | 'failed' | 'cancelled' | 'timeout' | 'denied';
@@ -27,8 +28,8 @@ export interface BuildResult {
   commit: string;
   principal: string;
   status: FinalStatus;
-  /** Stable error code when not succeeded (e.g. NotFastForward, VersionNotNewer, BuildFailed). */
-  code?: string;
+  /** Stable outcome code when not succeeded (e.g. NotFastForward, VersionNotNewer, BuildFailed): a key of OUTCOMES. */
+  code?: OutcomeCode;
   /** One sentence saying why, when not succeeded. */
   reason?: string;
   version?: string;

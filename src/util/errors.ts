@@ -1,62 +1,60 @@
+import { OUTCOMES, ExitCode, type CodeWithExit, type OutcomeCode } from './outcomes.js';
+
+export { ExitCode, type OutcomeCode } from './outcomes.js';
+
 /**
- * Every error a user can see is a PocketbuildError: a stable `code` (the class name, also
- * used on disk and in --json output), details in `data`, and a message that is one whole
- * sentence saying what was wrong and what to do about it.
+ * Every error a user can see is a PocketbuildError: a stable `code` (also used on disk, in
+ * hooks and in --json output), details in `data`, and a message that is one whole sentence
+ * saying what was wrong and what to do about it. The code is a key of OUTCOMES
+ * (src/util/outcomes.ts), which also gives the exit code, so the two cannot disagree.
  */
 export class PocketbuildError extends Error {
-  readonly code: string;
+  readonly code: OutcomeCode;
   readonly data: Record<string, unknown>;
-  /** The exit code the CLI uses when this error ends a command (see src/cli/exit-codes.ts). */
+  /** The exit code the CLI uses when this error ends a command: the code's, from OUTCOMES. */
   readonly exitCode: number;
 
-  constructor(code: string, message: string, data: Record<string, unknown> = {}, exitCode = 1) {
+  constructor(code: OutcomeCode, message: string, data: Record<string, unknown> = {}) {
     super(message);
     this.name = code;
     this.code = code;
     this.data = data;
-    this.exitCode = exitCode;
+    this.exitCode = OUTCOMES[code].exit;
   }
 }
 
-/** Exit codes shared by every subcommand; documented in README.md ("Exit codes"). */
-export const ExitCode = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  denied: 3,
-  notFound: 4,
-  conflict: 5,
-  config: 6,
-  internal: 70,
-} as const;
-
 export class UsageError extends PocketbuildError {
   constructor(message: string, data: Record<string, unknown> = {}) {
-    super('UsageError', message, data, ExitCode.usage);
+    super('UsageError', message, data);
   }
 }
 
 export class ConfigError extends PocketbuildError {
   constructor(message: string, data: Record<string, unknown> = {}) {
-    super('ConfigError', message, data, ExitCode.config);
+    super('ConfigError', message, data);
   }
 }
 
 export class NotFoundError extends PocketbuildError {
   constructor(message: string, data: Record<string, unknown> = {}) {
-    super('NotFoundError', message, data, ExitCode.notFound);
+    super('NotFoundError', message, data);
   }
 }
 
-/** A request that was valid in form but may not proceed (not fast-forward, version not newer...). */
+/** A request that was valid in form but may not proceed (a finished build to cancel, a tag taken...): exit 5. */
 export class RefusedError extends PocketbuildError {
-  constructor(code: string, message: string, data: Record<string, unknown> = {}) {
-    super(code, message, data, ExitCode.conflict);
+  constructor(code: CodeWithExit<typeof ExitCode.conflict>, message: string, data: Record<string, unknown> = {}) {
+    super(code, message, data);
   }
 }
 
 export function isPocketbuildError(e: unknown): e is PocketbuildError {
   return e instanceof PocketbuildError;
+}
+
+/** The outcome code of any thrown value: a PocketbuildError's own, else InternalError. */
+export function outcomeCodeOf(e: unknown): OutcomeCode {
+  return isPocketbuildError(e) ? e.code : 'InternalError';
 }
 
 /** The one-line text of any thrown value, for logs and stderr. */
