@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { confinedArgv } from '../sandbox/host-tool.js';
 import { runChecked } from '../util/run.js';
+import { countFiles } from '../util/count-files.js';
 
 /**
  * Write the tree of `id` into `dest` exactly as `git archive` writes it, which is what
@@ -34,8 +35,3 @@ export async function exportLikeGitArchive(gitdir: string, id: string, dest: str
   return { files: countFiles(dest) };
 }
 
-function countFiles(dir: string): number {
-  let n = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? countFiles(path.join(dir, e.name)) : 1;
-  return n;
-}

@@ -8,6 +8,7 @@ import { RepoReader } from './object-store.js';
 import { shortOid } from './repo-errors.js';
 import { peel, readRef, rootTree } from './resolve.js';
 import { readTree, type TreeEntry } from './tree.js';
+import { countFiles } from '../util/count-files.js';
 
 /** What the pristine-tar branch stores for one upstream tarball. */
 export interface PristineTarEntry {
@@ -223,11 +224,6 @@ export async function exportPristineTarUpstream(
   return { files: files - removed };
 }
 
-function countFiles(dir: string): number {
-  let n = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) n += e.isDirectory() ? countFiles(path.join(dir, e.name)) : 1;
-  return n;
-}
 
 // ---------------------------------------------------------------------------------------------
 // What `pristine-tar checkout` adds to `pristine-tar gentar`: create_missing.

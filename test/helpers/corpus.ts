@@ -288,6 +288,13 @@ export async function runCorpus(o: CorpusOptions): Promise<{ results: CorpusResu
   const results = new Map<string, CorpusResult>();
   const submitted = new Map<string, { id: string; dsc: Map<string, string>; dscFile: string }>();
   const work = tempDirForTestUser('corpus-import');
+  // Interrupted (Ctrl-C), the run still stops its daemon and removes its instance.
+  const interrupted = (signal: NodeJS.Signals) => {
+    say(`corpus: ${signal}: stopping the daemon and removing the instance`);
+    void b.cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     await b.startDaemon();
     for (const e of o.entries) {
@@ -343,6 +350,8 @@ export async function runCorpus(o: CorpusOptions): Promise<{ results: CorpusResu
       say(`corpus: ${e.name}: ${r.status}${r.code ? ` ${r.code}` : ''} in ${r.seconds} s${r.status === 'succeeded' ? `, ${r.match ? 'matches Debian' : `differs: ${r.mismatch}`}` : `: ${firstLine(r.reason ?? '')}`}`);
     }
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     if (o.keep) process.env.POCKETBUILD_KEEP_TEST_DIRS = '1';
     await b.cleanup();
     fs.rmSync(work, { recursive: true, force: true });
