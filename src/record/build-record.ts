@@ -5,10 +5,9 @@ import type { Request } from '../queue/request.js';
 import { sha256File } from '../util/sha256-file.js';
 import type { OutcomeCode } from '../util/outcomes.js';
 
-/** Build statuses: on disk, in hooks, in the CLI. When changing them, update README.md; codes are in src/util/outcomes.ts. */
-export type Status = 'queued' | 'running' | FinalStatus;
-/** How a build ended. */
-export type FinalStatus = 'succeeded' | 'failed' | 'cancelled' | 'timeout' | 'denied';
+// Build statuses (on disk, in hooks, in the CLI) and codes live in src/util/outcomes.ts; when changing them, update README.md.
+import type { FinalStatus } from '../util/outcomes.js';
+export type { FinalStatus, Status } from '../util/outcomes.js';
 
 export interface OutputFile {
   file: string;

@@ -1,4 +1,7 @@
-import type { FinalStatus } from '../record/build-record.js';
+/** How a build ended. */
+export type FinalStatus = 'succeeded' | 'failed' | 'cancelled' | 'timeout' | 'denied';
+/** Where a request is: waiting, building, or how it ended. */
+export type Status = 'queued' | 'running' | FinalStatus;
 
 /**
  * The one vocabulary of outcomes: every code a user can see (a PocketbuildError's `code`, a

@@ -1,0 +1,48 @@
+/**
+ * The layering of src/, checked in `npm test` (npm run lint:deps). The folders follow a
+ * request's path: cli/server/entry (the ways in) → acl → queue → daemon (knows nothing about
+ * Debian) → build (the steps) using git/debian/sandbox (step libraries) → publish → record →
+ * notify; config/ and util/ are the ground everything stands on.
+ *
+ * Edges that break a rule today and are to go with the pipeline rework are listed in
+ * .dependency-cruiser-known-violations.json and tolerated (--ignore-known); any new one fails.
+ * Regenerate that file only when removing entries: npm run lint:deps -- --output-type baseline
+ */
+const folder = (name) => `^src/${name}/`;
+const outside = (...names) => `^src/(?!(${names.join('|')})/)`;
+
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', comment: 'A cycle makes the order of a request unreadable.', from: {}, to: { circular: true } },
+    { name: 'util-is-ground', severity: 'error', comment: 'util/ is used by all and uses nothing of ours.', from: { path: folder('util') }, to: { path: outside('util') } },
+    { name: 'config-is-ground', severity: 'error', comment: 'config/ turns YAML into types; it needs util/ only.', from: { path: folder('config') }, to: { path: outside('config', 'util') } },
+    {
+      name: 'daemon-knows-no-debian', severity: 'error',
+      comment: 'The daemon watches the queue and runs slots; what a request means is not its business.',
+      from: { path: folder('daemon') }, to: { path: outside('daemon', 'queue', 'util') },
+    },
+    {
+      name: 'step-libraries-stay-below', severity: 'error',
+      comment: 'git/, debian/ and sandbox/ do one job each for the steps; they never reach into the queue, records, hooks, publishing or the ways in.',
+      from: { path: '^src/(git|debian|sandbox)/' }, to: { path: outside('git', 'debian', 'sandbox', 'util', 'config') },
+    },
+    {
+      name: 'steps-do-not-notify', severity: 'error',
+      comment: 'Build steps return what they made; finishing a request (records, hooks, queue) is the owner’s job.',
+      from: { path: folder('build'), pathNot: '^src/build/(worker|run-build)\\.ts$' }, to: { path: '^src/(notify|queue|daemon|entry|server|cli)/' },
+    },
+    {
+      name: 'notify-is-last', severity: 'error',
+      comment: 'Hooks are told about finished work (the request’s type is all they need of the queue); they start none.',
+      from: { path: folder('notify') }, to: { path: '^src/(build|entry|server|cli|daemon|queue|publish|sandbox)/', pathNot: '^src/queue/request\\.ts$' },
+    },
+    { name: 'nobody-imports-cli', severity: 'error', comment: 'cli/ holds entry points only.', from: { pathNot: folder('cli') }, to: { path: folder('cli') } },
+    { name: 'no-orphans', severity: 'error', comment: 'A module nothing imports is dead or an entry point.', from: { orphan: true, pathNot: ['\\.d\\.ts$', '^src/cli/main\\.ts$'] }, to: {} },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+  },
+};
