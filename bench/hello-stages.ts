@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   }
 }
 
-/** The floor from shared/DESIGN.md: bare dpkg-buildpackage on the host with the deps installed. */
+/** The floor: bare dpkg-buildpackage on the host with the deps installed. */
 function floor(pocketbuildMs: number): void {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketbuild-floor-'));
   try {

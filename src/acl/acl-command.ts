@@ -5,7 +5,7 @@
  * so a broken command can only ever take access away.
  */
 import fs from 'node:fs';
-import { PRINCIPAL_NAME } from '../config/load.js';
+import { PRINCIPAL_NAME } from '../util/names.js';
 import { run } from '../util/run.js';
 import { quoted } from './quote.js';
 

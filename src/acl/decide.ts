@@ -2,7 +2,7 @@
  * Who may do what: the one place the ACLs of the config are read. Every answer carries a
  * sentence saying why, for the user who was refused and for the audit log.
  */
-import { PACKAGE_NAME, POCKET_NAME, PRINCIPAL_NAME } from '../config/load.js';
+import { PACKAGE_NAME, POCKET_NAME, PRINCIPAL_NAME } from '../util/names.js';
 import type { Config } from '../config/types.js';
 import { AccessDenied } from './access-denied.js';
 import { askAclCommand, ACL_COMMAND_TIMEOUT_MS } from './acl-command.js';

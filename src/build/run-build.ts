@@ -299,7 +299,7 @@ async function checkStep(s: State, env: BuildEnvironment): Promise<void> {
   }
 }
 
-/** Sign what was built from what, before it is published (shared/TRUST.md). */
+/** Sign what was built from what, before it is published (README.md, "Provenance, verify, rebuild"). */
 async function provenanceStep(s: State, env: BuildEnvironment): Promise<void> {
   const { config } = env;
   const statement = makeStatement({

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../util/errors.js';
-import { PACKAGE_RE } from '../queue/request.js';
+import { PACKAGE_NAME, POCKET_NAME, PRINCIPAL_NAME } from '../util/names.js';
 import type { Config, RepoAcl } from './types.js';
 import {
   applyRules,
@@ -23,12 +23,6 @@ import {
   type WalkContext,
 } from './walk.js';
 
-/** Pocket names, as in the SSH grammar. */
-export const POCKET_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
-/** Principal (and group) names: what `--principal` may bind an SSH key to. */
-export const PRINCIPAL_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/;
-/** Debian source package names, as in the SSH grammar (the same expression, so the two cannot drift). */
-export const PACKAGE_NAME = PACKAGE_RE;
 const SUITE = /^[A-Za-z0-9._-]+$/;
 const ACL_ENTRY = /^(\*|group:[a-z_][a-z0-9_.-]{0,31}|[a-z_][a-z0-9_.-]{0,31})$/;
 const FINGERPRINT = /^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/;

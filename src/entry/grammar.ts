@@ -1,5 +1,5 @@
 /**
- * The grammar of what an SSH user may type (shared/DESIGN.md "The SSH entrypoint").
+ * The grammar of what an SSH user may type (README.md, "SSH: the everyday interface").
  *
  * OpenSSH hands the typed line to our forced command in SSH_ORIGINAL_COMMAND; the embedded
  * ssh2 server hands it over as the exec request. Either way it is attacker-controlled text
@@ -12,6 +12,7 @@
  */
 import { checkField, InvalidRequest } from '../queue/request.js';
 import { UsageError } from '../util/errors.js';
+import { editDistance } from '../util/edit-distance.js';
 
 export type Command =
   | { verb: 'submit'; pocket: string; package: string; commit: string; json: boolean }
@@ -183,19 +184,6 @@ function checkSlot(verb: PlainVerb | GitVerb, slot: Slot, value: string, context
   }
 }
 
-/** Levenshtein distance with adjacent transpositions, for "did you mean" on verbs. */
-function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
-}
 
 function unknownVerb(verb: string): never {
   const lower = verb.toLowerCase();

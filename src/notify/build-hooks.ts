@@ -31,7 +31,7 @@ export function hookVars(config: Config, req: Request, record: BuildRecord, resu
 
 /**
  * The audit log's signed checkpoint as of now, so that every notification carries the chain
- * head off the machine (shared/TRUST.md); hooks never need the builder's private key.
+ * head off the machine (README.md, "Audit log"); hooks never need the builder's private key.
  */
 export function auditAnchor(config: Config, audit: AuditLog): { size: number; head: string; checkpoint: string } {
   const { size, head } = audit.head();

@@ -1,7 +1,7 @@
 /**
  * The shipped e-mail hook (hooks/50-email runs this file): one message per build event to the
  * pocket's notify addresses and to mail.audit_to, carrying the audit log's signed checkpoint
- * off the machine (shared/TRUST.md, "Audit log"). It follows the hook contract: the event as
+ * off the machine (README.md, "Audit log"). It follows the hook contract: the event as
  * JSON on stdin, the config named by $POCKETBUILD_CONFIG; what it did goes to stdout (the
  * build log), and a failure is a non-zero exit that the daemon logs and ignores.
  */

@@ -1,13 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { PocketbuildError } from '../util/errors.js';
 
-/** Grammar of each field (shared/DESIGN.md "The SSH entrypoint"). When changing these, update README.md. */
-export const POCKET_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
-export const PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]{1,99}$/;
-export const PRINCIPAL_RE = /^[a-z_][a-z0-9_.-]{0,31}$/;
-export const COMMIT_RE = /^[0-9a-f]{40}$/;
+// The grammar of each field is util/names.ts's; when changing it, update README.md ("SSH").
+import { COMMIT_ID, PACKAGE_NAME, POCKET_NAME, PRINCIPAL_NAME, REQUEST_ID } from '../util/names.js';
 /** Request ids: 10 chars of millisecond time + 6 random, in lower-case Crockford base32, so names sort by age. */
-export const ID_RE = /^[0-9a-hjkmnp-tv-z]{16}$/;
+export { REQUEST_ID as ID_RE };
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -67,11 +64,11 @@ export class InvalidRequest extends PocketbuildError {
 /** Check one field against its grammar; the message names the field and the rule. */
 export function checkField(field: 'pocket' | 'package' | 'principal' | 'id' | 'commit', value: string): string {
   const rules = {
-    pocket: [POCKET_RE, 'a pocket name is 1-64 of a-z, 0-9 and "-", starting with a letter or digit'],
-    package: [PACKAGE_RE, 'a package name is a Debian source package name: 2-100 of a-z, 0-9, "+", ".", "-", starting with a letter or digit'],
-    principal: [PRINCIPAL_RE, 'a principal is 1-32 of a-z, 0-9, "_", ".", "-", starting with a letter or "_"'],
-    id: [ID_RE, 'a request id is 16 characters of 0-9 and a-z (no i, l, o, u)'],
-    commit: [COMMIT_RE, 'a commit is a full 40-character hex id'],
+    pocket: [POCKET_NAME, 'a pocket name is 1-64 of a-z, 0-9 and "-", starting with a letter or digit'],
+    package: [PACKAGE_NAME, 'a package name is a Debian source package name: 2-100 of a-z, 0-9, "+", ".", "-", starting with a letter or digit'],
+    principal: [PRINCIPAL_NAME, 'a principal is 1-32 of a-z, 0-9, "_", ".", "-", starting with a letter or "_"'],
+    id: [REQUEST_ID, 'a request id is 16 characters of 0-9 and a-z (no i, l, o, u)'],
+    commit: [COMMIT_ID, 'a commit is a full 40-character hex id'],
   } as const;
   const [re, rule] = rules[field];
   if (!re.test(value)) {

@@ -31,7 +31,7 @@ export const ZERO_HASH = '0'.repeat(64);
 /**
  * `<state_dir>/audit.log`: append-only, one RFC 8785 canonical JSON object per line, each
  * carrying its index (`seq`) and the sha256 of the previous line (`prev`), so any edit,
- * insertion, deletion or reordering breaks the chain (shared/TRUST.md "Audit log").
+ * insertion, deletion or reordering breaks the chain (README.md, "Audit log").
  * Appends from several processes (daemons, SSH sessions) are serialised by a lock, since
  * each line depends on the one before it.
  */

@@ -10,7 +10,7 @@ import type { BuilderKey } from './builder-key.js';
  *   — <origin> <base64(key hash[4] ‖ Ed25519 signature)>\n
  *
  * Mailed off the machine with every notification, it pins history: a log rewritten later
- * no longer has this head after `size` entries (shared/TRUST.md, "Audit log").
+ * no longer has this head after `size` entries (README.md, "Audit log").
  */
 export interface Checkpoint {
   origin: string;

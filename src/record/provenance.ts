@@ -61,7 +61,7 @@ export interface ProvenanceInput {
   repositoryUri: string;
 }
 
-/** The in-toto Statement with an SLSA v1 provenance predicate for one build (shared/TRUST.md). */
+/** The in-toto Statement with an SLSA v1 provenance predicate for one build (README.md, "Provenance, verify, rebuild"). */
 export function makeStatement(p: ProvenanceInput): Statement {
   const { req } = p;
   return {
