@@ -137,22 +137,16 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function status(config: Config, rest: string[], json: boolean): Promise<number> {
-  const { buildStatus, collectStatus } = await import('../entry/status.js');
-  const { formatRows } = await import('../entry/format.js');
+  const { statusReport } = await import('../entry/format.js');
   if (rest.length > 1) throw new UsageError('usage: pocketbuild status [ID]');
-  if (rest[0]) {
-    const s = await buildStatus(config, rest[0]);
-    if (!s) {
-      process.stderr.write(`pocketbuild: no build or request ${rest[0]}\n`);
-      return ExitCode.notFound;
-    }
-    if (json) process.stdout.write(JSON.stringify({ ...s.row, result: s.result }) + '\n');
-    else process.stdout.write(`${formatRows([s.row])}  log: ${s.logFile}\n`);
-    return ExitCode.ok;
+  const report = await statusReport(config, rest[0]);
+  if (!report) {
+    process.stderr.write(`pocketbuild: no build or request ${rest[0]}\n`);
+    return ExitCode.notFound;
   }
-  const st = await collectStatus(config);
-  if (json) process.stdout.write(JSON.stringify(st) + '\n');
-  else process.stdout.write(`queued and running:\n${formatRows(st.active)}recent:\n${formatRows(st.recent)}`);
+  if (json) process.stdout.write(JSON.stringify(report.json) + '\n');
+  // The operator's own terminal may see where the log is; SSH users never see server paths.
+  else process.stdout.write(`${report.text}${report.logFile ? `  log: ${report.logFile}\n` : ''}`);
   return ExitCode.ok;
 }
 

@@ -4,7 +4,7 @@ import { parseCommand, VERBS_HELP, type Command } from './grammar.js';
 import type { SessionIO, Transport } from './session-io.js';
 import { submit } from './submit.js';
 import { buildStatus, collectStatus, type StatusRow } from './status.js';
-import { formatRows } from './format.js';
+import { formatRows, statusReport } from './format.js';
 import { followLog } from './follow-log.js';
 import { cancelRequest } from './cancel.js';
 import { serveGit } from './git-transport.js';
@@ -84,15 +84,10 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Pro
       return { code: ExitCode.ok, build: req.id, audited: true };
     }
     case 'status': {
-      if (cmd.id) {
-        const s = await buildStatus(config, cmd.id);
-        if (!s) throw new NotFoundError(`no build or request ${cmd.id}.`, { id: cmd.id });
-        print(cmd.json, { ...s.row, result: s.result }, formatRows([s.row]));
-        return { code: ExitCode.ok, build: cmd.id };
-      }
-      const st = await collectStatus(config);
-      print(cmd.json, st, `queued and running:\n${formatRows(st.active)}recent:\n${formatRows(st.recent)}`);
-      return { code: ExitCode.ok };
+      const report = await statusReport(config, cmd.id);
+      if (!report) throw new NotFoundError(`no build or request ${cmd.id}.`, { id: cmd.id });
+      print(cmd.json, report.json, report.text);
+      return { code: ExitCode.ok, ...(cmd.id ? { build: cmd.id } : {}) };
     }
     case 'queue': {
       const st = await collectStatus(config, 0);

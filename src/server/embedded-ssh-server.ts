@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, type Writable } from 'node:stream';
 import ssh2 from 'ssh2';
 import type {
   AuthContext,
@@ -19,14 +19,11 @@ import type {
 import { matchKey, parseAuthorizedKeys, type AuthorizedKey } from './ssh-authorized-keys.js';
 import { ChannelOutput } from './ssh-channel-output.js';
 import { loadOrCreateHostKey, sshFingerprint } from './ssh-host-key.js';
+import type { SessionIO } from '../entry/session-io.js';
 
 const { Server: Ssh2Server } = ssh2;
 
-export interface SessionIO {
-  stdin: Readable;
-  stdout: Writable;
-  stderr: Writable;
-}
+export type { SessionIO };
 
 /** Runs one command for an authenticated principal; resolves to the exit code. `command` is '' for an interactive login (shell request). */
 export type CommandHandler = (principal: string, command: string, io: SessionIO, signal: AbortSignal) => Promise<number>;
