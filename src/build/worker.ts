@@ -11,7 +11,7 @@ import { ShuttingDown } from '../daemon/daemon.js';
 import { runBuild } from './run-build.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { CappedLog } from '../record/capped-log.js';
-import { provenanceDigest } from '../record/provenance-file.js';
+import { endedWithoutBuild, finishRequest } from '../notify/finish-request.js';
 
 /**
  * Turns a claimed request into a finished build record: the glue between the generic
@@ -60,11 +60,9 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
         await claim.release();
         return;
       }
-      record.finish(result);
-      await audit.append({ type: 'build.finished', actor: 'daemon', build: req.id, data: { status: result.status, code: result.code ?? null, reason: result.reason ?? null, version: result.version ?? null, outputs: result.outputs, provenance: provenanceDigest(record)?.sha256 ?? null } });
       const secs = ((Date.parse(result.finished) - Date.parse(result.started)) / 1000).toFixed(1);
       say(`build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`);
-      await fireHooks(config, result.status, req, record, result, log, audit);
+      await finishRequest(config, audit, req, record, result, log);
       await claim.finish();
     } catch (e) {
       // Something around the build failed (the audit log, a record file, the hooks runner).
@@ -74,11 +72,7 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
       log.write(`\n!!! internal error: ${(e as Error)?.stack ?? errorLine(e)}\n`);
       try {
         if (!record.result()) {
-          record.finish({
-            id: req.id, pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal,
-            status: 'failed', code: 'InternalError', reason: `pocketbuild could not finish the build: ${errorLine(e)}; the daemon's log has the details.`,
-            started: began, finished: new Date().toISOString(), stages: [], outputs: [],
-          });
+          record.finish(endedWithoutBuild(req, 'failed', 'InternalError', `pocketbuild could not finish the build: ${errorLine(e)}; the daemon's log has the details.`, began));
         }
       } catch (err) {
         say(`build ${req.id}: could not write its result either: ${errorLine(err)}`);

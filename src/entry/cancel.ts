@@ -1,7 +1,7 @@
 import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
-import { BuildRecord, type BuildResult } from '../record/build-record.js';
-import { fireHooks } from '../notify/build-hooks.js';
+import { BuildRecord } from '../record/build-record.js';
+import { endedWithoutBuild, finishRequest } from '../notify/finish-request.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { NotFoundError, RefusedError } from '../util/errors.js';
 import { AccessDenied, decide } from '../acl/index.js';
@@ -27,15 +27,8 @@ export async function cancelRequest(config: Config, audit: AuditLog, id: string,
   if (await queue.removeUnclaimed(id)) {
     const record = new BuildRecord(config.state_dir, id);
     record.begin(req);
-    const now = new Date().toISOString();
-    const result: BuildResult = {
-      id, pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal,
-      status: 'cancelled', code: 'BuildCancelled', reason: `cancelled by ${principal} before it started`,
-      started: now, finished: now, stages: [], outputs: [],
-    };
-    record.finish(result);
     await audit.append({ type: 'cancel', actor: principal, build: id, data: { state: 'queued' } });
-    await fireHooks(config, 'cancelled', req, record, result, undefined, audit);
+    await finishRequest(config, audit, req, record, endedWithoutBuild(req, 'cancelled', 'BuildCancelled', `cancelled by ${principal} before it started`));
     return 'cancelled';
   }
   queue.requestCancel(id, principal);

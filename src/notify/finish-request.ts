@@ -1,0 +1,32 @@
+import type { Writable } from 'node:stream';
+import type { Config } from '../config/types.js';
+import type { Request } from '../queue/request.js';
+import type { AuditLog } from '../record/audit-log.js';
+import type { BuildRecord, BuildResult } from '../record/build-record.js';
+import { provenanceDigest } from '../record/provenance-file.js';
+import type { FinalStatus, OutcomeCode } from '../util/outcomes.js';
+import { fireHooks } from './build-hooks.js';
+
+/**
+ * The one way a request ends, whatever ended it (the build's own outcome, an error around the
+ * build, a cancel before it started): the result is written, then the audit log says so, then
+ * the hooks run, in that order, so that a hook never reports what the record does not hold
+ * and the audit log never misses an outcome a hook reported. The caller then removes the
+ * request from the queue.
+ */
+export async function finishRequest(config: Config, audit: AuditLog, req: Request, record: BuildRecord, result: BuildResult, log?: Writable): Promise<void> {
+  record.finish(result);
+  await audit.append({
+    type: 'build.finished', actor: 'daemon', build: req.id,
+    data: { status: result.status, code: result.code ?? null, reason: result.reason ?? null, version: result.version ?? null, outputs: result.outputs, provenance: provenanceDigest(record)?.sha256 ?? null },
+  });
+  await fireHooks(config, result.status, req, record, result, log, audit);
+}
+
+/** The result of a request that ended without a build's own result (nothing built, nothing published). */
+export function endedWithoutBuild(req: Request, status: FinalStatus, code: OutcomeCode, reason: string, started = new Date().toISOString()): BuildResult {
+  return {
+    id: req.id, pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal,
+    status, code, reason, started, finished: new Date().toISOString(), stages: [], outputs: [],
+  };
+}
