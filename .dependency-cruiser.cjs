@@ -1,8 +1,9 @@
 /**
  * The layering of src/, checked in `npm test` (npm run lint:deps). The folders follow a
  * request's path: cli/server/entry (the ways in) → acl → queue → daemon (knows nothing about
- * Debian) → build (the steps) using git/debian/sandbox (step libraries) → publish → record →
- * notify; config/ and util/ are the ground everything stands on.
+ * Debian) → pipeline (a request's life: the steps in order, then its end) → steps, using
+ * git/debian/sandbox (step libraries) → publish → record → notify; config/ and util/ are the
+ * ground everything stands on.
  *
  * Edges tolerated while they are being removed are listed in
  * .dependency-cruiser-known-violations.json (--ignore-known; empty today); any other fails.
@@ -27,9 +28,14 @@ module.exports = {
       from: { path: '^src/(git|debian|sandbox)/' }, to: { path: outside('git', 'debian', 'sandbox', 'util', 'config') },
     },
     {
-      name: 'steps-do-not-notify', severity: 'error',
-      comment: 'Build steps return what they made; finishing a request (records, hooks, queue) is the owner’s job.',
-      from: { path: folder('build'), pathNot: '^src/build/(worker|run-build)\\.ts$' }, to: { path: '^src/(notify|queue|daemon|entry|server|cli)/' },
+      name: 'steps-do-not-finish', severity: 'error',
+      comment: 'Steps return what they made; running them in order and finishing a request (hooks, queue) is pipeline/’s job.',
+      from: { path: folder('steps') }, to: { path: '^src/(pipeline|notify|queue|daemon|entry|server|cli)/' },
+    },
+    {
+      name: 'pipeline-is-not-entered-from-outside', severity: 'error',
+      comment: 'Only the daemon’s entry point (cli/) starts the pipeline; the ways in only queue requests.',
+      from: { path: '^src/(entry|server|acl|queue|daemon|steps|git|debian|sandbox|publish|record|notify|config|util)/' }, to: { path: folder('pipeline') },
     },
     {
       name: 'notify-is-last', severity: 'error',

@@ -1,10 +1,10 @@
 import type { Config } from '../config/types.js';
 import { AuditLog } from '../record/audit-log.js';
 import { AptRepository } from '../publish/reprepro.js';
-import { rebuild } from '../build/rebuild.js';
+import { rebuild } from '../pipeline/rebuild.js';
 import { ExitCode } from '../util/errors.js';
 import { untilSignal } from './until-signal.js';
-import { BuildFailed } from '../build/run-build.js';
+import { BuildFailed } from '../pipeline/run-build.js';
 
 /** `pocketbuild rebuild ID`: progress to stderr, the comparison to stdout. */
 export async function runRebuild(config: Config, id: string, json: boolean): Promise<number> {

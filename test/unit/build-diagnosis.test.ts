@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { failureLines } from '../../src/build/failure-reason.js';
-import { explainUnmet, parseUnmet } from '../../src/build/build-deps.js';
-import { debBuildOptions } from '../../src/build/run-build.js';
+import { failureLines } from '../../src/steps/failure-reason.js';
+import { explainUnmet, parseUnmet } from '../../src/steps/build-deps.js';
+import { debBuildOptions } from '../../src/pipeline/run-build.js';
 
 describe('failureLines: why a build failed, from its output', () => {
   it('prefers the compiler error over make and dpkg-buildpackage echoing it', () => {

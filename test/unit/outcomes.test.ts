@@ -7,7 +7,7 @@ import { ExitCode, OUTCOMES, outcomeTable, type OutcomeCode, type OutcomeEntry }
 import { NotFoundError, PocketbuildError, RefusedError, UsageError, outcomeCodeOf } from '../../src/util/errors.js';
 import type { BuildResult } from '../../src/record/build-record.js';
 import type { AuditEvent } from '../../src/record/audit-log.js';
-import type { LimitFailure } from '../../src/build/limit-failure.js';
+import type { LimitFailure } from '../../src/steps/limit-failure.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CATALOGUE = path.join('src', 'util', 'outcomes.ts');

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { identifySource, prepareSource } from '../../src/build/source-package.js';
+import { identifySource, prepareSource } from '../../src/steps/source-package.js';
 import { exportTree } from '../../src/git/export.js';
 import { createMissingFromManifest, findPristineTarballs } from '../../src/git/pristine-tar.js';
 import { runHostTool } from '../../src/sandbox/host-tool.js';

@@ -8,7 +8,7 @@ import { ensureBuilderKey, keyId, loadBuilderKey, readPublicKey, builderKeyFiles
 import { auditOrigin, signCheckpoint, verifyCheckpoint } from '../../src/record/checkpoint.js';
 import { makeStatement, signStatement, verifyProvenance, BUILD_TYPE, type ProvenanceInput } from '../../src/record/provenance.js';
 import { candidatesFor, readProvenanceFiles } from '../../src/record/find-provenance.js';
-import { compareOutputs } from '../../src/build/rebuild.js';
+import { compareOutputs } from '../../src/pipeline/rebuild.js';
 
 describe('DSSE', () => {
   it('encodes PAE as the specification\'s test vector', () => {

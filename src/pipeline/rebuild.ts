@@ -6,9 +6,9 @@ import { BuildRecord, type OutputFile, type StageTiming } from '../record/build-
 import type { AuditLog } from '../record/audit-log.js';
 import type { AptRepository } from '../publish/reprepro.js';
 import { NotFoundError, PocketbuildError } from '../util/errors.js';
-import { identifySource } from './source-package.js';
-import { ensureBaseImage } from './base-image.js';
-import { gatherPinnedDebs } from './pinned-deps.js';
+import { identifySource } from '../steps/source-package.js';
+import { ensureBaseImage } from '../steps/base-image.js';
+import { gatherPinnedDebs } from '../steps/pinned-deps.js';
 import { BuildFailed, runSteps, SHARED_STEPS, type BuildState, type BuildStep } from './run-build.js';
 
 export interface FileComparison {
