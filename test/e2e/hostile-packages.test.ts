@@ -582,7 +582,7 @@ describe('outputs are read back as data', () => {
   const dirs: string[] = [];
 
   beforeAll(async () => {
-    ({ checkOutputs } = (await import(path.join(PROJECT, 'dist', 'build', 'outputs.js'))) as { checkOutputs: Check });
+    ({ checkOutputs } = (await import(path.join(PROJECT, 'dist', 'steps', 'outputs.js'))) as { checkOutputs: Check });
   });
 
   const deb = 'pbh-data_1.0_all.deb';
