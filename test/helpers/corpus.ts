@@ -244,18 +244,21 @@ export function diffLists(ours: string[], theirs: string[]): string[] {
   return [...ours.filter((x) => !b.has(x)).map((x) => `+${x}`), ...theirs.filter((x) => !a.has(x)).map((x) => `-${x}`)];
 }
 
-/** What the tree's top level says about how the package builds, for the table. */
+/**
+ * What the tree's top level says about how the package builds, for the table: an explicit
+ * dh addon first, then the files in the order debhelper's auto-detection tries them.
+ */
 function buildSystem(gitdir: string, control: string): string {
   const top = new Set(runAs(['git', '--git-dir', gitdir, 'ls-tree', '--name-only', 'master']).stdout.split('\n'));
   const bd = control.toLowerCase();
   if (/\bdh-(sequence-)?golang\b/.test(bd)) return 'go';
   if (/\bdh-(sequence-)?lua\b/.test(bd)) return 'lua';
+  if (top.has('configure.ac') || top.has('configure.in') || top.has('configure')) return 'autotools';
   if (top.has('Build.PL') || /libmodule-build-perl/.test(bd)) return 'perl (Module::Build)';
   if (top.has('Makefile.PL')) return 'perl (MakeMaker)';
+  if (top.has('Makefile') || top.has('GNUmakefile') || top.has('makefile')) return 'make';
   if (top.has('CMakeLists.txt')) return 'cmake';
   if (top.has('meson.build')) return 'meson';
-  if (top.has('configure.ac') || top.has('configure.in') || top.has('configure')) return 'autotools';
-  if (top.has('Makefile') || top.has('GNUmakefile')) return 'make';
   return 'debian/rules';
 }
 
