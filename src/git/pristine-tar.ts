@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { mangleVersionForGitTag } from '../debian/version.js';
 import { NotFoundError, PocketbuildError } from '../util/errors.js';
-import { exportTree } from './export.js';
 import { RepoReader } from './object-store.js';
 import { shortOid } from './repo-errors.js';
 import { peel, readRef, rootTree } from './resolve.js';
@@ -36,14 +35,6 @@ const BRANCH = 'refs/heads/pristine-tar';
 const COMPRESSIONS = ['gz', 'xz', 'bz2', 'lzma'] as const;
 /** The component names pocketbuild accepts in `orig-COMPONENT` (dpkg-source's, without upper case). */
 const COMPONENT = /^[a-z0-9][a-z0-9-]*$/;
-
-/**
- * The main upstream tarball `<source>_<upstreamVersion>.orig.tar.*` on the pristine-tar branch,
- * or null; see {@link findPristineTarballs}, which also finds the component tarballs.
- */
-export async function findPristineTar(gitdir: string, source: string, upstreamVersion: string): Promise<PristineTarEntry | null> {
-  return (await findPristineTarballs(gitdir, source, upstreamVersion))[0] ?? null;
-}
 
 /**
  * Every upstream tarball of `<source>_<upstreamVersion>` on the pristine-tar branch: the main
@@ -209,7 +200,7 @@ export async function exportPristineTarUpstream(
   dest: string,
   // pristine-tar exports with `git archive`, whose .gitattributes conversions a plain export
   // lacks: the caller passes an exporter that behaves like it.
-  exporter: (gitdir: string, id: string, dest: string) => Promise<{ files: number }> = exportTree,
+  exporter: (gitdir: string, id: string, dest: string) => Promise<{ files: number }>,
 ): Promise<{ files: number }> {
   if (!entry.rebuiltFrom) return exporter(gitdir, entry.id, dest);
   const { files } = await exporter(gitdir, entry.rebuiltFrom.tree, dest);

@@ -216,7 +216,7 @@ async function depsStep(s: State, env: BuildEnvironment): Promise<void> {
       { uri: `file:${aptDir}`, suite: s.pocket.suite, components: ['main'], signedBy: path.join(aptDir, 'key.gpg') },
     ],
     extra: s.source!.needsFakeroot ? ['fakeroot'] : [],
-    profiles: buildProfiles(s.pocket).DEB_BUILD_PROFILES?.split(' ') ?? [],
+    profiles: buildProfiles(s.pocket),
     destDir: path.join(s.work, 'debs'),
     whileReadingSources: (fn) => env.repo.whilePublishingPaused(fn),
     log: s.log,
@@ -229,7 +229,8 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
   const out = path.join(s.work, 'out');
   fs.mkdirSync(out);
   const lim = env.config.limits;
-  s.buildEnv = { DEB_BUILD_OPTIONS: debBuildOptions(s.pocket.deb_build_options, env.config.daemon.slots), ...buildProfiles(s.pocket) };
+  const profiles = buildProfiles(s.pocket);
+  s.buildEnv = { DEB_BUILD_OPTIONS: debBuildOptions(s.pocket.deb_build_options, env.config.daemon.slots), ...(profiles.length ? { DEB_BUILD_PROFILES: profiles.join(' ') } : {}) };
   s.log.write(`build: DEB_BUILD_OPTIONS="${s.buildEnv.DEB_BUILD_OPTIONS}"${s.buildEnv.DEB_BUILD_PROFILES ? ` DEB_BUILD_PROFILES="${s.buildEnv.DEB_BUILD_PROFILES}"` : ''}\n`);
   const r = await runSandbox(s.pocket.sandbox, {
     base: s.base!.root,
@@ -278,8 +279,8 @@ export function debBuildOptions(pocketOptions: string, slots: number, cpus = os.
  * (`nocheck`) also drops the test-only build-dependencies (`<!nocheck>`), as
  * dpkg-buildpackage(1) recommends setting both together.
  */
-export function buildProfiles(pocket: { deb_build_options: string }): { DEB_BUILD_PROFILES?: string } {
-  return pocket.deb_build_options.split(/\s+/).includes('nocheck') ? { DEB_BUILD_PROFILES: 'nocheck' } : {};
+export function buildProfiles(pocket: { deb_build_options: string }): string[] {
+  return pocket.deb_build_options.split(/\s+/).includes('nocheck') ? ['nocheck'] : [];
 }
 
 /** `pocketbuild-mark: NAME EPOCH_MS` lines → the time between consecutive marks, as build.NAME. */

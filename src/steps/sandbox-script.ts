@@ -6,7 +6,7 @@
  *
  * Layout it expects (bound read-only by the daemon):
  *   /in/<dirname>/       the exported source tree
- *   /in/*.orig.tar.*     the upstream tarball for 3.0 (quilt)
+ *   /in/*.orig*.tar.*    the upstream tarballs (and .asc signatures) a non-native format needs
  *   /debs/               the resolved .debs and their Packages index
  *   /out/                (writable) receives the results
  * When changing the layout, update src/pipeline/run-build.ts (the binds and the arguments).

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { exportTree } from '../git/export.js';
 import { exportLikeGitArchive } from './git-archive-tree.js';
 import { readBlobAt, repoLabel, resolveCommit, shortOid, treeOf } from '../git/resolve.js';
 import { createMissingFromManifest, exportPristineTarUpstream, findPristineTarballs, type PristineTarEntry } from '../git/pristine-tar.js';
@@ -10,6 +9,9 @@ import { parseDeb822, sourceFormat, type SourceFormat } from '../debian/control.
 import { mangleVersionForGitTag, parseVersion } from '../debian/version.js';
 import { PocketbuildError } from '../util/errors.js';
 import { runHostTool } from '../sandbox/host-tool.js';
+
+/** For each confined host tool of the export (git archive, tar, pristine-tar gentar). */
+const HOST_TOOL_TIMEOUT_MS = 10 * 60_000;
 
 /** What the commit says it is, read from git without exporting anything. */
 export interface SourceIdentity {
@@ -113,22 +115,20 @@ export async function prepareSource(gitdir: string, commit: string, id: SourceId
   }
   const staging = path.join(workDir, 'upstream');
   const top = `${source}-${id.upstreamVersion}`;
-  await exportTree(gitdir, upstreamCommit, path.join(staging, top));
+  // As the packaging tree is exported (git archive), or dpkg-source would see upstream changes.
+  await exportLikeGitArchive(gitdir, upstreamCommit, path.join(staging, top), { workDir, log, timeoutMs: HOST_TOOL_TIMEOUT_MS });
   // Format 1.0 knows only gzip.
   const gz = id.format === '1.0';
   const name = `${source}_${id.upstreamVersion}.orig.tar.${gz ? 'gz' : 'xz'}`;
   // Deterministic, so the same tag always gives the same tarball (and the same .dsc).
   await runHostTool(
     ['tar', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${id.changelog.timestamp}`, '-C', staging, gz ? '-czf' : '-cJf', path.join(inDir, name), top],
-    { workDir, cwd: workDir, timeoutMs: 10 * 60_000, log, what: 'tar' },
+    { workDir, cwd: workDir, timeoutMs: HOST_TOOL_TIMEOUT_MS, log, what: 'tar' },
   );
   fs.rmSync(staging, { recursive: true, force: true });
   log.write(`export: ${name} made from tag ${tag}\n`);
   return { inDir, dirname, files, upstreamTarball: { name, from: 'upstream-tag' }, upstreamFiles: [name] };
 }
-
-/** For each confined run over a delta (tar, pristine-tar gentar). */
-const HOST_TOOL_TIMEOUT_MS = 10 * 60_000;
 
 /**
  * `pristine-tar checkout` of one entry, done in parts so that only the parts that must read

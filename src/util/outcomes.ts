@@ -149,10 +149,6 @@ export function outcome(code: OutcomeCode): OutcomeEntry {
   return OUTCOMES[code];
 }
 
-export function isOutcomeCode(s: string): s is OutcomeCode {
-  return Object.prototype.hasOwnProperty.call(OUTCOMES, s);
-}
-
 /**
  * The "Outcome codes" table of README.md, made from OUTCOMES (test/unit/outcomes.test.ts
  * checks that README.md holds exactly this).

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder } from '../helpers/builder.js';
 import { makeAndImportSource, type ImportedSource } from '../helpers/debian-source.js';
-import { runAs, tempDirForTestUser } from '../helpers/env.js';
+import { privateAptOptions, runAs, tempDirForTestUser } from '../helpers/env.js';
 
 /**
  * The classes of real Debian sources that once failed, each on a package made for the test
@@ -78,10 +78,7 @@ describe('Debian source packages as Debian makes them', () => {
     // apt, trusting only the repository's key, fetches the installer index and sees the udeb.
     const apt = tempDirForTestUser('apt-udeb');
     try {
-      runAs(['mkdir', '-p', `${apt}/lists/partial`, `${apt}/archives/partial`, `${apt}/parts`]);
-      runAs(['sh', '-c', 'printf "%s\\n" "$1" > "$2"', 'sh', `deb [signed-by=${path.join(b.aptDir(), 'key.gpg')}] file:${b.aptDir()} main main main/debian-installer`, `${apt}/sources.list`]);
-      const opts = ['-o', `Dir::State=${apt}`, '-o', `Dir::State::lists=${apt}/lists`, '-o', 'Dir::State::status=/dev/null', '-o', `Dir::Cache=${apt}`,
-        '-o', `Dir::Etc::SourceList=${apt}/sources.list`, '-o', `Dir::Etc::SourceParts=${apt}/parts`, '-o', 'Debug::NoLocking=true', '-o', 'APT::Sandbox::User='];
+      const opts = privateAptOptions(apt, [`deb [signed-by=${path.join(b.aptDir(), 'key.gpg')}] file:${b.aptDir()} main main main/debian-installer`]);
       const update = runAs(['apt-get', ...opts, 'update'], { allowFail: true });
       expect(update.status, update.stdout + update.stderr).toBe(0);
       expect(update.stdout + update.stderr).not.toMatch(/^(W|E):/m);

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { CLI, runAs, sharedCacheDir, tempDirForTestUser } from './env.js';
+import { privateAptOptions, runAs, sharedCacheDir, tempDirForTestUser } from './env.js';
 import { TestBuilder } from './builder.js';
 import { parseDeb822 } from '../../src/debian/control.js';
 import { withLock } from '../../src/util/lock.js';
@@ -83,19 +83,10 @@ export class DebianArchive {
 
   constructor(dir = path.join(sharedCacheDir(), 'corpus', 'apt')) {
     this.dir = dir;
-    runAs(['mkdir', '-p', `${dir}/lists/partial`, `${dir}/archives/partial`, `${dir}/parts`]);
-    const list = [
+    this.opts = privateAptOptions(dir, [
       `deb-src [signed-by=${KEYRING}] ${MIRROR} ${SUITE} main`,
       `deb [arch=amd64 signed-by=${KEYRING}] ${MIRROR} ${SUITE} main main/debian-installer`,
-    ].join('\n');
-    runAs(['sh', '-c', 'printf "%s\\n" "$1" > "$2"', 'sh', list, `${dir}/sources.list`]);
-    this.opts = [
-      '-o', `Dir::State=${dir}`, '-o', `Dir::State::lists=${dir}/lists`, '-o', 'Dir::State::status=/dev/null',
-      '-o', `Dir::Cache=${dir}`, '-o', `Dir::Cache::archives=${dir}/archives`,
-      '-o', `Dir::Etc::SourceList=${dir}/sources.list`, '-o', `Dir::Etc::SourceParts=${dir}/parts`,
-      '-o', 'Debug::NoLocking=true', '-o', 'APT::Sandbox::User=', '-o', 'Acquire::Languages=none',
-      '-o', 'APT::Architecture=amd64',
-    ];
+    ], ['-o', 'APT::Architecture=amd64']);
   }
 
   /** One apt at a time on the shared lists and downloads: test runs may go in parallel. */
@@ -424,4 +415,3 @@ export function corpusTable(results: CorpusResult[]): string {
   return [fmt(head), ...rows.map(fmt), `${ok} of ${results.length} real packages match Debian`].join('\n');
 }
 
-export { CLI };

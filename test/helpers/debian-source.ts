@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runAs, tempDirForTestUser } from './env.js';
+import { fileWriter } from './packages.js';
 
 /**
  * A Debian source package made for a test the way upstream and Debian make real ones: an
@@ -93,12 +94,7 @@ export function makeAndImportSource(reposDir: string, p: MadeSource): ImportedSo
 }
 
 function writeDebian(tree: string, p: MadeSource): void {
-  const w = (rel: string, text: string, mode = 0o644) => {
-    const f = path.join(tree, rel);
-    fs.mkdirSync(path.dirname(f), { recursive: true });
-    fs.writeFileSync(f, text, { mode });
-    fs.chmodSync(f, mode);
-  };
+  const w = fileWriter(tree);
   w('debian/changelog', `${p.name} (${p.version}) unstable; urgency=medium\n\n  * Test release.\n\n -- Pocket Tester <tester@localhost>  Sat, 21 Nov 2026 12:00:00 +0000\n`);
   const udeb = `${p.name}-udeb`;
   w('debian/control', [

@@ -89,3 +89,20 @@ export function tempDirForTestUser(prefix: string): string {
 export function sharedCacheDir(): string {
   return process.env.POCKETBUILD_TEST_CACHE ?? path.join(os.tmpdir(), 'pocketbuild-test-cache');
 }
+
+/**
+ * apt options for a private configuration in `dir` (owned by the test user): its own lists,
+ * cache and sources.list with `sources` (one-line style), no locking, no _apt sandbox, no
+ * dpkg status. The host's apt state is never touched.
+ */
+export function privateAptOptions(dir: string, sources: string[], extra: string[] = []): string[] {
+  runAs(['mkdir', '-p', `${dir}/lists/partial`, `${dir}/archives/partial`, `${dir}/parts`]);
+  runAs(['sh', '-c', 'printf "%s\\n" "$1" > "$2"', 'sh', sources.join('\n'), `${dir}/sources.list`]);
+  return [
+    '-o', `Dir::State=${dir}`, '-o', `Dir::State::lists=${dir}/lists`, '-o', 'Dir::State::status=/dev/null',
+    '-o', `Dir::Cache=${dir}`, '-o', `Dir::Cache::archives=${dir}/archives`,
+    '-o', `Dir::Etc::SourceList=${dir}/sources.list`, '-o', `Dir::Etc::SourceParts=${dir}/parts`,
+    '-o', 'Debug::NoLocking=true', '-o', 'APT::Sandbox::User=', '-o', 'Acquire::Languages=none',
+    ...extra,
+  ];
+}

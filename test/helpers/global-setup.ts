@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { isRoot, runAs, sharedCacheDir, TEST_USER, testUser } from './env.js';
+import { isRoot, privateAptOptions, runAs, sharedCacheDir, TEST_USER, testUser } from './env.js';
 
 /**
  * Once per `npm test`: the unprivileged test user (when running as root, as CI does), the
@@ -32,16 +32,7 @@ export default function setup(): void {
 /** `apt-get source --download-only hello` with a private apt config (deb-src), as the test user; kept in the cache. */
 function fetchHelloSource(dir: string): void {
   if (fs.existsSync(path.join(dir, 'ready'))) return;
-  runAs(['mkdir', '-p', `${dir}/lists/partial`, `${dir}/archives/partial`, `${dir}/parts`]);
-  const keyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
-  runAs(['sh', '-c', 'printf "%s\\n" "$1" > "$2"', 'sh',
-    `deb-src [signed-by=${keyring}] http://deb.debian.org/debian bookworm main`, `${dir}/sources.list`]);
-  const opts = [
-    '-o', `Dir::State=${dir}`, '-o', `Dir::State::lists=${dir}/lists`, '-o', `Dir::State::status=/var/lib/dpkg/status`,
-    '-o', `Dir::Cache=${dir}`, '-o', `Dir::Cache::archives=${dir}/archives`,
-    '-o', `Dir::Etc::SourceList=${dir}/sources.list`, '-o', `Dir::Etc::SourceParts=${dir}/parts`,
-    '-o', 'Debug::NoLocking=true', '-o', 'APT::Sandbox::User=', '-o', 'Acquire::Languages=none',
-  ];
+  const opts = privateAptOptions(dir, ['deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main']);
   runAs(['apt-get', '-q', ...opts, 'update'], { timeoutMs: 300_000 });
   runAs(['apt-get', '-q', ...opts, 'source', '--download-only', 'hello=2.10-3'], { cwd: dir, timeoutMs: 300_000 });
   runAs(['touch', path.join(dir, 'ready')]);

@@ -24,17 +24,22 @@ export interface NativePackage {
   uncompressed?: boolean;
 }
 
-/**
- * A small native source package with no build-dependencies beyond build-essential: its
- * rules file builds the .deb with dpkg-deb directly, so tests spend seconds, not minutes.
- */
-export function writeNativePackage(dir: string, p: NativePackage): void {
-  const w = (rel: string, text: string, mode = 0o644) => {
+/** Writes files under `dir` (parents made), each with exactly `mode` whatever the umask. */
+export function fileWriter(dir: string): (rel: string, text: string, mode?: number) => void {
+  return (rel, text, mode = 0o644) => {
     const f = path.join(dir, rel);
     fs.mkdirSync(path.dirname(f), { recursive: true });
     fs.writeFileSync(f, text, { mode });
     fs.chmodSync(f, mode);
   };
+}
+
+/**
+ * A small native source package with no build-dependencies beyond build-essential: its
+ * rules file builds the .deb with dpkg-deb directly, so tests spend seconds, not minutes.
+ */
+export function writeNativePackage(dir: string, p: NativePackage): void {
+  const w = fileWriter(dir);
   w('debian/changelog', `${p.name} (${p.version}) unstable; urgency=medium\n\n  * Test release ${p.version}.\n\n -- Pocket Tester <tester@localhost>  Sat, 21 Nov 2026 12:00:00 +0000\n`);
   w('debian/control', [
     `Source: ${p.name}`, 'Section: misc', 'Priority: optional', 'Maintainer: Pocket Tester <tester@localhost>',

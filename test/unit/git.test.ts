@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exportTree } from '../../src/git/export.js';
-import { findPristineTar } from '../../src/git/pristine-tar.js';
+import { findPristineTarballs } from '../../src/git/pristine-tar.js';
 import { createTag, moveBranch } from '../../src/git/refs.js';
 import { isDescendant, readBlobAt, readRef, resolveCommit, treeOf } from '../../src/git/resolve.js';
 import { ExitCode, PocketbuildError } from '../../src/util/errors.js';
@@ -470,7 +470,7 @@ describe('refs', () => {
   });
 });
 
-describe('findPristineTar', () => {
+describe('findPristineTarballs', () => {
   function pristineBranch(gitdir: string, files: Record<string, Buffer>): void {
     const entries = Object.entries(files).map(([name, data]) => ({ mode: '100644', name, oid: hashObject(gitdir, 'blob', data) }));
     entries.sort((x, y) => (x.name < y.name ? -1 : 1));
@@ -479,7 +479,7 @@ describe('findPristineTar', () => {
 
   it('finds the delta and id of a stored tarball, and null when there is none', async () => {
     const { gitdir, c1 } = makeRepo();
-    expect(await findPristineTar(gitdir, 'hello', '1.0')).toBeNull();
+    expect(await findPristineTarballs(gitdir, 'hello', '1.0')).toEqual([]);
     const tree = git(gitdir, ['rev-parse', `${c1}^{tree}`]);
     const delta = Buffer.from(Array.from({ length: 500 }, (_, i) => (i * 31) % 256));
     pristineBranch(gitdir, {
@@ -488,11 +488,11 @@ describe('findPristineTar', () => {
       'hello_0.9.orig.tar.gz.delta': Buffer.from('d'),
       'hello_0.9.orig.tar.gz.id': Buffer.from(`${c1}\n`),
     });
-    expect(await findPristineTar(gitdir, 'hello', '1.0')).toEqual({ tarball: 'hello_1.0.orig.tar.xz', delta, id: tree });
-    expect(await findPristineTar(gitdir, 'hello', '0.9')).toMatchObject({ tarball: 'hello_0.9.orig.tar.gz', id: c1 });
-    expect(await findPristineTar(gitdir, 'hello', '2.0')).toBeNull();
-    expect(await findPristineTar(gitdir, 'other', '1.0')).toBeNull();
-    await expectError(findPristineTar(gitdir, '../hello', '1.0'), 'BadPristineTarName');
+    expect(await findPristineTarballs(gitdir, 'hello', '1.0')).toEqual([{ tarball: 'hello_1.0.orig.tar.xz', delta, id: tree }]);
+    expect(await findPristineTarballs(gitdir, 'hello', '0.9')).toMatchObject([{ tarball: 'hello_0.9.orig.tar.gz', id: c1 }]);
+    expect(await findPristineTarballs(gitdir, 'hello', '2.0')).toEqual([]);
+    expect(await findPristineTarballs(gitdir, 'other', '1.0')).toEqual([]);
+    await expectError(findPristineTarballs(gitdir, '../hello', '1.0'), 'BadPristineTarName');
   });
 
   it('reports half-stored entries and upstream ids the repository lacks', async () => {
@@ -504,8 +504,8 @@ describe('findPristineTar', () => {
       'hello_3.0.orig.tar.gz.delta': Buffer.from('d'),
       'hello_3.0.orig.tar.gz.id': Buffer.from('not an id\n'),
     });
-    await expectError(findPristineTar(gitdir, 'hello', '1.0'), 'BrokenPristineTar', /has hello_1\.0\.orig\.tar\.gz\.delta but no hello_1\.0\.orig\.tar\.gz\.id/);
-    await expectError(findPristineTar(gitdir, 'hello', '2.0'), 'NotFoundError', /upstream bbbbbbb, which is not in the repository/);
-    await expectError(findPristineTar(gitdir, 'hello', '3.0'), 'BrokenPristineTar');
+    await expectError(findPristineTarballs(gitdir, 'hello', '1.0'), 'BrokenPristineTar', /has hello_1\.0\.orig\.tar\.gz\.delta but no hello_1\.0\.orig\.tar\.gz\.id/);
+    await expectError(findPristineTarballs(gitdir, 'hello', '2.0'), 'NotFoundError', /upstream bbbbbbb, which is not in the repository/);
+    await expectError(findPristineTarballs(gitdir, 'hello', '3.0'), 'BrokenPristineTar');
   });
 });
