@@ -27,7 +27,15 @@ const USAGE = `usage: npm run corpus -- [--list FILE] [--only NAME,...] [--ci] [
   --keep        keep the instance's directory (logs, repository) and print where it is`;
 
 function parseArgs(argv: string[]) {
-  const o = { list: path.join(PROJECT, 'bench', 'corpus', 'bookworm.txt'), only: [] as string[], ci: false, nocheck: false, slots: 1, json: 'corpus-results.json', keep: false };
+  const o = {
+    list: path.join(PROJECT, 'bench', 'corpus', 'bookworm.txt'),
+    only: [] as string[],
+    ci: false,
+    nocheck: false,
+    slots: 1,
+    json: 'corpus-results.json',
+    keep: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -42,8 +50,10 @@ function parseArgs(argv: string[]) {
     else if (a === '--slots') o.slots = Number(value());
     else if (a === '--json') o.json = value();
     else if (a === '--keep') o.keep = true;
-    else if (a === '--help' || a === '-h') { console.log(USAGE); process.exit(0); }
-    else throw new Error(`unknown argument ${a}`);
+    else if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.slots) || o.slots < 1) throw new Error('--slots needs a positive integer');
   return o;
@@ -77,9 +87,18 @@ async function main(): Promise<number> {
     progress: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
   });
   const wall = (Date.now() - t0) / 1000;
-  fs.writeFileSync(o.json, JSON.stringify({ list: o.list, wall_seconds: wall, deb_build_options: o.nocheck ? 'nocheck' : '', results }, null, 2) + '\n');
+  fs.writeFileSync(
+    o.json,
+    JSON.stringify(
+      { list: o.list, wall_seconds: wall, deb_build_options: o.nocheck ? 'nocheck' : '', results },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(corpusTable(results));
-  console.log(`wall time ${(wall / 60).toFixed(1)} min; results in ${o.json}${o.keep ? `; instance kept in ${root}` : ''}`);
+  console.log(
+    `wall time ${(wall / 60).toFixed(1)} min; results in ${o.json}${o.keep ? `; instance kept in ${root}` : ''}`,
+  );
   return results.every((r) => r.match) ? 0 : 1;
 }
 

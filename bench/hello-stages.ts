@@ -47,10 +47,14 @@ async function main(): Promise<void> {
     console.log(`hello 2.10-3, submit to published, ${RUNS} warm runs (median; min-max):`);
     for (const n of names) {
       const xs = runs.map((r) => r.stages[n]!);
-      console.log(`  ${n.padEnd(9)} ${sec(median(xs)).padStart(9)}   (${sec(Math.min(...xs))} - ${sec(Math.max(...xs))})`);
+      console.log(
+        `  ${n.padEnd(9)} ${sec(median(xs)).padStart(9)}   (${sec(Math.min(...xs))} - ${sec(Math.max(...xs))})`,
+      );
     }
     const totals = runs.map((r) => r.total);
-    console.log(`  ${'total'.padEnd(9)} ${sec(median(totals)).padStart(9)}   (submit until the request left the queue)`);
+    console.log(
+      `  ${'total'.padEnd(9)} ${sec(median(totals)).padStart(9)}   (submit until the request left the queue)`,
+    );
     floor(median(totals));
   } finally {
     await b.cleanup();
@@ -65,7 +69,9 @@ function floor(pocketbuildMs: number): void {
     spawnSync('dpkg-source', ['-x', src, path.join(work, 'hello')], { stdio: 'ignore' });
     const check = spawnSync('dpkg-checkbuilddeps', [], { cwd: path.join(work, 'hello'), encoding: 'utf8' });
     if (check.status !== 0) {
-      console.log(`  floor     skipped: the host lacks hello's build-dependencies (${check.stderr.trim().split('\n').pop()}); as root: apt-get build-dep hello, then run again`);
+      console.log(
+        `  floor     skipped: the host lacks hello's build-dependencies (${check.stderr.trim().split('\n').pop()}); as root: apt-get build-dep hello, then run again`,
+      );
       return;
     }
     const xs: number[] = [];
@@ -73,11 +79,16 @@ function floor(pocketbuildMs: number): void {
       fs.rmSync(path.join(work, 'hello'), { recursive: true, force: true });
       spawnSync('dpkg-source', ['-x', src, path.join(work, 'hello')], { stdio: 'ignore' });
       const t0 = Date.now();
-      const r = spawnSync('dpkg-buildpackage', ['-b', '-uc', '-us'], { cwd: path.join(work, 'hello'), stdio: 'ignore' });
+      const r = spawnSync('dpkg-buildpackage', ['-b', '-uc', '-us'], {
+        cwd: path.join(work, 'hello'),
+        stdio: 'ignore',
+      });
       if (r.status !== 0) throw new Error('bare dpkg-buildpackage failed');
       xs.push(Date.now() - t0);
     }
-    console.log(`  floor     ${sec(median(xs)).padStart(9)}   bare dpkg-buildpackage -b, deps installed; pocketbuild/floor = ${(pocketbuildMs / median(xs)).toFixed(2)}x`);
+    console.log(
+      `  floor     ${sec(median(xs)).padStart(9)}   bare dpkg-buildpackage -b, deps installed; pocketbuild/floor = ${(pocketbuildMs / median(xs)).toFixed(2)}x`,
+    );
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -21,7 +21,9 @@ const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 async function main(): Promise<void> {
   setup();
-  const b = new TestBuilder('bench-sandbox', { pockets: { userns: { allow_backtracking: true }, vm: { sandbox: 'vm', allow_backtracking: true } } });
+  const b = new TestBuilder('bench-sandbox', {
+    pockets: { userns: { allow_backtracking: true }, vm: { sandbox: 'vm', allow_backtracking: true } },
+  });
   const pkg = new PackageRepo(b.reposDir, 'pb-bench');
   try {
     await b.startDaemon();
@@ -45,9 +47,15 @@ async function main(): Promise<void> {
     const accel = /with accel (\w+)/.exec(b.buildLog(lastVm))?.[1] ?? '?';
     const m = (p: string, k: 'total' | 'build') => median(times[p]!.map((t) => t[k]));
     console.log(`pb-bench (Build-Depends: jq), ${RUNS} warm runs each, alternating (medians):`);
-    console.log(`  userns  total ${sec(m('userns', 'total')).padStart(9)}  build stage ${sec(m('userns', 'build')).padStart(9)}`);
-    console.log(`  vm      total ${sec(m('vm', 'total')).padStart(9)}  build stage ${sec(m('vm', 'build')).padStart(9)}  (accel ${accel})`);
-    console.log(`  vm / userns: total ${(m('vm', 'total') / m('userns', 'total')).toFixed(2)}x, build stage ${(m('vm', 'build') / m('userns', 'build')).toFixed(2)}x`);
+    console.log(
+      `  userns  total ${sec(m('userns', 'total')).padStart(9)}  build stage ${sec(m('userns', 'build')).padStart(9)}`,
+    );
+    console.log(
+      `  vm      total ${sec(m('vm', 'total')).padStart(9)}  build stage ${sec(m('vm', 'build')).padStart(9)}  (accel ${accel})`,
+    );
+    console.log(
+      `  vm / userns: total ${(m('vm', 'total') / m('userns', 'total')).toFixed(2)}x, build stage ${(m('vm', 'build') / m('userns', 'build')).toFixed(2)}x`,
+    );
   } finally {
     pkg.cleanup();
     await b.cleanup();

@@ -52,7 +52,14 @@ async function main(): Promise<void> {
   blocker.commitVersion({ version: '1.0', buildCommands: ['sleep 3600'] });
   const keys = new ClientKeys(path.join(b.root, 'keys'), ['alice', 'nodecmd', 'floor']);
   const socket = path.join(b.stateDir, 'entry.sock');
-  const fast = new OpenSshServer(b.root, keys, b.configFile, ['alice'], { floor: '/bin/true', nodecmd: forcedCommand(b.configFile, 'alice') }, socket);
+  const fast = new OpenSshServer(
+    b.root,
+    keys,
+    b.configFile,
+    ['alice'],
+    { floor: '/bin/true', nodecmd: forcedCommand(b.configFile, 'alice') },
+    socket,
+  );
   await fast.start();
   await b.startDaemon();
   try {
@@ -64,7 +71,10 @@ async function main(): Promise<void> {
     const viaNode: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       floor.push((await ssh(fast.argv('floor', 'anything'))).ms);
-      for (const [key, into] of [['alice', viaSocket], ['nodecmd', viaNode]] as const) {
+      for (const [key, into] of [
+        ['alice', viaSocket],
+        ['nodecmd', viaNode],
+      ] as const) {
         const r = await ssh(fast.argv(key, 'submit dev pb-bench main'));
         if (r.code !== 0) throw new Error(`submit failed: ${r.out}`);
         into.push(r.ms);
@@ -75,8 +85,12 @@ async function main(): Promise<void> {
     const n = stats(viaNode);
     console.log(`round trip over ${ROUNDS} interleaved runs (ms):`);
     console.log(`  no-op forced command             median ${f.median.toFixed(0)}  p95 ${f.p95.toFixed(0)}`);
-    console.log(`  submit, fast client + daemon     median ${s.median.toFixed(0)}  p95 ${s.p95.toFixed(0)}  ratio ${(s.median / f.median).toFixed(2)}x (target <= 1.25x)`);
-    console.log(`  submit, Node forced command      median ${n.median.toFixed(0)}  p95 ${n.p95.toFixed(0)}  ratio ${(n.median / f.median).toFixed(2)}x`);
+    console.log(
+      `  submit, fast client + daemon     median ${s.median.toFixed(0)}  p95 ${s.p95.toFixed(0)}  ratio ${(s.median / f.median).toFixed(2)}x (target <= 1.25x)`,
+    );
+    console.log(
+      `  submit, Node forced command      median ${n.median.toFixed(0)}  p95 ${n.p95.toFixed(0)}  ratio ${(n.median / f.median).toFixed(2)}x`,
+    );
     const sshd = fast;
 
     const queueDir = path.join(b.root, 'queue');
@@ -84,15 +98,19 @@ async function main(): Promise<void> {
     let next = 0;
     let failed = 0;
     const t0 = Date.now();
-    await Promise.all([...Array(CLIENTS)].map(async () => {
-      while (next < TOTAL) {
-        next++;
-        const r = await ssh(sshd.argv('alice', 'submit dev pb-bench main'));
-        if (r.code !== 0) failed++;
-      }
-    }));
+    await Promise.all(
+      [...Array(CLIENTS)].map(async () => {
+        while (next < TOTAL) {
+          next++;
+          const r = await ssh(sshd.argv('alice', 'submit dev pb-bench main'));
+          if (r.code !== 0) failed++;
+        }
+      }),
+    );
     const queued = fs.readdirSync(queueDir).filter((n) => n.endsWith('.json')).length - before;
-    console.log(`${TOTAL} submissions from ${CLIENTS} concurrent clients in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${queued} queued, ${failed} failed (target: all ${TOTAL} queued)`);
+    console.log(
+      `${TOTAL} submissions from ${CLIENTS} concurrent clients in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${queued} queued, ${failed} failed (target: all ${TOTAL} queued)`,
+    );
   } finally {
     await fast.stop();
     repo.cleanup();

@@ -15,7 +15,12 @@ export interface DecideOptions {
   aclCommandTimeoutMs?: number;
 }
 
-export async function decide(config: Config, principal: string, right: Right, opts: DecideOptions = {}): Promise<Decision> {
+export async function decide(
+  config: Config,
+  principal: string,
+  right: Right,
+  opts: DecideOptions = {},
+): Promise<Decision> {
   // Callers check names at the edge too; here it keeps "*" or "group:x" from ever being a principal.
   if (!PRINCIPAL_NAME.test(principal)) return deny(`${quoted(principal)} is not a principal name; denying`);
 
@@ -35,7 +40,12 @@ export async function decide(config: Config, principal: string, right: Right, op
 }
 
 /** Like `decide`, but a refusal is thrown as AccessDenied whose message is the reason. */
-export async function requireRight(config: Config, principal: string, right: Right, opts: DecideOptions = {}): Promise<void> {
+export async function requireRight(
+  config: Config,
+  principal: string,
+  right: Right,
+  opts: DecideOptions = {},
+): Promise<void> {
   const d = await decide(config, principal, right, opts);
   if (!d.allowed) throw new AccessDenied(d.reason, { principal, right });
 }
@@ -57,16 +67,22 @@ async function decideBuild(config: Config, principal: string, name: string, time
   const command = pocket.acl_command;
   const answer = await askAclCommand(command, name, timeoutMs);
   if (!answer.ok) {
-    return deny(`${principal} may not ${phrase}: acl_command ${command} failed (${answer.why}); denying (allowed without it: ${allowed})`);
+    return deny(
+      `${principal} may not ${phrase}: acl_command ${command} failed (${answer.why}); denying (allowed without it: ${allowed})`,
+    );
   }
-  if (answer.principals.has(principal)) return allow(`${principal} may ${phrase} (acl_command ${command} printed ${principal})`);
+  if (answer.principals.has(principal))
+    return allow(`${principal} may ${phrase} (acl_command ${command} printed ${principal})`);
   if (answer.anyone) return allow(`${principal} may ${phrase} (acl_command ${command} printed *)`);
-  return deny(`${principal} may not ${phrase} (allowed: ${allowed}; acl_command ${command} did not print ${principal})`);
+  return deny(
+    `${principal} may not ${phrase} (allowed: ${allowed}; acl_command ${command} did not print ${principal})`,
+  );
 }
 
 function decideRepo(config: Config, principal: string, right: Extract<Right, { kind: 'push' | 'read' }>): Decision {
   const pkg = right.package;
-  if (!PACKAGE_NAME.test(pkg)) return deny(`${principal} may not ${right.kind} ${quoted(pkg)}: it is not a package name`);
+  if (!PACKAGE_NAME.test(pkg))
+    return deny(`${principal} may not ${right.kind} ${quoted(pkg)}: it is not a package name`);
   const phrase = rightPhrase(right);
   const own = Object.hasOwn(config.repos, pkg) ? config.repos[pkg] : undefined;
   const acl = own ?? config.repo_defaults;
@@ -74,12 +90,16 @@ function decideRepo(config: Config, principal: string, right: Extract<Right, { k
 
   const entry = matchingEntry(config.groups, principal, acl[right.kind]);
   if (entry !== undefined) return allow(`${principal} may ${phrase} (${key}.${right.kind}: ${entry})`);
-  if (right.kind === 'push') return deny(`${principal} may not ${phrase} (allowed by ${key}.push: ${listEntries(acl.push)})`);
+  if (right.kind === 'push')
+    return deny(`${principal} may not ${phrase} (allowed by ${key}.push: ${listEntries(acl.push)})`);
 
   // receive-pack shows a pusher every ref anyway, so refusing them a fetch would protect nothing.
   const pusher = matchingEntry(config.groups, principal, acl.push);
-  if (pusher !== undefined) return allow(`${principal} may ${phrase} (${key}.push: ${pusher}; pushing implies reading)`);
-  return deny(`${principal} may not ${phrase} (allowed by ${key}.read and ${key}.push: ${listEntries([...acl.read, ...acl.push])})`);
+  if (pusher !== undefined)
+    return allow(`${principal} may ${phrase} (${key}.push: ${pusher}; pushing implies reading)`);
+  return deny(
+    `${principal} may not ${phrase} (allowed by ${key}.read and ${key}.push: ${listEntries([...acl.read, ...acl.push])})`,
+  );
 }
 
 function allow(reason: string): Decision {

@@ -27,24 +27,32 @@ export interface AuditVerifyOptions {
  */
 export function runAuditVerify(config: () => Config, o: AuditVerifyOptions): number {
   const target = o.file ?? path.join(config().state_dir, 'audit.log');
-  if (!fs.existsSync(target)) throw new NotFoundError(`no audit log at ${target}; it is made by the first request or build.`, { file: target });
+  if (!fs.existsSync(target))
+    throw new NotFoundError(`no audit log at ${target}; it is made by the first request or build.`, { file: target });
   if (o.against !== undefined && !fs.existsSync(o.against)) {
-    throw new NotFoundError(`no mailbox at ${o.against}; give the mbox file that received the builder's mail.`, { file: o.against });
+    throw new NotFoundError(`no mailbox at ${o.against}; give the mbox file that received the builder's mail.`, {
+      file: o.against,
+    });
   }
   let ok = true;
   const v = verifyAuditLog(target);
   if (v.ok) process.stdout.write(`audit log OK: ${v.entries} entries, chain head ${v.head}\n`);
   else {
     ok = false;
-    process.stdout.write(`audit log BROKEN at line ${v.line}${v.seq === null ? '' : ` (seq ${v.seq})`}: ${v.problem}; the ${v.entries} entries before it verify.\n`);
+    process.stdout.write(
+      `audit log BROKEN at line ${v.line}${v.seq === null ? '' : ` (seq ${v.seq})`}: ${v.problem}; the ${v.entries} entries before it verify.\n`,
+    );
   }
-  if (o.against !== undefined) ok = verifyAgainst(target, o.against, o.key ?? builderKeyFiles(config().state_dir).pub) && ok;
+  if (o.against !== undefined)
+    ok = verifyAgainst(target, o.against, o.key ?? builderKeyFiles(config().state_dir).pub) && ok;
   return ok ? ExitCode.ok : ExitCode.failure;
 }
 
 function verifyAgainst(logFile: string, mbox: string, keyFile: string): boolean {
   if (!fs.existsSync(keyFile)) {
-    throw new NotFoundError(`no public key at ${keyFile}; give the builder's builder.pub with --key.`, { file: keyFile });
+    throw new NotFoundError(`no public key at ${keyFile}; give the builder's builder.pub with --key.`, {
+      file: keyFile,
+    });
   }
   const publicKey = readPublicKey(keyFile);
   const messages = parseMbox(fs.readFileSync(mbox));
@@ -53,12 +61,18 @@ function verifyAgainst(logFile: string, mbox: string, keyFile: string): boolean 
   const r = compareWithAnchors(lines, checkpointsInMail(messages), publicKey);
   for (const p of r.problems) process.stdout.write(`${p}\n`);
   if (r.found === 0) {
-    process.stdout.write(`no checkpoint found in ${mbox} (${messages.length} messages): nothing to check the log against; is it the mailbox that gets the builder's mail?\n`);
+    process.stdout.write(
+      `no checkpoint found in ${mbox} (${messages.length} messages): nothing to check the log against; is it the mailbox that gets the builder's mail?\n`,
+    );
     return false;
   }
   const newest = r.newest ? `, the newest covering ${r.newest.checkpoint.size} entries` : '';
-  const verdict = r.problems.length ? `${r.problems.length} problem(s)` : `the local log (${lines.length} entries) agrees with all of them`;
-  process.stdout.write(`checked ${r.checked} signed checkpoint(s) from ${messages.length} message(s) in ${mbox} (${r.distinct} distinct${newest}): ${verdict}\n`);
+  const verdict = r.problems.length
+    ? `${r.problems.length} problem(s)`
+    : `the local log (${lines.length} entries) agrees with all of them`;
+  process.stdout.write(
+    `checked ${r.checked} signed checkpoint(s) from ${messages.length} message(s) in ${mbox} (${r.distinct} distinct${newest}): ${verdict}\n`,
+  );
   return r.problems.length === 0;
 }
 

@@ -12,7 +12,10 @@ import { EntrySocketServer } from '../entry/entry-socket.js';
 
 export function refuseRoot(what: string): void {
   if (process.getuid?.() === 0) {
-    throw new PocketbuildError('RunningAsRoot', `${what} must not run as root: builds need no privilege, and a root daemon would widen every escape; run it as an unprivileged user with /etc/subuid and /etc/subgid ranges ("npm start" does this for you).`);
+    throw new PocketbuildError(
+      'RunningAsRoot',
+      `${what} must not run as root: builds need no privilege, and a root daemon would widen every escape; run it as an unprivileged user with /etc/subuid and /etc/subgid ranges ("npm start" does this for you).`,
+    );
   }
 }
 
@@ -35,7 +38,9 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
   await daemon.start();
   const entry = new EntrySocketServer(config, path.join(config.state_dir, 'entry.sock'), say);
   if (await entry.start()) say(`daemon: answering SSH commands on ${entry.path}`);
-  say(`daemon: watching ${config.queue_dir} with ${config.daemon.slots} slot(s); publishing to ${repo.dir} signed by ${fingerprint}`);
+  say(
+    `daemon: watching ${config.queue_dir} with ${config.daemon.slots} slot(s); publishing to ${repo.dir} signed by ${fingerprint}`,
+  );
   return {
     stop: async () => {
       await entry.close();

@@ -14,7 +14,8 @@ export async function runRepoHook(config: Config, hook: 'pre-receive' | 'post-re
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const updates = parseRefUpdates(Buffer.concat(chunks).toString('utf8'));
   const audit = new AuditLog(config.state_dir);
-  if (hook === 'pre-receive') return (await checkPush(config, audit, pkg, principal, updates, process.stderr)) ? ExitCode.ok : ExitCode.denied;
+  if (hook === 'pre-receive')
+    return (await checkPush(config, audit, pkg, principal, updates, process.stderr)) ? ExitCode.ok : ExitCode.denied;
   await queueAutoBuilds(config, audit, pkg, principal, updates, process.stderr);
   return ExitCode.ok;
 }

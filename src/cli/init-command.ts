@@ -10,7 +10,9 @@ export async function runInit(config: Config): Promise<number> {
   process.stdout.write(
     `state:       ${config.state_dir}\n` +
       `queue:       ${config.queue_dir}\n` +
-      `repository:  ${repo.dir} (suites: ${Object.values(config.pockets).map((p) => p.suite).join(', ')})\n` +
+      `repository:  ${repo.dir} (suites: ${Object.values(config.pockets)
+        .map((p) => p.suite)
+        .join(', ')})\n` +
       `signing key: ${fingerprint}\n` +
       `public key:  ${publicKey} (give this to APT clients as signed-by)\n` +
       `builder key: ${builderPub} (Ed25519; verifies provenance and audit checkpoints: pocketbuild verify --key)\n`,

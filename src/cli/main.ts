@@ -55,9 +55,11 @@ Options:
 Exit codes: 0 ok, 1 failed, 2 usage, 3 denied, 4 not found, 5 conflict, 6 config, 70 internal.
 `;
 
-
 async function main(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['config', 'principal', 'key', 'provenance', 'builder-id', 'against'], flags: ['json', 'help', 'version', 'h'] });
+  const args = parseArgs(argv, {
+    values: ['config', 'principal', 'key', 'provenance', 'builder-id', 'against'],
+    flags: ['json', 'help', 'version', 'h'],
+  });
   if (args.flags.has('version')) {
     process.stdout.write(`pocketbuild ${VERSION}\n`);
     return ExitCode.ok;
@@ -102,27 +104,42 @@ async function main(argv: string[]): Promise<number> {
     case 'ssh': {
       want(0, 'ssh --principal NAME');
       const principal = args.flags.get('principal');
-      if (typeof principal !== 'string') throw new UsageError('usage: pocketbuild ssh --principal NAME (in authorized_keys: command="pocketbuild ssh --principal alice",restrict ssh-ed25519 …)');
+      if (typeof principal !== 'string')
+        throw new UsageError(
+          'usage: pocketbuild ssh --principal NAME (in authorized_keys: command="pocketbuild ssh --principal alice",restrict ssh-ed25519 …)',
+        );
       return (await import('./ssh-command.js')).runSshEntry(config(), principal);
     }
     case 'ssh-server':
       want(0, 'ssh-server');
       return (await import('./ssh-server-command.js')).runSshServer(config());
     case 'hook':
-      if (rest.length !== 1 || (rest[0] !== 'pre-receive' && rest[0] !== 'post-receive')) throw new UsageError('usage: pocketbuild hook pre-receive|post-receive');
+      if (rest.length !== 1 || (rest[0] !== 'pre-receive' && rest[0] !== 'post-receive'))
+        throw new UsageError('usage: pocketbuild hook pre-receive|post-receive');
       return (await import('./hook-command.js')).runRepoHook(config(), rest[0]);
     case 'audit': {
       const usage = 'usage: pocketbuild audit verify [--against MBOX [--key PUB]] [FILE] | audit checkpoint';
       const str = (k: string) => args.flags.get(k) as string | undefined;
-      if (rest[0] === 'checkpoint' && rest.length === 1 && str('against') === undefined && str('key') === undefined) return (await import('./audit-command.js')).runAuditCheckpoint(config());
+      if (rest[0] === 'checkpoint' && rest.length === 1 && str('against') === undefined && str('key') === undefined)
+        return (await import('./audit-command.js')).runAuditCheckpoint(config());
       if (rest[0] !== 'verify' || rest.length > 2) throw new UsageError(usage);
-      if (str('key') !== undefined && str('against') === undefined) throw new UsageError(`--key goes with --against; ${usage}`);
-      return (await import('./audit-command.js')).runAuditVerify(config, { file: rest[1], against: str('against'), key: str('key') });
+      if (str('key') !== undefined && str('against') === undefined)
+        throw new UsageError(`--key goes with --against; ${usage}`);
+      return (await import('./audit-command.js')).runAuditVerify(config, {
+        file: rest[1],
+        against: str('against'),
+        key: str('key'),
+      });
     }
     case 'verify': {
       const str = (k: string) => args.flags.get(k) as string | undefined;
       return (await import('./verify-command.js')).runVerify({
-        targets: rest, key: str('key'), provenance: str('provenance'), builderId: str('builder-id'), configFile: str('config'), json,
+        targets: rest,
+        key: str('key'),
+        provenance: str('provenance'),
+        builderId: str('builder-id'),
+        configFile: str('config'),
+        json,
       });
     }
     case 'rebuild':

@@ -18,12 +18,24 @@ export async function runRebuild(config: Config, id: string, json: boolean): Pro
     process.stdout.write(JSON.stringify(report) + '\n');
   } else {
     for (const f of report.files) {
-      const what = f.same ? 'identical' : f.original === null ? 'only in the rebuild' : f.rebuilt === null ? 'missing from the rebuild' : f.expectedToDiffer ? 'differs (expected: it records the build date)' : 'DIFFERS';
-      process.stdout.write(`${what.padEnd(46)} ${f.file}${f.same || f.rebuilt === null ? '' : `  ${f.original ?? '-'} -> ${f.rebuilt}`}\n`);
+      const what = f.same
+        ? 'identical'
+        : f.original === null
+          ? 'only in the rebuild'
+          : f.rebuilt === null
+            ? 'missing from the rebuild'
+            : f.expectedToDiffer
+              ? 'differs (expected: it records the build date)'
+              : 'DIFFERS';
+      process.stdout.write(
+        `${what.padEnd(46)} ${f.file}${f.same || f.rebuilt === null ? '' : `  ${f.original ?? '-'} -> ${f.rebuilt}`}\n`,
+      );
     }
-    process.stdout.write(report.reproduced
-      ? `reproduced: build ${id}'s outputs are bit-for-bit identical (rebuild in ${report.dir})\n`
-      : `NOT reproduced: ${report.files.filter((f) => !f.same && !f.expectedToDiffer).length} file(s) differ; compare them with diffoscope (rebuild in ${report.dir})\n`);
+    process.stdout.write(
+      report.reproduced
+        ? `reproduced: build ${id}'s outputs are bit-for-bit identical (rebuild in ${report.dir})\n`
+        : `NOT reproduced: ${report.files.filter((f) => !f.same && !f.expectedToDiffer).length} file(s) differ; compare them with diffoscope (rebuild in ${report.dir})\n`,
+    );
   }
   return report.reproduced ? ExitCode.ok : ExitCode.failure;
 }

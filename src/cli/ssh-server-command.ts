@@ -13,11 +13,14 @@ export async function startSshServer(config: Config): Promise<{ stop: () => Prom
     port: config.ssh.port,
     hostKeyPath: config.ssh.host_key,
     users: config.ssh.users,
-    handler: (principal, command, io, signal) => runCommand({ config, principal, raw: command, io, transport: 'embedded', signal, logInternal: say }),
+    handler: (principal, command, io, signal) =>
+      runCommand({ config, principal, raw: command, io, transport: 'embedded', signal, logInternal: say }),
     log: (line) => say(`ssh: ${line}`),
   });
   const { port, hostKeyFingerprint } = await server.start();
-  say(`ssh: listening on ${config.ssh.listen}:${port}, host key ${hostKeyFingerprint}, ${Object.keys(config.ssh.users).length} user(s)`);
+  say(
+    `ssh: listening on ${config.ssh.listen}:${port}, host key ${hostKeyFingerprint}, ${Object.keys(config.ssh.users).length} user(s)`,
+  );
   return { stop: () => server.close(), port };
 }
 

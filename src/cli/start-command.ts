@@ -23,8 +23,11 @@ function tell(s: string): void {
 }
 
 export function requiredPackages(): string[] {
-  return fs.readFileSync(path.join(PROJECT, 'src', 'cli', 'system-packages.txt'), 'utf8')
-    .split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return fs
+    .readFileSync(path.join(PROJECT, 'src', 'cli', 'system-packages.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 }
 
 function missingPackages(): string[] {
@@ -35,8 +38,16 @@ function missingPackages(): string[] {
 }
 
 function mustRun(argv: string[], what: string): void {
-  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: 'inherit', timeout: 30 * 60_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (r.status !== 0) throw new PocketbuildError('SetupFailed', `${what} failed (${argv.join(' ')}); fix that and run "npm start" again.`);
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    stdio: 'inherit',
+    timeout: 30 * 60_000,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  if (r.status !== 0)
+    throw new PocketbuildError(
+      'SetupFailed',
+      `${what} failed (${argv.join(' ')}); fix that and run "npm start" again.`,
+    );
 }
 
 /**
@@ -57,7 +68,11 @@ export async function runStart(explicitConfig: string | undefined): Promise<numb
     mustRun(['apt-get', 'update'], 'apt-get update');
     mustRun(['apt-get', 'install', '-y', ...missing], 'apt-get install');
   }
-  const configFile = explicitConfig ?? (fs.existsSync(path.join(PROJECT, 'config.yml')) ? path.join(PROJECT, 'config.yml') : path.join(PROJECT, 'config.example.yml'));
+  const configFile =
+    explicitConfig ??
+    (fs.existsSync(path.join(PROJECT, 'config.yml'))
+      ? path.join(PROJECT, 'config.yml')
+      : path.join(PROJECT, 'config.example.yml'));
   const config = loadConfig(findConfigFile(configFile));
   if (isRoot) return handOver(config);
   checkSubordinateIds();
@@ -80,9 +95,21 @@ function handOver(config: Config): number {
     tell(`setup: creating the unprivileged service user "${SERVICE_USER}" (the daemon never runs as root)`);
     mustRun(['useradd', '--create-home', '--shell', '/usr/sbin/nologin', SERVICE_USER], 'useradd');
   }
-  const check = spawnSync('setpriv', ['--reuid', SERVICE_USER, '--regid', SERVICE_USER, '--init-groups', 'test', '-r', path.join(PROJECT, 'dist', 'cli', 'main.js')]);
+  const check = spawnSync('setpriv', [
+    '--reuid',
+    SERVICE_USER,
+    '--regid',
+    SERVICE_USER,
+    '--init-groups',
+    'test',
+    '-r',
+    path.join(PROJECT, 'dist', 'cli', 'main.js'),
+  ]);
   if (check.status !== 0) {
-    throw new PocketbuildError('SetupFailed', `user ${SERVICE_USER} cannot read ${PROJECT}; put the checkout where that user can read it (not under /root), or run "npm start" as an unprivileged user.`);
+    throw new PocketbuildError(
+      'SetupFailed',
+      `user ${SERVICE_USER} cannot read ${PROJECT}; put the checkout where that user can read it (not under /root), or run "npm start" as an unprivileged user.`,
+    );
   }
   for (const d of [config.state_dir, config.queue_dir, config.repos_dir, config.cache_dir]) {
     fs.mkdirSync(d, { recursive: true });
@@ -91,11 +118,26 @@ function handOver(config: Config): number {
   const home = os.userInfo({ encoding: 'utf8' }).homedir;
   const userHome = spawnSync('getent', ['passwd', SERVICE_USER], { encoding: 'utf8' }).stdout.split(':')[5] ?? home;
   tell(`setup: continuing as ${SERVICE_USER}`);
-  const r = spawnSync('setpriv', ['--reuid', SERVICE_USER, '--regid', SERVICE_USER, '--init-groups', '--',
-    process.execPath, path.join(PROJECT, 'dist', 'cli', 'main.js'), '--config', config.file, 'start'], {
-    stdio: 'inherit',
-    env: { ...process.env, HOME: userHome, USER: SERVICE_USER, LOGNAME: SERVICE_USER },
-  });
+  const r = spawnSync(
+    'setpriv',
+    [
+      '--reuid',
+      SERVICE_USER,
+      '--regid',
+      SERVICE_USER,
+      '--init-groups',
+      '--',
+      process.execPath,
+      path.join(PROJECT, 'dist', 'cli', 'main.js'),
+      '--config',
+      config.file,
+      'start',
+    ],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, HOME: userHome, USER: SERVICE_USER, LOGNAME: SERVICE_USER },
+    },
+  );
   return r.status ?? ExitCode.failure;
 }
 
@@ -103,13 +145,19 @@ function checkSubordinateIds(): void {
   const user = os.userInfo().username;
   const has = (f: string) => {
     try {
-      return fs.readFileSync(f, 'utf8').split('\n').some((l) => l.startsWith(`${user}:`));
+      return fs
+        .readFileSync(f, 'utf8')
+        .split('\n')
+        .some((l) => l.startsWith(`${user}:`));
     } catch {
       return false;
     }
   };
   if (!has('/etc/subuid') || !has('/etc/subgid')) {
-    throw new PocketbuildError('NoSubordinateIds', `user ${user} has no range in /etc/subuid or /etc/subgid, which sandboxes need; as root, run: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${user}`);
+    throw new PocketbuildError(
+      'NoSubordinateIds',
+      `user ${user} has no range in /etc/subuid or /etc/subgid, which sandboxes need; as root, run: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${user}`,
+    );
   }
 }
 
@@ -118,7 +166,12 @@ async function seedDemo(config: Config): Promise<void> {
   const gitdir = path.join(config.repos_dir, `${DEMO}.git`);
   if (fs.existsSync(gitdir)) return;
   await createRepo(config, DEMO);
-  await commitDirectory(gitdir, path.join(PROJECT, 'test', 'fixtures', 'packages', DEMO), 'main', 'Import the pocketbuild demo package');
+  await commitDirectory(
+    gitdir,
+    path.join(PROJECT, 'test', 'fixtures', 'packages', DEMO),
+    'main',
+    'Import the pocketbuild demo package',
+  );
   tell(`setup: created ${gitdir} with the demo package`);
 }
 
@@ -148,8 +201,12 @@ Walk back from the package to its build (signed provenance), and check the audit
   ${cli} verify ${path.join(config.state_dir, 'apt', 'pool', 'main', DEMO.slice(0, 1), DEMO)}/${DEMO}_*.deb
   ${cli} audit verify
 
-Over SSH (the embedded server listens on ${config.ssh.listen}:${sshPort}):${Object.keys(config.ssh.users).length ? '' : `
-  first put your public key under ssh.users in ${config.file} (e.g. alice: [ssh-ed25519 AAAA…]), restart, then`}
+Over SSH (the embedded server listens on ${config.ssh.listen}:${sshPort}):${
+    Object.keys(config.ssh.users).length
+      ? ''
+      : `
+  first put your public key under ssh.users in ${config.file} (e.g. alice: [ssh-ed25519 AAAA…]), restart, then`
+  }
   ssh -p ${sshPort} alice@${config.ssh.listen} help
   GIT_SSH_COMMAND="ssh -p ${sshPort}" git clone alice@${config.ssh.listen}:${DEMO}.git
 `);

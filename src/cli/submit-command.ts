@@ -8,18 +8,31 @@ import { errorLine, outcomeCodeOf } from '../util/errors.js';
  * The local `submit`: the trusted path (no ACL), but audited like every other way in, so
  * the log holds every request whoever made it, and every refusal.
  */
-export async function runLocalSubmit(config: Config, a: { pocket: string; package: string; commit: string; principal: string }): Promise<Request> {
+export async function runLocalSubmit(
+  config: Config,
+  a: { pocket: string; package: string; commit: string; principal: string },
+): Promise<Request> {
   const audit = new AuditLog(config.state_dir);
   const base = { raw: ['submit', a.pocket, a.package, a.commit].join(' '), transport: 'cli', verb: 'submit' };
   let accepted = false;
   try {
     // Logged before it is queued: a request the audit log cannot take is not queued.
     return await submit(config, { ...a, origin: 'cli' }, async (req) => {
-      await audit.append({ type: 'request.accepted', actor: a.principal, build: req.id, data: { ...base, commit: req.commit } });
+      await audit.append({
+        type: 'request.accepted',
+        actor: a.principal,
+        build: req.id,
+        data: { ...base, commit: req.commit },
+      });
       accepted = true;
     });
   } catch (e) {
-    const refusal = { ...base, code: outcomeCodeOf(e), reason: errorLine(e), ...(accepted ? { after: 'request.accepted: the request could not be queued' } : {}) };
+    const refusal = {
+      ...base,
+      code: outcomeCodeOf(e),
+      reason: errorLine(e),
+      ...(accepted ? { after: 'request.accepted: the request could not be queued' } : {}),
+    };
     await audit.append({ type: 'request.refused', actor: a.principal, data: refusal }).catch(() => {});
     throw e;
   }

@@ -33,12 +33,16 @@ interface Outcome {
  * any machine; on the builder itself both default to what is in the state directory.
  */
 export async function runVerify(o: VerifyOptions): Promise<number> {
-  if (!o.targets.length) throw new UsageError('usage: pocketbuild verify [--key PUB] [--provenance PATH] [--builder-id ID] FILE|SHA256...');
-  const config = (!o.key || !o.provenance) ? loadLocalConfig(o.configFile) : null;
+  if (!o.targets.length)
+    throw new UsageError('usage: pocketbuild verify [--key PUB] [--provenance PATH] [--builder-id ID] FILE|SHA256...');
+  const config = !o.key || !o.provenance ? loadLocalConfig(o.configFile) : null;
   const keyFile = o.key ?? builderKeyFiles(config!.state_dir).pub;
   const publicKey = readPublicKey(keyFile);
   const roots = o.provenance ? [o.provenance] : [path.join(config!.state_dir, 'builds')];
-  if (o.provenance && !fs.existsSync(o.provenance)) throw new NotFoundError(`no provenance at ${o.provenance}; give a .intoto.jsonl file or a directory of them (the repository's provenance/).`);
+  if (o.provenance && !fs.existsSync(o.provenance))
+    throw new NotFoundError(
+      `no provenance at ${o.provenance}; give a .intoto.jsonl file or a directory of them (the repository's provenance/).`,
+    );
   const builderId = o.builderId ?? config?.builder.id ?? null;
   const files = readProvenanceFiles(roots);
   const outcomes: Outcome[] = [];
@@ -47,23 +51,42 @@ export async function runVerify(o: VerifyOptions): Promise<number> {
     process.stdout.write(JSON.stringify({ key: keyFile, builder_id: builderId, results: outcomes }) + '\n');
   } else {
     for (const r of outcomes) process.stdout.write(describe(r, config));
-    if (builderId === null) process.stdout.write('note: the builder id was not checked; pass --builder-id to require one.\n');
+    if (builderId === null)
+      process.stdout.write('note: the builder id was not checked; pass --builder-id to require one.\n');
   }
   return outcomes.every((r) => r.ok) ? ExitCode.ok : ExitCode.failure;
 }
 
-async function verifyOne(target: string, files: ReturnType<typeof readProvenanceFiles>, publicKey: ReturnType<typeof readPublicKey>, builderId: string | null): Promise<Outcome> {
+async function verifyOne(
+  target: string,
+  files: ReturnType<typeof readProvenanceFiles>,
+  publicKey: ReturnType<typeof readPublicKey>,
+  builderId: string | null,
+): Promise<Outcome> {
   let sha256: string;
   if (/^[0-9a-f]{64}$/.test(target)) sha256 = target;
   else if (fs.existsSync(target)) sha256 = await sha256File(target);
   else throw new NotFoundError(`${target} is neither a file nor a sha256 (64 hex digits).`, { target });
   const candidates = candidatesFor(sha256, files);
-  if (!candidates.length) return { target, sha256, ok: false, problem: `no provenance names sha256 ${sha256}: the file was not built here, or it was changed after it was built` };
+  if (!candidates.length)
+    return {
+      target,
+      sha256,
+      ok: false,
+      problem: `no provenance names sha256 ${sha256}: the file was not built here, or it was changed after it was built`,
+    };
   let problem = '';
   for (const c of candidates) {
     const v = verifyProvenance(c.envelope, publicKey, builderId);
     if (v.ok && v.statement.subject.some((s) => s.digest.sha256 === sha256)) {
-      return { target, sha256, ok: true, provenance: c.file, provenanceSha256: await sha256File(c.file), statement: v.statement };
+      return {
+        target,
+        sha256,
+        ok: true,
+        provenance: c.file,
+        provenanceSha256: await sha256File(c.file),
+        statement: v.statement,
+      };
     }
     problem = `${c.file}: ${v.ok ? 'the signed subjects do not include this sha256' : v.problem}`;
   }
@@ -79,7 +102,10 @@ function describe(r: Outcome, config: Config | null): string {
   const base = deps.find((d) => d.name === 'base-image');
   const buildDeps = deps.filter((d) => d.uri?.startsWith('pkg:deb/'));
   const localLog = config ? path.join(config.state_dir, 'builds', metadata.invocationId, 'build.log') : null;
-  const log = localLog && fs.existsSync(localLog) ? localLog : st.predicate.runDetails.byproducts.find((b) => b.name === 'build.log')?.uri ?? '(not recorded)';
+  const log =
+    localLog && fs.existsSync(localLog)
+      ? localLog
+      : (st.predicate.runDetails.byproducts.find((b) => b.name === 'build.log')?.uri ?? '(not recorded)');
   return [
     `PASSED: ${r.target} (sha256 ${r.sha256})`,
     `  build:       ${metadata.invocationId}: ${ext.package} ${int.version} -> pocket ${ext.pocket}`,
@@ -98,6 +124,8 @@ function loadLocalConfig(file: string | undefined): Config {
   try {
     return loadConfig(findConfigFile(file));
   } catch (e) {
-    throw new UsageError(`no builder configuration to take the key and provenance from (${(e as Error).message.replace(/\.$/, '')}); on another machine pass --key builder.pub --provenance DIR (both published beside the packages).`);
+    throw new UsageError(
+      `no builder configuration to take the key and provenance from (${(e as Error).message.replace(/\.$/, '')}); on another machine pass --key builder.pub --provenance DIR (both published beside the packages).`,
+    );
   }
 }

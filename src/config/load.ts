@@ -29,14 +29,16 @@ const FINGERPRINT = /^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/;
 const EMAIL = /^[^\s@<>]+@[^\s@<>]+$/;
 /** An SMTP server: a host name, an IPv4 address or a bare IPv6 address. */
 /** dpkg-buildpackage(1): words `name` or `name=value`, separated by spaces; empty for none. */
-const DEB_BUILD_OPTIONS = /^(|[a-z0-9][a-z0-9_.+-]*(=[A-Za-z0-9_.+,:-]*)?( +[a-z0-9][a-z0-9_.+-]*(=[A-Za-z0-9_.+,:-]*)?)*)$/;
+const DEB_BUILD_OPTIONS =
+  /^(|[a-z0-9][a-z0-9_.+-]*(=[A-Za-z0-9_.+,:-]*)?( +[a-z0-9][a-z0-9_.+-]*(=[A-Za-z0-9_.+,:-]*)?)*)$/;
 const MAIL_HOST = /^[A-Za-z0-9._:-]+$/;
 const URL_HTTP_OR_FILE = /^(https?|file):\/\/\S+$/;
 const URI = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/;
 /** An auto_build package: a package name or "*". */
 const PACKAGE_OR_ANY = new RegExp(`^(\\*|${src(PACKAGE_NAME)})$`);
 /** The key types the embedded server accepts, each followed by its base64 key blob and an optional comment. */
-const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521))[ \t]+([A-Za-z0-9+/]+={0,2})(?:[ \t]+[^\r\n]*)?$/;
+const SSH_PUBLIC_KEY =
+  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521))[ \t]+([A-Za-z0-9+/]+={0,2})(?:[ \t]+[^\r\n]*)?$/;
 /**
  * A branch name as `git check-ref-format --branch` takes it, without refs/heads/: no control
  * characters, blanks, ~ ^ : ? * [ \ or "..", "@{", "//"; no part starting with "." or ending
@@ -116,7 +118,10 @@ export const CONFIG_SCHEMA: ObjectSchema = {
           },
           suite: { schema: suiteName, default: 'bookworm' },
           components: {
-            schema: { kind: 'list', item: { kind: 'string', pattern: SUITE, expect: 'a component name such as "main"' } },
+            schema: {
+              kind: 'list',
+              item: { kind: 'string', pattern: SUITE, expect: 'a component name such as "main"' },
+            },
             default: ['main'],
           },
         },
@@ -159,18 +164,30 @@ export const CONFIG_SCHEMA: ObjectSchema = {
         kind: 'object',
         fields: {
           smtp_host: {
-            schema: { kind: 'string', pattern: MAIL_HOST, nullable: true, expect: 'a host name or IP address, or null (no mail)' },
+            schema: {
+              kind: 'string',
+              pattern: MAIL_HOST,
+              nullable: true,
+              expect: 'a host name or IP address, or null (no mail)',
+            },
             default: null,
           },
           tls: { schema: { kind: 'enum', values: ['none', 'starttls', 'tls'] }, default: 'starttls' },
           // After tls in the table: the usual port depends on it. RULES checks the upper bound.
           smtp_port: {
             schema: { kind: 'number', integer: true, above: 0, expect: PORT_EXPECT },
-            defaultFrom: (mail) => ({ none: 25, starttls: 587, tls: 465 })[String(mail['tls']) as 'none' | 'starttls' | 'tls'],
+            defaultFrom: (mail) =>
+              ({ none: 25, starttls: 587, tls: 465 })[String(mail['tls']) as 'none' | 'starttls' | 'tls'],
           },
-          auth_user: { schema: { kind: 'string', nullable: true, expect: 'an SMTP user name or null (no AUTH)' }, default: null },
+          auth_user: {
+            schema: { kind: 'string', nullable: true, expect: 'an SMTP user name or null (no AUTH)' },
+            default: null,
+          },
           auth_password_file: { schema: { kind: 'path' } },
-          from: { schema: { kind: 'string', pattern: EMAIL, expect: 'an e-mail address' }, default: 'pocketbuild@localhost' },
+          from: {
+            schema: { kind: 'string', pattern: EMAIL, expect: 'an e-mail address' },
+            default: 'pocketbuild@localhost',
+          },
           audit_to: {
             schema: { kind: 'list', item: { kind: 'string', pattern: EMAIL, expect: 'an e-mail address' } },
             default: [],
@@ -237,7 +254,11 @@ export const CONFIG_SCHEMA: ObjectSchema = {
             allow_backtracking: { schema: { kind: 'boolean' }, default: false },
             sandbox: { schema: { kind: 'enum', values: ['userns', 'vm'] }, default: 'userns' },
             deb_build_options: {
-              schema: { kind: 'string', pattern: DEB_BUILD_OPTIONS, expect: 'DEB_BUILD_OPTIONS words separated by spaces, such as "nocheck" or "nocheck noautodbgsym"' },
+              schema: {
+                kind: 'string',
+                pattern: DEB_BUILD_OPTIONS,
+                expect: 'DEB_BUILD_OPTIONS words separated by spaces, such as "nocheck" or "nocheck noautodbgsym"',
+              },
               default: '',
             },
             notify: {
@@ -281,7 +302,8 @@ export const CONFIG_SCHEMA: ObjectSchema = {
               schema: {
                 kind: 'string',
                 pattern: BRANCH_NAME,
-                expect: 'a git branch name without "refs/heads/" (no blanks, "..", "~", "^", ":", "?", "*", "[" or "\\")',
+                expect:
+                  'a git branch name without "refs/heads/" (no blanks, "..", "~", "^", ":", "?", "*", "[" or "\\")',
               },
               required: true,
             },
@@ -368,7 +390,8 @@ export const RULES: ReadonlyArray<Rule<Checked>> = [
   },
   function sshListenIsAnAddress(cfg, fail) {
     // A host name would be resolved at every start and could bind somewhere unexpected.
-    if (net.isIP(cfg.ssh.listen) === 0) fail('ssh.listen', `ssh.listen must be ${LISTEN_EXPECT}, got ${quoted(cfg.ssh.listen)}`);
+    if (net.isIP(cfg.ssh.listen) === 0)
+      fail('ssh.listen', `ssh.listen must be ${LISTEN_EXPECT}, got ${quoted(cfg.ssh.listen)}`);
   },
   function sshPortFits(cfg, fail) {
     if (cfg.ssh.port > 65535) fail('ssh.port', `ssh.port must be ${PORT_EXPECT}, got ${cfg.ssh.port}`);
@@ -378,10 +401,16 @@ export const RULES: ReadonlyArray<Rule<Checked>> = [
     if (m.smtp_port > 65535) fail('mail.smtp_port', `mail.smtp_port must be ${PORT_EXPECT}, got ${m.smtp_port}`);
     // One without the other would send no AUTH, or AUTH with an empty password: both fail at the server, later.
     if (m.auth_user !== null && m.auth_password_file === undefined) {
-      fail('mail.auth_user', 'mail.auth_user is set but mail.auth_password_file is not; name the file holding the SMTP password');
+      fail(
+        'mail.auth_user',
+        'mail.auth_user is set but mail.auth_password_file is not; name the file holding the SMTP password',
+      );
     }
     if (m.auth_user === null && m.auth_password_file !== undefined) {
-      fail('mail.auth_password_file', 'mail.auth_password_file is set but mail.auth_user is not; set the SMTP user name too');
+      fail(
+        'mail.auth_password_file',
+        'mail.auth_password_file is set but mail.auth_user is not; set the SMTP user name too',
+      );
     }
     // The hook runner kills the e-mail hook at hooks.timeout_seconds; it must give up first to say why.
     if (m.smtp_host !== null && m.timeout_seconds >= cfg.hooks.timeout_seconds) {
@@ -400,11 +429,15 @@ export const RULES: ReadonlyArray<Rule<Checked>> = [
         const key = `ssh.users.${principal}[${i}]`;
         const [, type = '', data = ''] = SSH_PUBLIC_KEY.exec(line) ?? [];
         if (!isWholeKey(type, data)) {
-          fail(key, `${key} is not a whole ${type} key (its base64 data does not encode one); copy the line from the .pub file again`);
+          fail(
+            key,
+            `${key} is not a whole ${type} key (its base64 data does not encode one); copy the line from the .pub file again`,
+          );
         }
         // One key naming two principals would make who-is-asking depend on table order.
         const first = owner.get(data);
-        if (first !== undefined) fail(key, `${key} is the same key as ${first}; a key may belong to one principal only`);
+        if (first !== undefined)
+          fail(key, `${key} is the same key as ${first}; a key may belong to one principal only`);
         owner.set(data, key);
       });
     }
@@ -412,7 +445,10 @@ export const RULES: ReadonlyArray<Rule<Checked>> = [
   function autoBuildTargetsAPocketItCanMove(cfg, fail) {
     cfg.auto_build.forEach((rule, i) => {
       if (!Object.hasOwn(cfg.pockets, rule.pocket)) {
-        fail(`auto_build[${i}].pocket`, `auto_build[${i}].pocket names pocket "${rule.pocket}", which is not defined under pockets`);
+        fail(
+          `auto_build[${i}].pocket`,
+          `auto_build[${i}].pocket names pocket "${rule.pocket}", which is not defined under pockets`,
+        );
       }
       // Pocket branches are moved only by the builder, so a push to one never happens.
       if (Object.hasOwn(cfg.pockets, rule.branch)) {
@@ -518,7 +554,7 @@ function isWholeKey(type: string, base64: string): boolean {
   if (base64.length % 4 !== 0) return false;
   const blob = Buffer.from(base64, 'base64');
   const fields: Buffer[] = [];
-  for (let at = 0; at < blob.length; ) {
+  for (let at = 0; at < blob.length;) {
     if (at + 4 > blob.length) return false;
     const n = blob.readUInt32BE(at);
     if (at + 4 + n > blob.length) return false;

@@ -40,45 +40,52 @@ export interface AutoBuildRule {
 
 /** The embedded SSH server (OpenSSH's forced command does not read this section). */
 export interface SshConfig {
-  listen: string;    // an IP address literal; default '127.0.0.1'
-  port: number;      // 1-65535; default 2222
-  host_key: string;  // absolute; default <state_dir>/ssh/host_ed25519_key
+  listen: string; // an IP address literal; default '127.0.0.1'
+  port: number; // 1-65535; default 2222
+  host_key: string; // absolute; default <state_dir>/ssh/host_ed25519_key
   /** Principal name -> OpenSSH public key lines ("ssh-ed25519 AAAA... comment"); a key belongs to one principal. */
   users: Record<string, string[]>;
 }
 
 /** SMTP for the shipped e-mail hook (hooks/50-email); smtp_host null means no mail is sent. */
 export interface MailConfig {
-  smtp_host: string | null;                 // a host name or IP address; default null (mail off)
-  smtp_port: number;                        // default 25 (tls none), 587 (starttls), 465 (tls)
-  tls: 'none' | 'starttls' | 'tls';         // default 'starttls'
-  auth_user: string | null;                 // default null: no SMTP AUTH
-  auth_password_file?: string;              // absolute; the password is its first line
-  from: string;                             // default 'pocketbuild@localhost'
+  smtp_host: string | null; // a host name or IP address; default null (mail off)
+  smtp_port: number; // default 25 (tls none), 587 (starttls), 465 (tls)
+  tls: 'none' | 'starttls' | 'tls'; // default 'starttls'
+  auth_user: string | null; // default null: no SMTP AUTH
+  auth_password_file?: string; // absolute; the password is its first line
+  from: string; // default 'pocketbuild@localhost'
   /** Addresses that get every event of every pocket: the off-site copy of the audit trail. */
-  audit_to: string[];                       // default []
-  timeout_seconds: number;                  // the whole send; default 20
+  audit_to: string[]; // default []
+  timeout_seconds: number; // the whole send; default 20
 }
 
 export interface Config {
-  file: string;            // absolute path of the config file read
-  state_dir: string;       // absolute; relative paths in the file are resolved against the config file's directory
-  queue_dir: string;       // absolute; default <dir of config>/queue
-  repos_dir: string;       // absolute; default <state_dir>/repos
-  cache_dir: string;       // absolute; default <state_dir>/cache (base images, apt lists and .debs; deletable)
-  hooks_dir: string;       // absolute; default <dir of config>/hooks
-  builder: { id: string };  // default 'https://pocketbuild.invalid/builder'
-  daemon: { slots: number; rescan_seconds: number; claim_stale_seconds: number };  // defaults 1, 5, 30
-  archive: { mirror: string; suite: string; components: string[] };  // defaults http://deb.debian.org/debian, bookworm, [main]
-  limits: { build_timeout_seconds: number; memory_mb: number; processes: number; disk_mb: number; log_mb: number; cpu_seconds: number }; // 3600, 4096, 1000, 4096, 64, 3600
-  signing: { key: string | null };   // GPG fingerprint; null = use the one `pocketbuild init` made
+  file: string; // absolute path of the config file read
+  state_dir: string; // absolute; relative paths in the file are resolved against the config file's directory
+  queue_dir: string; // absolute; default <dir of config>/queue
+  repos_dir: string; // absolute; default <state_dir>/repos
+  cache_dir: string; // absolute; default <state_dir>/cache (base images, apt lists and .debs; deletable)
+  hooks_dir: string; // absolute; default <dir of config>/hooks
+  builder: { id: string }; // default 'https://pocketbuild.invalid/builder'
+  daemon: { slots: number; rescan_seconds: number; claim_stale_seconds: number }; // defaults 1, 5, 30
+  archive: { mirror: string; suite: string; components: string[] }; // defaults http://deb.debian.org/debian, bookworm, [main]
+  limits: {
+    build_timeout_seconds: number;
+    memory_mb: number;
+    processes: number;
+    disk_mb: number;
+    log_mb: number;
+    cpu_seconds: number;
+  }; // 3600, 4096, 1000, 4096, 64, 3600
+  signing: { key: string | null }; // GPG fingerprint; null = use the one `pocketbuild init` made
   hooks: { timeout_seconds: number }; // 30
   mail: MailConfig;
   ssh: SshConfig;
   groups: Record<string, string[]>; // group name -> principal names (groups never contain groups)
-  admins: string[];                  // acl entries who may cancel anyone's request; default []; no right to build
+  admins: string[]; // acl entries who may cancel anyone's request; default []; no right to build
   pockets: Record<string, PocketConfig>;
-  repo_defaults: RepoAcl;            // default push [], read ['*']
-  repos: Record<string, RepoAcl>;    // package name -> its ACL; a list it leaves out is repo_defaults'
-  auto_build: AutoBuildRule[];       // default []
+  repo_defaults: RepoAcl; // default push [], read ['*']
+  repos: Record<string, RepoAcl>; // package name -> its ACL; a list it leaves out is repo_defaults'
+  auto_build: AutoBuildRule[]; // default []
 }

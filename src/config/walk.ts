@@ -79,14 +79,7 @@ export interface PathSchema {
 }
 
 export type Schema =
-  | ObjectSchema
-  | RecordSchema
-  | ListSchema
-  | StringSchema
-  | NumberSchema
-  | BooleanSchema
-  | EnumSchema
-  | PathSchema;
+  ObjectSchema | RecordSchema | ListSchema | StringSchema | NumberSchema | BooleanSchema | EnumSchema | PathSchema;
 
 export interface WalkContext {
   /** The file as the user named it, for messages. */
@@ -200,7 +193,8 @@ function walkObject(items: Items, schema: ObjectSchema, key: string, line: numbe
     if (given.has(name)) value = given.get(name);
     else if (field.defaultFrom) value = field.defaultFrom(out, ctx);
     else if (field.default !== undefined) value = structuredClone(field.default);
-    else if (field.required) configProblem(ctx.file, line, join(key, name), `missing required key "${join(key, name)}"`);
+    else if (field.required)
+      configProblem(ctx.file, line, join(key, name), `missing required key "${join(key, name)}"`);
     else if (field.schema.kind === 'object' || field.schema.kind === 'record' || field.schema.kind === 'list') {
       value = walk(null, field.schema, join(key, name), line, ctx);
     }
@@ -216,7 +210,12 @@ function walkRecord(items: Items, schema: RecordSchema, key: string, line: numbe
     const full = join(key, name);
     const keyLine = lineOf(pair.key, ctx) ?? line;
     if (!schema.keyPattern.test(name)) {
-      configProblem(ctx.file, keyLine, full, `${schema.keyNoun} "${name}" must match ${patternText(schema.keyPattern)}`);
+      configProblem(
+        ctx.file,
+        keyLine,
+        full,
+        `${schema.keyNoun} "${name}" must match ${patternText(schema.keyPattern)}`,
+      );
     }
     ctx.lines.set(full, keyLine);
     let value = walk(pair.value, schema.value, full, keyLine, ctx);
@@ -313,4 +312,3 @@ function unknownKey(full: string, name: string, known: string[]): string {
   const suggestion = best === undefined ? '' : `did you mean "${best}"? `;
   return `unknown key "${full}" (${suggestion}known: ${known.join(', ')})`;
 }
-

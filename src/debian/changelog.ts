@@ -28,8 +28,7 @@ const SOURCE_NAME = /^[a-z0-9][a-z0-9+.-]+$/;
 const DIST_NAME = /^[-+0-9a-z.]+$/i;
 const HEADER = /^(\S+) \(([^() \t]+)\)((?:[ \t]+[^ \t;]+)+);(.*?)\s*$/;
 const TRAILER = /^ -- (.*) <(.*)>( {1,2})(\S.*?)\s*$/;
-const DATE =
-  /^(?:([A-Za-z]+), *)?(\d{1,2}) +([A-Za-z]+) +(\d{4}) +(\d{1,2}):(\d\d):(\d\d) +([-+])(\d\d)(\d\d)$/;
+const DATE = /^(?:([A-Za-z]+), *)?(\d{1,2}) +([A-Za-z]+) +(\d{4}) +(\d{1,2}):(\d\d):(\d\d) +([-+])(\d\d)(\d\d)$/;
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -46,8 +45,7 @@ function fail(
 }
 
 // Lines dpkg-parsechangelog skips wherever they appear: comments and RCS keywords.
-const isIgnorable = (l: string): boolean =>
-  l.startsWith('# ') || /^\/\*.*\*\//.test(l) || /^\$\w+:.*\$/.test(l);
+const isIgnorable = (l: string): boolean => l.startsWith('# ') || /^\/\*.*\*\//.test(l) || /^\$\w+:.*\$/.test(l);
 
 function parseHeader(text: string, line: number): Omit<ChangelogHead, 'maintainer' | 'date' | 'timestamp'> {
   const m = HEADER.exec(text);
@@ -70,7 +68,12 @@ function parseHeader(text: string, line: number): Omit<ChangelogHead, 'maintaine
   }
   const distributions = dists.trim().split(/[ \t]+/);
   for (const d of distributions) {
-    if (!DIST_NAME.test(d)) throw fail(line, `distribution ${JSON.stringify(d)} contains characters other than letters, digits, "+", "-" and "."`, text);
+    if (!DIST_NAME.test(d))
+      throw fail(
+        line,
+        `distribution ${JSON.stringify(d)} contains characters other than letters, digits, "+", "-" and "."`,
+        text,
+      );
   }
 
   let urgency: string | undefined;
@@ -91,7 +94,11 @@ function parseHeader(text: string, line: number): Omit<ChangelogHead, 'maintaine
     } else if (key === 'binary-only') {
       if (value !== 'yes') throw fail(line, `binary-only may only be "yes", not ${JSON.stringify(value)}`, text);
     } else if (!/^x[bcs]+-/.test(key)) {
-      throw fail(line, `the keyword ${JSON.stringify(key)} is not one dpkg knows (urgency, binary-only, or X[BCS]-*)`, text);
+      throw fail(
+        line,
+        `the keyword ${JSON.stringify(key)} is not one dpkg knows (urgency, binary-only, or X[BCS]-*)`,
+        text,
+      );
     }
   }
   return { source, version, distribution: distributions.join(' '), urgency: urgency ?? 'unknown' };
@@ -118,10 +125,15 @@ function parseTrailer(text: string, line: number): Pick<ChangelogHead, 'maintain
   }
   const [, name = '', email = '', gap = '', date = ''] = m;
   if (gap !== '  ') throw fail(line, 'the email address and the date must be separated by exactly two spaces', text);
-  if (name.trim() === '' || email.trim() === '') throw fail(line, 'the trailer needs both a maintainer name and an email address', text);
+  if (name.trim() === '' || email.trim() === '')
+    throw fail(line, 'the trailer needs both a maintainer name and an email address', text);
   const d = DATE.exec(date);
   if (!d) {
-    throw fail(line, `date ${JSON.stringify(date)} is not in the form "Thu, 01 Jan 2024 00:00:00 +0000" (as "date -R" prints)`, text);
+    throw fail(
+      line,
+      `date ${JSON.stringify(date)} is not in the form "Thu, 01 Jan 2024 00:00:00 +0000" (as "date -R" prints)`,
+      text,
+    );
   }
   const [, wday, dd = '', mon = '', yyyy = '', hh = '', mi = '', ss = '', sign = '', tzh = '', tzm = ''] = d;
   if (wday !== undefined && !WEEKDAYS.includes(wday)) {
@@ -129,7 +141,13 @@ function parseTrailer(text: string, line: number): Pick<ChangelogHead, 'maintain
   }
   const month = MONTHS.indexOf(mon);
   if (month < 0) throw fail(line, `${JSON.stringify(mon)} is not an abbreviated month name (Jan … Dec)`, text);
-  const [day, year, hour, minute, second] = [dd, yyyy, hh, mi, ss].map(Number) as [number, number, number, number, number];
+  const [day, year, hour, minute, second] = [dd, yyyy, hh, mi, ss].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const offsetMinutes = Number(tzh) * 60 + Number(tzm);
   if (day < 1 || day > daysInMonth(year, month)) throw fail(line, `${mon} ${year} has no day ${day}`, text);
   if (hour > 23 || minute > 59 || second > 60) throw fail(line, `time ${hh}:${mi}:${ss} is out of range`, text);
@@ -165,7 +183,8 @@ export function parseChangelogHead(text: string): ChangelogHead {
       if (!sawChange) throw fail(n, 'the entry has no change lines between its header and its trailer', l);
       return { ...header, ...parseTrailer(l, n) };
     }
-    if (/^\S/.test(l)) throw fail(n, 'a new heading appears before the trailer line (" -- Name <email>  date") of the first entry', l);
+    if (/^\S/.test(l))
+      throw fail(n, 'a new heading appears before the trailer line (" -- Name <email>  date") of the first entry', l);
     if (!/^\s{2,}\S/.test(l)) throw fail(n, 'change lines must be indented by at least two spaces', l);
     sawChange = true;
   }

@@ -16,11 +16,20 @@ export interface AptSource {
  * user, no recommends, no translations. `status` is the dpkg status apt plans against (a
  * base image's, or an empty file). Returns the file to name in APT_CONFIG.
  */
-export function writePrivateAptConfig(o: { dir: string; status: string; sources: AptSource[]; options?: Record<string, string> }): string {
+export function writePrivateAptConfig(o: {
+  dir: string;
+  status: string;
+  sources: AptSource[];
+  options?: Record<string, string>;
+}): string {
   const { dir } = o;
   const etc = path.join(dir, 'etc');
-  for (const d of ['lists/partial', 'archives/partial', 'log', 'etc/parts', 'etc/prefs']) fs.mkdirSync(path.join(dir, d), { recursive: true });
-  fs.writeFileSync(path.join(etc, 'sources.list'), o.sources.map((s) => `deb [signed-by=${s.signedBy}] ${s.uri} ${s.suite} ${s.components.join(' ')}\n`).join(''));
+  for (const d of ['lists/partial', 'archives/partial', 'log', 'etc/parts', 'etc/prefs'])
+    fs.mkdirSync(path.join(dir, d), { recursive: true });
+  fs.writeFileSync(
+    path.join(etc, 'sources.list'),
+    o.sources.map((s) => `deb [signed-by=${s.signedBy}] ${s.uri} ${s.suite} ${s.components.join(' ')}\n`).join(''),
+  );
   const settings: Record<string, string> = {
     'Dir::State': dir,
     'Dir::State::lists': path.join(dir, 'lists'),
@@ -41,6 +50,11 @@ export function writePrivateAptConfig(o: { dir: string; status: string; sources:
     ...o.options,
   };
   const file = path.join(dir, 'apt.conf');
-  fs.writeFileSync(file, Object.entries(settings).map(([k, v]) => `${k} "${v}";\n`).join(''));
+  fs.writeFileSync(
+    file,
+    Object.entries(settings)
+      .map(([k, v]) => `${k} "${v}";\n`)
+      .join(''),
+  );
   return file;
 }

@@ -38,8 +38,7 @@ const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' 
 const isAlpha = (c: string | undefined): boolean =>
   c !== undefined && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
 // What C's isspace() skips before strtol() reads a number.
-const isCSpace = (c: string | undefined): boolean =>
-  c !== undefined && ' \t\n\v\f\r'.includes(c);
+const isCSpace = (c: string | undefined): boolean => c !== undefined && ' \t\n\v\f\r'.includes(c);
 
 /**
  * dpkg's parseversion(), including what its strtol() call tolerates in the epoch (leading

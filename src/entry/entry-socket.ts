@@ -18,7 +18,11 @@ export class EntrySocketServer {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly config: Config, readonly path: string, private readonly log: (line: string) => void) {}
+  constructor(
+    private readonly config: Config,
+    readonly path: string,
+    private readonly log: (line: string) => void,
+  ) {}
 
   async start(): Promise<boolean> {
     if (Buffer.byteLength(this.path) > 100) {
@@ -100,7 +104,11 @@ export class EntrySocketServer {
     try {
       checkField('principal', principal);
       code = await runCommand({
-        config: this.config, principal, raw: command, transport: 'openssh', signal,
+        config: this.config,
+        principal,
+        raw: command,
+        transport: 'openssh',
+        signal,
         io: { stdin: Readable.from([]), stdout, stderr },
         logInternal: this.log,
       });

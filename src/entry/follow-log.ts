@@ -7,7 +7,13 @@ import { BuildRecord } from '../record/build-record.js';
  * stop once its result exists (a queued build is waited for). Polls: inotify does not cross
  * NFS, and a build log grows in bursts anyway.
  */
-export async function followLog(stateDir: string, id: string, out: Writable, follow: boolean, signal?: AbortSignal): Promise<void> {
+export async function followLog(
+  stateDir: string,
+  id: string,
+  out: Writable,
+  follow: boolean,
+  signal?: AbortSignal,
+): Promise<void> {
   const record = new BuildRecord(stateDir, id);
   let offset = 0;
   const copy = () => {

@@ -14,27 +14,41 @@ const GIT_TIMEOUT_MS = 2 * 60 * 60_000;
  * pocket refs and queue auto builds). The path is built from a checked package name, never
  * from what the client sent.
  */
-export function serveGit(config: Config, verb: 'git-receive-pack' | 'git-upload-pack', pkg: string, principal: string, io: SessionIO, signal?: AbortSignal): Promise<number> {
+export function serveGit(
+  config: Config,
+  verb: 'git-receive-pack' | 'git-upload-pack',
+  pkg: string,
+  principal: string,
+  io: SessionIO,
+  signal?: AbortSignal,
+): Promise<number> {
   const gitdir = path.join(config.repos_dir, `${pkg}.git`);
   if (!fs.existsSync(gitdir)) {
-    throw new NotFoundError(`unknown package ${pkg}: there is no repository ${pkg}.git on this builder; ask an admin to run "pocketbuild repo create ${pkg}".`, { package: pkg });
+    throw new NotFoundError(
+      `unknown package ${pkg}: there is no repository ${pkg}.git on this builder; ask an admin to run "pocketbuild repo create ${pkg}".`,
+      { package: pkg },
+    );
   }
   const sub = verb === 'git-receive-pack' ? 'receive-pack' : 'upload-pack';
   return new Promise((resolve) => {
     // safe.directory: the repositories belong to the service user, but a test or an admin
     // may run this as another uid; the path is ours, not the client's.
-    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'git', '-c', `safe.directory=${gitdir}`, sub, gitdir], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: process.env.HOME ?? '/',
-        LANG: 'C.UTF-8',
-        POCKETBUILD_PRINCIPAL: principal,
-        POCKETBUILD_CONFIG: config.file,
-        GIT_PROTOCOL: process.env.GIT_PROTOCOL ?? '',
+    const child = spawn(
+      'setpriv',
+      ['--pdeathsig', 'KILL', '--', 'git', '-c', `safe.directory=${gitdir}`, sub, gitdir],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: process.env.HOME ?? '/',
+          LANG: 'C.UTF-8',
+          POCKETBUILD_PRINCIPAL: principal,
+          POCKETBUILD_CONFIG: config.file,
+          GIT_PROTOCOL: process.env.GIT_PROTOCOL ?? '',
+        },
+        detached: true,
       },
-      detached: true,
-    });
+    );
     const kill = () => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGKILL');

@@ -60,11 +60,35 @@ interface Spec {
 
 // One table drives parsing, usage messages and the help text, so they cannot drift apart.
 const SPECS: Record<PlainVerb, Spec> = {
-  submit: { slots: ['POCKET', 'PACKAGE', 'COMMIT'], required: 3, json: true, follow: false, what: 'queue a build of COMMIT (hex id or prefix, branch or tag); prints the request id' },
-  status: { slots: ['ID'], required: 0, json: true, follow: false, what: 'where request ID stands; without ID, what is queued, running and just finished' },
+  submit: {
+    slots: ['POCKET', 'PACKAGE', 'COMMIT'],
+    required: 3,
+    json: true,
+    follow: false,
+    what: 'queue a build of COMMIT (hex id or prefix, branch or tag); prints the request id',
+  },
+  status: {
+    slots: ['ID'],
+    required: 0,
+    json: true,
+    follow: false,
+    what: 'where request ID stands; without ID, what is queued, running and just finished',
+  },
   queue: { slots: [], required: 0, json: true, follow: false, what: 'the requests waiting and building' },
-  history: { slots: ['PACKAGE'], required: 0, json: true, follow: false, what: 'finished builds, newest first; of PACKAGE only if given' },
-  log: { slots: ['ID'], required: 1, json: false, follow: true, what: 'the build log; --follow keeps printing while it runs' },
+  history: {
+    slots: ['PACKAGE'],
+    required: 0,
+    json: true,
+    follow: false,
+    what: 'finished builds, newest first; of PACKAGE only if given',
+  },
+  log: {
+    slots: ['ID'],
+    required: 1,
+    json: false,
+    follow: true,
+    what: 'the build log; --follow keeps printing while it runs',
+  },
   cancel: { slots: ['ID'], required: 1, json: true, follow: false, what: 'cancel a request (your own; admins any)' },
   show: { slots: ['ID'], required: 1, json: true, follow: false, what: "a build's record and provenance" },
   whoami: { slots: [], required: 0, json: true, follow: false, what: 'who this key is and what it may do' },
@@ -170,10 +194,15 @@ function checkSlot(verb: PlainVerb | GitVerb, slot: Slot, value: string, context
   const field = ({ POCKET: 'pocket', PACKAGE: 'package', COMMIT: 'commit', ID: 'id' } as const)[slot];
   if (value.includes("'") || value.includes('"')) {
     // Typing quotes is the natural mistake of someone who thinks a shell is listening; say there is none.
-    refuse('bad-field', `${field} ${show(value)} has quotes; nothing here is run by a shell, so type fields without quotes`, { field, verb });
+    refuse(
+      'bad-field',
+      `${field} ${show(value)} has quotes; nothing here is run by a shell, so type fields without quotes`,
+      { field, verb },
+    );
   }
   if (field === 'commit') {
-    if (!isCommitSpec(value)) refuse('bad-field', `invalid commit ${show(value)}: ${FIELD_RULES.commit}`, { field, verb });
+    if (!isCommitSpec(value))
+      refuse('bad-field', `invalid commit ${show(value)}: ${FIELD_RULES.commit}`, { field, verb });
     return value;
   }
   try {
@@ -183,7 +212,6 @@ function checkSlot(verb: PlainVerb | GitVerb, slot: Slot, value: string, context
     return refuse('bad-field', `invalid ${field} ${show(value)}${context}: ${FIELD_RULES[field]}`, { field, verb });
   }
 }
-
 
 function unknownVerb(verb: string): never {
   const lower = verb.toLowerCase();
@@ -218,10 +246,14 @@ export function parseCommand(raw: string): Command {
     position++;
     const code = ch.codePointAt(0)!;
     if (code === 0x20 || code === 0x09 || (code >= 0x21 && code <= 0x7e)) continue;
-    refuse('bad-character', `character ${position} is "${escapeChar(ch)}", which is not allowed; type printable ASCII separated by spaces`, {
-      position,
-      codePoint: code,
-    });
+    refuse(
+      'bad-character',
+      `character ${position} is "${escapeChar(ch)}", which is not allowed; type printable ASCII separated by spaces`,
+      {
+        position,
+        codePoint: code,
+      },
+    );
   }
 
   const fields = raw.split(BLANKS).filter((f) => f !== '');
@@ -251,7 +283,8 @@ export function parseCommand(raw: string): Command {
       else follow = true;
       continue;
     }
-    if (f === '--json' || f === '--follow') refuse('bad-option', `${verb} has no ${f} option; usage: ${usage(verb)}`, { verb });
+    if (f === '--json' || f === '--follow')
+      refuse('bad-option', `${verb} has no ${f} option; usage: ${usage(verb)}`, { verb });
     refuse('bad-option', `unknown option ${show(f)} for ${verb}; usage: ${usage(verb)}`, { verb });
   }
 
@@ -291,24 +324,46 @@ export function parseCommand(raw: string): Command {
 function parseGit(verb: GitVerb, rest: string[]): Command {
   if (rest.length !== 1) {
     const got = rest.length === 1 ? '1 argument' : `${rest.length} arguments`;
-    refuse('wrong-arguments', `usage: ${usage(verb)} (got ${got}); git runs this for build@HOST:PACKAGE.git`, { verb, count: rest.length });
+    refuse('wrong-arguments', `usage: ${usage(verb)} (got ${got}); git runs this for build@HOST:PACKAGE.git`, {
+      verb,
+      count: rest.length,
+    });
   }
   const arg = rest[0]!;
   // An unquoted leading dash would be an option to the real git-*-pack (--upload-pack=... runs a program).
   if (arg.startsWith('-')) refuse('bad-option', `${verb} takes no options; usage: ${usage(verb)}`, { verb });
-  if (arg.includes('"')) refuse('bad-repository-path', `repository path ${show(arg)} has double quotes; expected 'PACKAGE.git'`, { verb });
+  if (arg.includes('"'))
+    refuse('bad-repository-path', `repository path ${show(arg)} has double quotes; expected 'PACKAGE.git'`, { verb });
   let name = arg;
   if (arg.startsWith("'")) {
-    if (arg.length < 2 || !arg.endsWith("'")) refuse('bad-repository-path', `repository path ${show(arg)} has an unbalanced quote; expected 'PACKAGE.git'`, { verb });
+    if (arg.length < 2 || !arg.endsWith("'"))
+      refuse('bad-repository-path', `repository path ${show(arg)} has an unbalanced quote; expected 'PACKAGE.git'`, {
+        verb,
+      });
     name = arg.slice(1, -1);
   }
   // git's own quoting of a "'" is '\'' ; a package name never contains one, so any quote left is an attack or a mistake.
-  if (name.includes("'")) refuse('bad-repository-path', `repository path ${show(arg)} has unbalanced or nested quotes; expected 'PACKAGE.git'`, { verb });
-  if (name.startsWith('-')) refuse('bad-repository-path', `repository path ${show(arg)} looks like an option; expected 'PACKAGE.git'`, { verb });
+  if (name.includes("'"))
+    refuse(
+      'bad-repository-path',
+      `repository path ${show(arg)} has unbalanced or nested quotes; expected 'PACKAGE.git'`,
+      { verb },
+    );
+  if (name.startsWith('-'))
+    refuse('bad-repository-path', `repository path ${show(arg)} looks like an option; expected 'PACKAGE.git'`, {
+      verb,
+    });
   if (name.includes('/')) {
-    refuse('bad-repository-path', `repository path ${show(arg)} has a "/"; repositories are build@HOST:PACKAGE.git, with no directory`, { verb });
+    refuse(
+      'bad-repository-path',
+      `repository path ${show(arg)} has a "/"; repositories are build@HOST:PACKAGE.git, with no directory`,
+      { verb },
+    );
   }
-  if (!name.endsWith('.git')) refuse('bad-repository-path', `repository path ${show(arg)} does not end in .git; expected 'PACKAGE.git'`, { verb });
+  if (!name.endsWith('.git'))
+    refuse('bad-repository-path', `repository path ${show(arg)} does not end in .git; expected 'PACKAGE.git'`, {
+      verb,
+    });
   const pkg = checkSlot(verb, 'PACKAGE', name.slice(0, -'.git'.length), ' in the repository path');
   return { verb, package: pkg };
 }

@@ -15,10 +15,13 @@ export interface RefUpdate {
 const ZERO = /^0{40}$/;
 
 export function parseRefUpdates(text: string): RefUpdate[] {
-  return text.split('\n').filter((l) => l.trim()).map((l) => {
-    const [old, nu, ref] = l.trim().split(/\s+/);
-    return { old: old ?? '', new: nu ?? '', ref: ref ?? '' };
-  });
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [old, nu, ref] = l.trim().split(/\s+/);
+      return { old: old ?? '', new: nu ?? '', ref: ref ?? '' };
+    });
 }
 
 /**
@@ -26,14 +29,29 @@ export function parseRefUpdates(text: string): RefUpdate[] {
  * builder moves them (it writes them directly, never by push). A push touching any of them
  * is refused whole, with a message the pusher sees as "remote: …".
  */
-export async function checkPush(config: Config, audit: AuditLog, pkg: string, principal: string, updates: RefUpdate[], out: Writable): Promise<boolean> {
+export async function checkPush(
+  config: Config,
+  audit: AuditLog,
+  pkg: string,
+  principal: string,
+  updates: RefUpdate[],
+  out: Writable,
+): Promise<boolean> {
   const pockets = Object.keys(config.pockets);
-  const bad = updates.filter((u) => pockets.some((p) => u.ref === `refs/heads/${p}` || u.ref.startsWith(`refs/tags/${p}/`)));
+  const bad = updates.filter((u) =>
+    pockets.some((p) => u.ref === `refs/heads/${p}` || u.ref.startsWith(`refs/tags/${p}/`)),
+  );
   if (!bad.length) return true;
   for (const u of bad) {
-    out.write(`pocketbuild: refusing to update ${u.ref}: pocket branches and tags are moved only by the builder when it publishes; push to another branch and submit it.\n`);
+    out.write(
+      `pocketbuild: refusing to update ${u.ref}: pocket branches and tags are moved only by the builder when it publishes; push to another branch and submit it.\n`,
+    );
   }
-  await audit.append({ type: 'git.push.refused', actor: principal, data: { package: pkg, refs: bad.map((u) => u.ref), reason: 'pocket refs are moved only by the builder' } });
+  await audit.append({
+    type: 'git.push.refused',
+    actor: principal,
+    data: { package: pkg, refs: bad.map((u) => u.ref), reason: 'pocket refs are moved only by the builder' },
+  });
   return false;
 }
 
@@ -42,8 +60,19 @@ export async function checkPush(config: Config, audit: AuditLog, pkg: string, pr
  * attributed to the pusher and subject to the same pocket ACL as `submit`. What was queued
  * (or why not) is printed, so it shows in the push output.
  */
-export async function queueAutoBuilds(config: Config, audit: AuditLog, pkg: string, principal: string, updates: RefUpdate[], out: Writable): Promise<void> {
-  await audit.append({ type: 'git.push.accepted', actor: principal, data: { package: pkg, updates: updates.map((u) => ({ ref: u.ref, old: u.old, new: u.new })) } });
+export async function queueAutoBuilds(
+  config: Config,
+  audit: AuditLog,
+  pkg: string,
+  principal: string,
+  updates: RefUpdate[],
+  out: Writable,
+): Promise<void> {
+  await audit.append({
+    type: 'git.push.accepted',
+    actor: principal,
+    data: { package: pkg, updates: updates.map((u) => ({ ref: u.ref, old: u.old, new: u.new })) },
+  });
   for (const u of updates) {
     if (ZERO.test(u.new) || !u.ref.startsWith('refs/heads/')) continue;
     const branch = u.ref.slice('refs/heads/'.length);
@@ -52,16 +81,35 @@ export async function queueAutoBuilds(config: Config, audit: AuditLog, pkg: stri
       const d = await decide(config, principal, { kind: 'build', pocket: rule.pocket });
       if (!d.allowed) {
         out.write(`pocketbuild: not building ${pkg} ${branch} into ${rule.pocket}: ${d.reason}\n`);
-        await audit.append({ type: 'request.refused', actor: principal, data: { origin: 'push', package: pkg, pocket: rule.pocket, commit: u.new, reason: d.reason } });
+        await audit.append({
+          type: 'request.refused',
+          actor: principal,
+          data: { origin: 'push', package: pkg, pocket: rule.pocket, commit: u.new, reason: d.reason },
+        });
         continue;
       }
       try {
-        const req = await submit(config, { pocket: rule.pocket, package: pkg, commit: u.new, principal, origin: 'push' });
+        const req = await submit(config, {
+          pocket: rule.pocket,
+          package: pkg,
+          commit: u.new,
+          principal,
+          origin: 'push',
+        });
         out.write(`pocketbuild: queued ${req.id}: ${pkg} ${u.new.slice(0, 12)} (${branch}) -> ${rule.pocket}\n`);
-        await audit.append({ type: 'request.accepted', actor: principal, build: req.id, data: { origin: 'push', package: pkg, pocket: rule.pocket, commit: u.new, branch } });
+        await audit.append({
+          type: 'request.accepted',
+          actor: principal,
+          build: req.id,
+          data: { origin: 'push', package: pkg, pocket: rule.pocket, commit: u.new, branch },
+        });
       } catch (e) {
         out.write(`pocketbuild: could not queue ${pkg} ${branch} into ${rule.pocket}: ${errorLine(e)}\n`);
-        await audit.append({ type: 'request.refused', actor: principal, data: { origin: 'push', package: pkg, pocket: rule.pocket, commit: u.new, reason: errorLine(e) } });
+        await audit.append({
+          type: 'request.refused',
+          actor: principal,
+          data: { origin: 'push', package: pkg, pocket: rule.pocket, commit: u.new, reason: errorLine(e) },
+        });
       }
     }
   }

@@ -39,15 +39,28 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
   try {
     cmd = parseCommand(o.raw);
     const out = await execute(o, cmd, audit);
-    if (!out.audited) await audit.append({ type: 'request.accepted', actor: o.principal, ...(out.build ? { build: out.build } : {}), data: { ...base, verb: cmd.verb, ...out.data } });
+    if (!out.audited)
+      await audit.append({
+        type: 'request.accepted',
+        actor: o.principal,
+        ...(out.build ? { build: out.build } : {}),
+        data: { ...base, verb: cmd.verb, ...out.data },
+      });
     return out.code;
   } catch (e) {
     const known = isPocketbuildError(e);
     const line = known ? e.message : 'internal error; the operator can find details in the server log.';
-    if (!known) o.logInternal?.(`internal error for ${o.principal} running ${JSON.stringify(o.raw)}: ${(e as Error)?.stack ?? e}`);
+    if (!known)
+      o.logInternal?.(
+        `internal error for ${o.principal} running ${JSON.stringify(o.raw)}: ${(e as Error)?.stack ?? e}`,
+      );
     o.io.stderr.write(`pocketbuild: ${line.replace(/[\r\n]+/g, ' ')}\n`);
     await audit
-      .append({ type: 'request.refused', actor: o.principal, data: { ...base, ...(cmd ? { verb: cmd.verb } : {}), code: outcomeCodeOf(e), reason: errorLine(e) } })
+      .append({
+        type: 'request.refused',
+        actor: o.principal,
+        data: { ...base, ...(cmd ? { verb: cmd.verb } : {}), code: outcomeCodeOf(e), reason: errorLine(e) },
+      })
       .catch((err) => o.logInternal?.(`audit append failed: ${errorLine(err)}`));
     return outcome(outcomeCodeOf(e)).exit;
   }
@@ -63,23 +76,47 @@ interface Outcome {
 
 async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Promise<Outcome> {
   const { config, principal, io } = o;
-  const print = (json: boolean, value: unknown, text: string) => io.stdout.write(json ? JSON.stringify(value) + '\n' : text);
+  const print = (json: boolean, value: unknown, text: string) =>
+    io.stdout.write(json ? JSON.stringify(value) + '\n' : text);
   switch (cmd.verb) {
     case 'help':
       io.stdout.write(VERBS_HELP);
       return { code: ExitCode.ok };
     case 'whoami': {
       const pockets: string[] = [];
-      for (const p of Object.keys(config.pockets)) if ((await decide(config, principal, { kind: 'build', pocket: p })).allowed) pockets.push(p);
+      for (const p of Object.keys(config.pockets))
+        if ((await decide(config, principal, { kind: 'build', pocket: p })).allowed) pockets.push(p);
       const admin = (await decide(config, principal, { kind: 'admin' })).allowed;
-      print(cmd.json, { principal, pockets, admin }, `${principal}\n  may build into: ${pockets.join(', ') || '(none)'}\n  admin: ${admin ? 'yes' : 'no'}\n`);
+      print(
+        cmd.json,
+        { principal, pockets, admin },
+        `${principal}\n  may build into: ${pockets.join(', ') || '(none)'}\n  admin: ${admin ? 'yes' : 'no'}\n`,
+      );
       return { code: ExitCode.ok };
     }
     case 'submit': {
       await requireRight(config, principal, { kind: 'build', pocket: cmd.pocket });
       // Logged before it is queued: a request the audit log cannot take is not queued.
-      const req = await submit(config, { pocket: cmd.pocket, package: cmd.package, commit: cmd.commit, principal, origin: 'ssh' }, (r) =>
-        audit.append({ type: 'request.accepted', actor: principal, build: r.id, data: { raw: o.raw, transport: o.transport, verb: 'submit', pocket: r.pocket, package: r.package, commit: r.commit } }).then(() => {}));
+      const req = await submit(
+        config,
+        { pocket: cmd.pocket, package: cmd.package, commit: cmd.commit, principal, origin: 'ssh' },
+        (r) =>
+          audit
+            .append({
+              type: 'request.accepted',
+              actor: principal,
+              build: r.id,
+              data: {
+                raw: o.raw,
+                transport: o.transport,
+                verb: 'submit',
+                pocket: r.pocket,
+                package: r.package,
+                commit: r.commit,
+              },
+            })
+            .then(() => {}),
+      );
       print(cmd.json, req, `${req.id}\n`);
       return { code: ExitCode.ok, build: req.id, audited: true };
     }
@@ -109,18 +146,32 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Pro
       const rec = new BuildRecord(config.state_dir, cmd.id);
       const prov = provenanceDigest(rec);
       // The envelope itself, so a user can keep it and run `pocketbuild verify` elsewhere.
-      const shown = { request: rec.request(), result: rec.result(), log: rec.logFile, provenance: prov ? { sha256: prov.sha256, envelope: JSON.parse(fs.readFileSync(prov.file, 'utf8')) as unknown } : null };
+      const shown = {
+        request: rec.request(),
+        result: rec.result(),
+        log: rec.logFile,
+        provenance: prov
+          ? { sha256: prov.sha256, envelope: JSON.parse(fs.readFileSync(prov.file, 'utf8')) as unknown }
+          : null,
+      };
       print(cmd.json, shown, JSON.stringify(shown, null, 2) + '\n');
       return { code: ExitCode.ok, build: cmd.id };
     }
     case 'cancel': {
       const state = await cancelRequest(config, audit, cmd.id, principal);
-      print(cmd.json, { id: cmd.id, state }, state === 'cancelled' ? `${cmd.id} cancelled\n` : `${cmd.id} is running; its daemon is stopping it\n`);
+      print(
+        cmd.json,
+        { id: cmd.id, state },
+        state === 'cancelled' ? `${cmd.id} cancelled\n` : `${cmd.id} is running; its daemon is stopping it\n`,
+      );
       return { code: ExitCode.ok, build: cmd.id, data: { state } };
     }
     case 'git-receive-pack':
     case 'git-upload-pack': {
-      await requireRight(config, principal, { kind: cmd.verb === 'git-receive-pack' ? 'push' : 'read', package: cmd.package });
+      await requireRight(config, principal, {
+        kind: cmd.verb === 'git-receive-pack' ? 'push' : 'read',
+        package: cmd.package,
+      });
       const code = await serveGit(config, cmd.verb, cmd.package, principal, io, o.signal);
       return { code, data: { package: cmd.package, git_exit: code } };
     }

@@ -19,7 +19,11 @@ export interface StatusRow {
 }
 
 /** Queued and running requests (oldest first), then the most recent finished builds (newest first). */
-export async function collectStatus(config: Config, recent = 20, pkg?: string): Promise<{ active: StatusRow[]; recent: StatusRow[] }> {
+export async function collectStatus(
+  config: Config,
+  recent = 20,
+  pkg?: string,
+): Promise<{ active: StatusRow[]; recent: StatusRow[] }> {
   const queue = DirectoryQueue.forConfig(config);
   const active: StatusRow[] = [];
   for (const r of queue.pending()) active.push(row(r, (await queue.isClaimed(r.id)) ? 'running' : 'queued'));
@@ -35,7 +39,10 @@ export async function collectStatus(config: Config, recent = 20, pkg?: string): 
 }
 
 /** One build's state: its result if finished, else where it is in the queue. */
-export async function buildStatus(config: Config, id: string): Promise<{ row: StatusRow; result: BuildResult | null; logFile: string } | null> {
+export async function buildStatus(
+  config: Config,
+  id: string,
+): Promise<{ row: StatusRow; result: BuildResult | null; logFile: string } | null> {
   const rec = new BuildRecord(config.state_dir, id);
   const res = rec.result();
   const queue = DirectoryQueue.forConfig(config);
@@ -47,7 +54,13 @@ export async function buildStatus(config: Config, id: string): Promise<{ row: St
 
 function row(r: Request, status: Status, res?: BuildResult): StatusRow {
   return {
-    id: r.id, status, pocket: r.pocket, package: r.package, commit: r.commit, principal: r.principal, time: r.time,
+    id: r.id,
+    status,
+    pocket: r.pocket,
+    package: r.package,
+    commit: r.commit,
+    principal: r.principal,
+    time: r.time,
     ...(res?.version ? { version: res.version } : {}),
     ...(res?.code ? { code: res.code } : {}),
     ...(res?.reason ? { reason: res.reason } : {}),

@@ -21,19 +21,30 @@ export interface SubmitInput {
  * the commit resolves. Returns the queued request. Nothing is written unless every check passed.
  * (ACLs are the caller's business: the local CLI is the trusted path.)
  */
-export async function submit(config: Config, input: SubmitInput, beforeQueue?: (req: Request) => Promise<void>): Promise<Request> {
+export async function submit(
+  config: Config,
+  input: SubmitInput,
+  beforeQueue?: (req: Request) => Promise<void>,
+): Promise<Request> {
   checkField('pocket', input.pocket);
   checkField('package', input.package);
   checkField('principal', input.principal);
   if (!isCommitSpec(input.commit)) {
-    throw new UsageError(`invalid commit ${JSON.stringify(input.commit.slice(0, 80))}: give a commit id, a unique prefix of one, or a branch or tag name.`);
+    throw new UsageError(
+      `invalid commit ${JSON.stringify(input.commit.slice(0, 80))}: give a commit id, a unique prefix of one, or a branch or tag name.`,
+    );
   }
   if (!config.pockets[input.pocket]) {
-    throw new NotFoundError(`unknown pocket ${input.pocket} (known: ${Object.keys(config.pockets).join(', ')}).`, { pocket: input.pocket });
+    throw new NotFoundError(`unknown pocket ${input.pocket} (known: ${Object.keys(config.pockets).join(', ')}).`, {
+      pocket: input.pocket,
+    });
   }
   const gitdir = path.join(config.repos_dir, `${input.package}.git`);
   if (!fs.existsSync(gitdir)) {
-    throw new NotFoundError(`unknown package ${input.package}: there is no ${gitdir}; create it with "pocketbuild repo create ${input.package}" and push to it.`, { package: input.package });
+    throw new NotFoundError(
+      `unknown package ${input.package}: there is no ${gitdir}; create it with "pocketbuild repo create ${input.package}" and push to it.`,
+      { package: input.package },
+    );
   }
   const commit = await revParseCommit(gitdir, input.commit);
   const req: Request = {

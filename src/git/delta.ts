@@ -27,7 +27,8 @@ export function applyDelta(base: Buffer, delta: Buffer, maxBytes: number): Buffe
     return v;
   };
   const baseSize = varint();
-  if (baseSize !== base.length) throw new ObjectFault('damaged', `delta is for a base of ${baseSize} bytes, not ${base.length}`);
+  if (baseSize !== base.length)
+    throw new ObjectFault('damaged', `delta is for a base of ${baseSize} bytes, not ${base.length}`);
   const size = varint();
   if (size > maxBytes) throw new ObjectFault('too-large', `a delta makes ${formatBytes(size)}`);
   const out = Buffer.allocUnsafe(size);

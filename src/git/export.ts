@@ -32,7 +32,12 @@ const DOT_GIT = Buffer.from('.git');
  * `dest` (`.`, `..`, `.git`, anything with a slash) are refused. On failure nothing is left
  * in `dest`. Returns the number of files and symlinks written.
  */
-export async function exportTree(gitdir: string, commit: string, dest: string, opts: ExportOptions = {}): Promise<{ files: number }> {
+export async function exportTree(
+  gitdir: string,
+  commit: string,
+  dest: string,
+  opts: ExportOptions = {},
+): Promise<{ files: number }> {
   // One reader for the whole export, so packs, their indexes and listings are loaded once.
   const repo = new RepoReader(gitdir);
   const label = repo.label;
@@ -40,11 +45,14 @@ export async function exportTree(gitdir: string, commit: string, dest: string, o
   if (opts.prefix !== undefined && opts.prefix.replace(/\/+/g, '') !== '') {
     const entry = await lookupPath(repo, root, opts.prefix);
     if (entry === null || entry.kind !== 'tree') {
-      throw new NotFoundError(`${opts.prefix} is not a directory in ${shortOid(commit)} of ${label}; check the upstream path.`, {
-        gitdir,
-        commit,
-        prefix: opts.prefix,
-      });
+      throw new NotFoundError(
+        `${opts.prefix} is not a directory in ${shortOid(commit)} of ${label}; check the upstream path.`,
+        {
+          gitdir,
+          commit,
+          prefix: opts.prefix,
+        },
+      );
     }
     root = entry.oid;
   }
@@ -106,7 +114,9 @@ async function prepareDest(dest: string): Promise<boolean> {
       return true;
     }
     if (code === 'ENOTDIR') {
-      throw new PocketbuildError('DestinationNotEmpty', `${dest} is a file; export into a new or empty directory.`, { dest });
+      throw new PocketbuildError('DestinationNotEmpty', `${dest} is a file; export into a new or empty directory.`, {
+        dest,
+      });
     }
     throw e;
   }
@@ -153,7 +163,7 @@ function writeNewFile(file: Buffer, data: Buffer, mode: number, fixMode: boolean
   // 'wx' never opens something already there, so no crafted entry can redirect a write.
   const fd = fs.openSync(file, 'wx', mode);
   try {
-    for (let at = 0; at < data.length; ) at += fs.writeSync(fd, data, at, data.length - at);
+    for (let at = 0; at < data.length;) at += fs.writeSync(fd, data, at, data.length - at);
     if (fixMode) fs.fchmodSync(fd, mode);
   } finally {
     fs.closeSync(fd);
@@ -163,7 +173,8 @@ function writeNewFile(file: Buffer, data: Buffer, mode: number, fixMode: boolean
 function checkName(gitdir: string, commit: string, relDir: string, name: Buffer): void {
   if (name.length === 0) throw unsafe(gitdir, commit, relDir, name, 'is empty');
   if (name.includes(SLASH[0]!)) throw unsafe(gitdir, commit, relDir, name, 'contains a slash');
-  if (name.equals(Buffer.from('.')) || name.equals(Buffer.from('..'))) throw unsafe(gitdir, commit, relDir, name, 'points outside its directory');
+  if (name.equals(Buffer.from('.')) || name.equals(Buffer.from('..')))
+    throw unsafe(gitdir, commit, relDir, name, 'points outside its directory');
   if (name.length === DOT_GIT.length && name.toString('latin1').toLowerCase() === '.git') {
     throw unsafe(gitdir, commit, relDir, name, 'would create a git directory');
   }

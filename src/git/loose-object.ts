@@ -22,7 +22,8 @@ export function parseLooseObject(data: Buffer, maxBytes: number): RawObject {
   }
   const nul = raw.subarray(0, MAX_HEADER).indexOf(0);
   const header = nul === -1 ? null : HEADER.exec(raw.toString('latin1', 0, nul));
-  if (!header?.[1] || Number(header[2]) !== raw.length - nul - 1) throw new ObjectFault('damaged', 'has a malformed header');
+  if (!header?.[1] || Number(header[2]) !== raw.length - nul - 1)
+    throw new ObjectFault('damaged', 'has a malformed header');
   if (Number(header[2]) > maxBytes) throw new ObjectFault('too-large', `it holds ${formatBytes(Number(header[2]))}`);
   return { type: header[1] as ObjectType, content: raw.subarray(nul + 1) };
 }

@@ -102,7 +102,13 @@ export class RepoReader {
   /** An object missing from the readable packs may be in one that cannot be read: say so rather than "not found". */
   private assertIndexesReadable(unreadable: PackSet['unreadable'], oid: string): void {
     const bad = unreadable[0];
-    if (bad) throw corruptObject(this.gitdir, 'object', oid, `cannot be looked up because objects/pack/${bad.name} cannot be read (${bad.why})`);
+    if (bad)
+      throw corruptObject(
+        this.gitdir,
+        'object',
+        oid,
+        `cannot be looked up because objects/pack/${bad.name} cannot be read (${bad.why})`,
+      );
   }
 
   private packError(e: unknown, oid: string, pack: string): Error {
@@ -118,11 +124,15 @@ export class RepoReader {
       );
     }
     if ((e as NodeJS.ErrnoException).code === 'ERR_FS_FILE_TOO_LARGE') {
-      return new PocketbuildError('PackTooLarge', `${pack} in ${this.label} is over the 2 GiB a pack may have for pocketbuild; split it with git repack -a -d --max-pack-size=1g.`, {
-        gitdir: this.gitdir,
-        oid,
-        pack,
-      });
+      return new PocketbuildError(
+        'PackTooLarge',
+        `${pack} in ${this.label} is over the 2 GiB a pack may have for pocketbuild; split it with git repack -a -d --max-pack-size=1g.`,
+        {
+          gitdir: this.gitdir,
+          oid,
+          pack,
+        },
+      );
     }
     // An I/O error (EACCES, EIO...) is about the machine, not the repository.
     if (!(e instanceof ObjectFault) && typeof (e as NodeJS.ErrnoException).syscall === 'string') return e as Error;
@@ -198,7 +208,9 @@ export class RepoReader {
       return parseLooseObject(data, this.limits.maxObjectBytes);
     } catch (e) {
       if (!(e instanceof ObjectFault)) throw e;
-      throw e.kind === 'too-large' ? this.tooLarge(oid, e.message) : corruptObject(this.gitdir, 'object', oid, e.message);
+      throw e.kind === 'too-large'
+        ? this.tooLarge(oid, e.message)
+        : corruptObject(this.gitdir, 'object', oid, e.message);
     }
   }
 }

@@ -108,15 +108,18 @@ export class Pack {
         c = byte();
         back = (back + 1) * 128 + (c & 0x7f);
       }
-      if (back === 0 || offset - back < HEADER) throw damaged(`the delta at offset ${offset} names a base outside the pack or itself`);
+      if (back === 0 || offset - back < HEADER)
+        throw damaged(`the delta at offset ${offset} names a base outside the pack or itself`);
       base = await this.base(offset - back, external, link);
     } else {
       if (p + 20 > end) throw damaged(`the entry at offset ${offset} is truncated`);
       const baseOid = data.subarray(p, p + 20);
       p += 20;
       const inPack = this.index.offsetOf(baseOid);
-      const found = inPack !== null ? await this.base(inPack, external, link) : await external(baseOid.toString('hex'), link);
-      if (!found) throw damaged(`the delta base ${baseOid.toString('hex')} of the entry at offset ${offset} is missing`);
+      const found =
+        inPack !== null ? await this.base(inPack, external, link) : await external(baseOid.toString('hex'), link);
+      if (!found)
+        throw damaged(`the delta base ${baseOid.toString('hex')} of the entry at offset ${offset} is missing`);
       base = found;
     }
     const content = applyDelta(base.object.content, inflateExact(data, p, end, size), this.limits.maxObjectBytes);
@@ -131,7 +134,10 @@ export class Pack {
     if (data.length < HEADER + TRAILER || data.toString('latin1', 0, 4) !== 'PACK') throw damaged('it is not a pack');
     const version = data.readUInt32BE(4);
     if (version !== 2 && version !== 3) throw damaged(`it has unknown version ${version}`);
-    if (data.readUInt32BE(8) !== this.index.count || !data.subarray(data.length - TRAILER).equals(this.index.packChecksum)) {
+    if (
+      data.readUInt32BE(8) !== this.index.count ||
+      !data.subarray(data.length - TRAILER).equals(this.index.packChecksum)
+    ) {
       throw damaged('it is truncated or does not match its index');
     }
     return data;
@@ -140,9 +146,11 @@ export class Pack {
   /** The next link of a delta chain, refusing one too long or going round in a circle. */
   private link(offset: number, outer: DeltaChain | null): DeltaChain {
     const depth = (outer?.depth ?? 0) + 1;
-    if (depth > this.limits.maxDeltaDepth) throw new ObjectFault('too-deep', `it is more than ${this.limits.maxDeltaDepth} deltas deep`);
+    if (depth > this.limits.maxDeltaDepth)
+      throw new ObjectFault('too-deep', `it is more than ${this.limits.maxDeltaDepth} deltas deep`);
     for (let l = outer; l !== null; l = l.outer) {
-      if (l.offset === offset && l.pack === this.file) throw damaged(`the delta at offset ${offset} is its own base, through ${depth - l.depth} deltas`);
+      if (l.offset === offset && l.pack === this.file)
+        throw damaged(`the delta at offset ${offset} is its own base, through ${depth - l.depth} deltas`);
     }
     return { pack: this.file, offset, depth, outer };
   }
@@ -186,7 +194,8 @@ function inflateExact(data: Buffer, start: number, end: number, size: number): B
       chunkSize: Math.max(Math.min(size, EXACT_INFLATE_BYTES) + 64, 64),
     });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw damaged(`the data at offset ${start} inflates to more than ${size} bytes`);
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw damaged(`the data at offset ${start} inflates to more than ${size} bytes`);
     throw damaged(`the data at offset ${start} cannot be inflated (${(e as Error).message})`);
   }
   if (out.length !== size) throw damaged(`the data at offset ${start} inflates to ${out.length} bytes, not ${size}`);

@@ -86,7 +86,10 @@ export class PackIndex {
 
   /** The range of entries whose names start with byte `first`. */
   private bucket(first: number): [number, number] {
-    return [first === 0 ? 0 : this.idx.readUInt32BE(FANOUT + (first - 1) * 4), this.idx.readUInt32BE(FANOUT + first * 4)];
+    return [
+      first === 0 ? 0 : this.idx.readUInt32BE(FANOUT + (first - 1) * 4),
+      this.idx.readUInt32BE(FANOUT + first * 4),
+    ];
   }
 
   private offsetAt(i: number): number {
@@ -95,7 +98,8 @@ export class PackIndex {
     if (!(small & 0x80000000)) return small;
     // Packs over 2 GiB keep large offsets in a separate 64-bit table.
     const large = small & 0x7fffffff;
-    if (large >= this.largeOffsets) throw new ObjectFault('damaged', `the index names large offset ${large} of ${this.largeOffsets}`);
+    if (large >= this.largeOffsets)
+      throw new ObjectFault('damaged', `the index names large offset ${large} of ${this.largeOffsets}`);
     return Number(this.idx.readBigUInt64BE(offsets + this.count * 4 + large * 8));
   }
 }

@@ -43,18 +43,26 @@ const COMPONENT = /^[a-z0-9][a-z0-9-]*$/;
  * version; an entry that is half there, names an upstream id the repository lacks, or has a
  * component name dpkg-source would not take, is an error.
  */
-export async function findPristineTarballs(gitdir: string, source: string, upstreamVersion: string): Promise<PristineTarEntry[]> {
+export async function findPristineTarballs(
+  gitdir: string,
+  source: string,
+  upstreamVersion: string,
+): Promise<PristineTarEntry[]> {
   for (const [what, value] of [
     ['source package name', source],
     ['upstream version', upstreamVersion],
   ] as const) {
     // Both come from debian/changelog, which is the pusher's to write.
     if (value === '' || /[/\0]/.test(value) || value.startsWith('.')) {
-      throw new PocketbuildError('BadPristineTarName', `${JSON.stringify(value)} is not a usable ${what} for finding a pristine-tar tarball.`, {
-        gitdir,
-        source,
-        upstreamVersion,
-      });
+      throw new PocketbuildError(
+        'BadPristineTarName',
+        `${JSON.stringify(value)} is not a usable ${what} for finding a pristine-tar tarball.`,
+        {
+          gitdir,
+          source,
+          upstreamVersion,
+        },
+      );
     }
   }
   const head = await readRef(gitdir, BRANCH);
@@ -64,12 +72,17 @@ export async function findPristineTarballs(gitdir: string, source: string, upstr
   const byName = new Map(entries.map((e) => [e.name.toString('utf8'), e]));
   const base = `${source}_${upstreamVersion}.orig`;
   const broken = (tarball: string, why: string) =>
-    new PocketbuildError('BrokenPristineTar', `the pristine-tar branch of ${repo.label} ${why}; re-run pristine-tar commit for ${tarball} and push again.`, {
-      gitdir,
-      tarball,
-      branch: head,
-    });
-  const pick = (stem: string): string | undefined => COMPRESSIONS.map((ext) => `${stem}.tar.${ext}`).find((t) => byName.has(`${t}.delta`));
+    new PocketbuildError(
+      'BrokenPristineTar',
+      `the pristine-tar branch of ${repo.label} ${why}; re-run pristine-tar commit for ${tarball} and push again.`,
+      {
+        gitdir,
+        tarball,
+        branch: head,
+      },
+    );
+  const pick = (stem: string): string | undefined =>
+    COMPRESSIONS.map((ext) => `${stem}.tar.${ext}`).find((t) => byName.has(`${t}.delta`));
 
   const main = pick(base);
   const components = new Map<string, string>();
@@ -91,18 +104,25 @@ export async function findPristineTarballs(gitdir: string, source: string, upstr
   if (main === undefined) {
     if (components.size === 0) return [];
     const first = [...components.values()][0]!;
-    throw broken(`${base}.tar.gz`, `has ${first}.delta but no ${base}.tar.* for the main upstream tarball of ${upstreamVersion}`);
+    throw broken(
+      `${base}.tar.gz`,
+      `has ${first}.delta but no ${base}.tar.* for the main upstream tarball of ${upstreamVersion}`,
+    );
   }
 
   const readFile = async (tarball: string, name: string, entry: TreeEntry): Promise<Buffer> => {
-    if (entry.kind !== 'file' && entry.kind !== 'exec') throw broken(tarball, `has ${name} as something other than a regular file`);
+    if (entry.kind !== 'file' && entry.kind !== 'exec')
+      throw broken(tarball, `has ${name} as something other than a regular file`);
     const obj = await repo.read(entry.oid);
     if (!obj || obj.type !== 'blob') throw broken(tarball, `has an unreadable ${name}`);
     return obj.content;
   };
   const names = [...components.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const found: PristineTarEntry[] = [];
-  for (const [tarball, component] of [[main, undefined] as const, ...names.map((c) => [components.get(c)!, c] as const)]) {
+  for (const [tarball, component] of [
+    [main, undefined] as const,
+    ...names.map((c) => [components.get(c)!, c] as const),
+  ]) {
     const deltaEntry = byName.get(`${tarball}.delta`)!;
     const idEntry = byName.get(`${tarball}.id`);
     if (!idEntry) throw broken(tarball, `has ${tarball}.delta but no ${tarball}.id`);
@@ -116,7 +136,8 @@ export async function findPristineTarballs(gitdir: string, source: string, upstr
     if (signature !== undefined) entry.signature = signature;
     const upstream = await peel(repo, id);
     if (upstream === null) {
-      const rebuilt = component === undefined && names.length > 0 ? await rebuildMainTree(repo, id, upstreamVersion, names) : null;
+      const rebuilt =
+        component === undefined && names.length > 0 ? await rebuildMainTree(repo, id, upstreamVersion, names) : null;
       if (rebuilt === null) {
         throw new NotFoundError(
           `${tarball} on the pristine-tar branch of ${repo.label} is made from upstream ${shortOid(id)}, which is not in the repository; push the upstream branch and tags too` +
@@ -148,8 +169,17 @@ function safeTagVersion(v: string): string {
  * the top-level directories named after the components. Recomputed from the upstream tag or
  * branch and accepted only when its object id is exactly `id`.
  */
-async function rebuildMainTree(repo: RepoReader, id: string, upstreamVersion: string, components: string[]): Promise<PristineTarEntry['rebuiltFrom'] | null> {
-  const refs = [`refs/tags/upstream/${safeTagVersion(upstreamVersion)}`, 'refs/heads/upstream', 'refs/heads/upstream/latest'];
+async function rebuildMainTree(
+  repo: RepoReader,
+  id: string,
+  upstreamVersion: string,
+  components: string[],
+): Promise<PristineTarEntry['rebuiltFrom'] | null> {
+  const refs = [
+    `refs/tags/upstream/${safeTagVersion(upstreamVersion)}`,
+    'refs/heads/upstream',
+    'refs/heads/upstream/latest',
+  ];
   const drop = new Set(components);
   for (const ref of refs) {
     let target: string | null;
@@ -215,7 +245,6 @@ export async function exportPristineTarUpstream(
   return { files: files - removed };
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // What `pristine-tar checkout` adds to `pristine-tar gentar`: create_missing.
 //
@@ -233,7 +262,16 @@ export async function exportPristineTarUpstream(
 // very tarball `checkout` would.
 
 /** pristine-tar's unquote_filename (note its `\v`, which it turns into 0x11, not 0x0b). */
-const ESCAPES: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\x11', '\\': '\\' };
+const ESCAPES: Record<string, string> = {
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\x11',
+  '\\': '\\',
+};
 
 function unquote(line: string): string {
   return line.replace(/\\([abfnrtv\\]|[0-9]{3})/g, (_, e: string) => {
@@ -329,7 +367,10 @@ export function createMissingFromManifest(manifest: Buffer, upstreamDir: string,
       // in the C locale): pristine-tar puts the tree under the escaped name and everything
       // under the unescaped one, which gentar cannot be made to do.
       if (subdir.includes('\\')) {
-        throw refuse(line, `lies outside the directory ${JSON.stringify(subdir)} that pristine-tar takes for the tarball's top directory, because tar escaped that name when the delta was made (pristine-tar commit in the C locale)`);
+        throw refuse(
+          line,
+          `lies outside the directory ${JSON.stringify(subdir)} that pristine-tar takes for the tarball's top directory, because tar escaped that name when the delta was made (pristine-tar commit in the C locale)`,
+        );
       }
       throw refuse(line, `lies outside the tarball's top directory ${JSON.stringify(subdir)}`);
     }
@@ -340,7 +381,8 @@ export function createMissingFromManifest(manifest: Buffer, upstreamDir: string,
     const old = buggyUnquote(line);
     if (old !== name && !old.includes('\0') && !old.startsWith('/')) {
       const oldParts = old.split('/').filter((p) => p !== '' && p !== '.');
-      if (!oldParts.includes('..') && top.every((p, i) => oldParts[i] === p)) plan.push({ parts: oldParts.slice(top.length), line, strict: false });
+      if (!oldParts.includes('..') && top.every((p, i) => oldParts[i] === p))
+        plan.push({ parts: oldParts.slice(top.length), line, strict: false });
     }
   }
 
@@ -393,7 +435,10 @@ export function createMissingFromManifest(manifest: Buffer, upstreamDir: string,
     }
     if (blocked) {
       if (!strict) continue;
-      throw refuse(line, `lies below ${JSON.stringify(blocked.rel)}, which is ${blocked.kind === 'symlink' ? 'a symlink' : 'not a directory'} in the upstream tree`);
+      throw refuse(
+        line,
+        `lies below ${JSON.stringify(blocked.rel)}, which is ${blocked.kind === 'symlink' ? 'a symlink' : 'not a directory'} in the upstream tree`,
+      );
     }
     for (const rel of mine) {
       known.set(rel, 'dir');

@@ -50,10 +50,14 @@ function fullRefName(gitdir: string, what: string, prefix: string, name: string)
 
 async function requireCommit(gitdir: string, commit: string): Promise<RepoReader> {
   if (!/^[0-9a-f]{40}$/.test(commit)) {
-    throw new PocketbuildError('BadRevision', `${JSON.stringify(commit)} is not a full commit id; resolve it with resolveCommit first.`, {
-      gitdir,
-      commit,
-    });
+    throw new PocketbuildError(
+      'BadRevision',
+      `${JSON.stringify(commit)} is not a full commit id; resolve it with resolveCommit first.`,
+      {
+        gitdir,
+        commit,
+      },
+    );
   }
   const repo = new RepoReader(gitdir);
   const obj = await repo.read(commit);
@@ -61,11 +65,15 @@ async function requireCommit(gitdir: string, commit: string): Promise<RepoReader
     throw new NotFoundError(`commit ${shortOid(commit)} is not in ${repo.label}; did you push it?`, { gitdir, commit });
   }
   if (obj.type !== 'commit') {
-    throw new PocketbuildError('NotACommit', `object ${shortOid(commit)} in ${repo.label} is a ${obj.type}, not a commit.`, {
-      gitdir,
-      commit,
-      type: obj.type,
-    });
+    throw new PocketbuildError(
+      'NotACommit',
+      `object ${shortOid(commit)} in ${repo.label} is a ${obj.type}, not a commit.`,
+      {
+        gitdir,
+        commit,
+        type: obj.type,
+      },
+    );
   }
   return repo;
 }
@@ -75,7 +83,11 @@ async function requireCommit(gitdir: string, commit: string): Promise<RepoReader
  * processes and we exclude each other), ask `decide` for the new value given the current
  * one (null: leave it), write and fsync the lock file, then rename it over the ref.
  */
-async function withRefLock(gitdir: string, full: string, decide: (current: string | null) => Promise<string | null>): Promise<void> {
+async function withRefLock(
+  gitdir: string,
+  full: string,
+  decide: (current: string | null) => Promise<string | null>,
+): Promise<void> {
   const file = path.join(gitdir, full);
   const lock = `${file}.lock`;
   const label = path.basename(path.resolve(gitdir));
@@ -84,10 +96,14 @@ async function withRefLock(gitdir: string, full: string, decide: (current: strin
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') {
-      throw new PocketbuildError('RefConflict', `${full} cannot be created in ${label} because a ref named like one of its parent directories exists.`, {
-        gitdir,
-        ref: full,
-      });
+      throw new PocketbuildError(
+        'RefConflict',
+        `${full} cannot be created in ${label} because a ref named like one of its parent directories exists.`,
+        {
+          gitdir,
+          ref: full,
+        },
+      );
     }
     throw e;
   }
@@ -97,17 +113,26 @@ async function withRefLock(gitdir: string, full: string, decide: (current: strin
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
-      throw new PocketbuildError('RefLocked', `${full} in ${label} is being updated by another process; retry, or delete ${lock} if no git process is running.`, {
-        gitdir,
-        ref: full,
-        lock,
-      });
+      throw new PocketbuildError(
+        'RefLocked',
+        `${full} in ${label} is being updated by another process; retry, or delete ${lock} if no git process is running.`,
+        {
+          gitdir,
+          ref: full,
+          lock,
+        },
+      );
     }
     if (code === 'EISDIR') {
-      throw new PocketbuildError('RefConflict', `${full} cannot be created in ${label} because refs exist below it.`, { gitdir, ref: full });
+      throw new PocketbuildError('RefConflict', `${full} cannot be created in ${label} because refs exist below it.`, {
+        gitdir,
+        ref: full,
+      });
     }
     if (code === 'ENOENT' && !fs.existsSync(path.join(gitdir, 'objects'))) {
-      throw new NotFoundError(`repository ${label} does not exist at ${gitdir}; check the name or create it first.`, { gitdir });
+      throw new NotFoundError(`repository ${label} does not exist at ${gitdir}; check the name or create it first.`, {
+        gitdir,
+      });
     }
     throw e;
   }
@@ -123,7 +148,10 @@ async function withRefLock(gitdir: string, full: string, decide: (current: strin
     fsyncDir(path.dirname(file));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EISDIR') {
-      throw new PocketbuildError('RefConflict', `${full} cannot be created in ${label} because refs exist below it.`, { gitdir, ref: full });
+      throw new PocketbuildError('RefConflict', `${full} cannot be created in ${label} because refs exist below it.`, {
+        gitdir,
+        ref: full,
+      });
     }
     throw e;
   } finally {

@@ -25,16 +25,23 @@ export async function assertRepoExists(gitdir: string): Promise<void> {
   try {
     await fs.promises.access(path.join(gitdir, 'objects'));
   } catch {
-    throw new NotFoundError(`repository ${repoLabel(gitdir)} does not exist at ${gitdir}; check the name or create it first.`, {
-      gitdir,
-    });
+    throw new NotFoundError(
+      `repository ${repoLabel(gitdir)} does not exist at ${gitdir}; check the name or create it first.`,
+      {
+        gitdir,
+      },
+    );
   }
 }
 
 /** The error for an object that is stored but cannot be made sense of: `what` is `tree`, `commit`... */
 export function corruptObject(gitdir: string, what: string, oid: string, why = 'is malformed'): PocketbuildError {
-  return new PocketbuildError('CorruptObject', `${what} ${shortOid(oid)} in ${repoLabel(gitdir)} ${why}; run git fsck on the repository.`, {
-    gitdir,
-    oid,
-  });
+  return new PocketbuildError(
+    'CorruptObject',
+    `${what} ${shortOid(oid)} in ${repoLabel(gitdir)} ${why}; run git fsck on the repository.`,
+    {
+      gitdir,
+      oid,
+    },
+  );
 }

@@ -9,7 +9,11 @@ import { PocketbuildError } from '../util/errors.js';
  */
 export function installRepoHooks(gitdir: string, cliScript: string, configFile: string): void {
   for (const p of [process.execPath, cliScript, configFile]) {
-    if (p.includes("'")) throw new PocketbuildError('UnsafePath', `cannot install repository hooks: the path ${p} contains a single quote.`);
+    if (p.includes("'"))
+      throw new PocketbuildError(
+        'UnsafePath',
+        `cannot install repository hooks: the path ${p} contains a single quote.`,
+      );
   }
   const dir = path.join(gitdir, 'hooks');
   fs.mkdirSync(dir, { recursive: true });

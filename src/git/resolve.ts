@@ -33,14 +33,21 @@ export async function peel(repo: RepoReader, oid: string): Promise<({ oid: strin
 export async function readCommit(repo: RepoReader, oid: string): Promise<{ oid: string; content: Buffer }> {
   const target = await peel(repo, oid);
   if (target === null) {
-    throw new NotFoundError(`commit ${shortOid(oid)} is not in ${repo.label}; did you push it?`, { gitdir: repo.gitdir, oid });
-  }
-  if (target.type !== 'commit') {
-    throw new PocketbuildError('NotACommit', `object ${shortOid(oid)} in ${repo.label} is a ${target.type}, not a commit.`, {
+    throw new NotFoundError(`commit ${shortOid(oid)} is not in ${repo.label}; did you push it?`, {
       gitdir: repo.gitdir,
       oid,
-      type: target.type,
     });
+  }
+  if (target.type !== 'commit') {
+    throw new PocketbuildError(
+      'NotACommit',
+      `object ${shortOid(oid)} in ${repo.label} is a ${target.type}, not a commit.`,
+      {
+        gitdir: repo.gitdir,
+        oid,
+        type: target.type,
+      },
+    );
   }
   return target;
 }
@@ -84,7 +91,13 @@ export function isValidRefName(name: string): boolean {
 function refCandidates(spec: string): string[] {
   if (spec === 'HEAD') return ['HEAD'];
   if (spec.startsWith('refs/')) return [spec];
-  return [`refs/${spec}`, `refs/tags/${spec}`, `refs/heads/${spec}`, `refs/remotes/${spec}`, `refs/remotes/${spec}/HEAD`];
+  return [
+    `refs/${spec}`,
+    `refs/tags/${spec}`,
+    `refs/heads/${spec}`,
+    `refs/remotes/${spec}`,
+    `refs/remotes/${spec}/HEAD`,
+  ];
 }
 
 /**
@@ -117,22 +130,29 @@ export async function resolveCommit(gitdir: string, spec: string): Promise<strin
   const repo = new RepoReader(gitdir);
   const isHex = HEX_PREFIX.test(spec);
   if (!isHex && !isValidRefName(spec)) {
-    throw new PocketbuildError('BadRevision', `${JSON.stringify(spec)} is neither a commit id nor a valid branch or tag name.`, {
-      gitdir,
-      spec,
-    });
+    throw new PocketbuildError(
+      'BadRevision',
+      `${JSON.stringify(spec)} is neither a commit id nor a valid branch or tag name.`,
+      {
+        gitdir,
+        spec,
+      },
+    );
   }
-  let oid: string | null = null;
+  let oid: string | null;
   if (spec.length === 40 && isHex) {
     oid = spec.toLowerCase();
   } else {
     oid = await readRef(gitdir, spec);
     if (oid === null && isHex) oid = await expandPrefix(repo, spec.toLowerCase());
     if (oid === null) {
-      throw new NotFoundError(`there is no ${isHex ? 'commit, branch or tag' : 'branch or tag'} ${spec} in ${repo.label}; did you push it?`, {
-        gitdir,
-        spec,
-      });
+      throw new NotFoundError(
+        `there is no ${isHex ? 'commit, branch or tag' : 'branch or tag'} ${spec} in ${repo.label}; did you push it?`,
+        {
+          gitdir,
+          spec,
+        },
+      );
     }
   }
   const target = await peel(repo, oid);
@@ -140,12 +160,16 @@ export async function resolveCommit(gitdir: string, spec: string): Promise<strin
     throw new NotFoundError(`commit ${shortOid(oid)} is not in ${repo.label}; did you push it?`, { gitdir, spec, oid });
   }
   if (target.type !== 'commit') {
-    throw new PocketbuildError('NotACommit', `${spec} names a ${target.type} in ${repo.label}, not a commit; give a commit id, branch or tag.`, {
-      gitdir,
-      spec,
-      oid: target.oid,
-      type: target.type,
-    });
+    throw new PocketbuildError(
+      'NotACommit',
+      `${spec} names a ${target.type} in ${repo.label}, not a commit; give a commit id, branch or tag.`,
+      {
+        gitdir,
+        spec,
+        oid: target.oid,
+        type: target.type,
+      },
+    );
   }
   return target.oid;
 }
@@ -188,21 +212,29 @@ export async function readBlobAt(gitdir: string, commit: string, p: string): Pro
   if (entry === null) return null;
   if (entry.kind !== 'file' && entry.kind !== 'exec') {
     const what = entry.kind === 'tree' ? 'a directory' : entry.kind === 'symlink' ? 'a symlink' : 'a submodule';
-    throw new PocketbuildError('NotARegularFile', `${p} in commit ${shortOid(commit)} of ${repo.label} is ${what}, not a regular file.`, {
-      gitdir,
-      commit,
-      path: p,
-      kind: entry.kind,
-    });
+    throw new PocketbuildError(
+      'NotARegularFile',
+      `${p} in commit ${shortOid(commit)} of ${repo.label} is ${what}, not a regular file.`,
+      {
+        gitdir,
+        commit,
+        path: p,
+        kind: entry.kind,
+      },
+    );
   }
   const obj = await repo.read(entry.oid);
   if (!obj || obj.type !== 'blob') {
-    throw new PocketbuildError('CorruptObject', `${p} in commit ${shortOid(commit)} of ${repo.label} cannot be read; run git fsck on the repository.`, {
-      gitdir,
-      commit,
-      path: p,
-      oid: entry.oid,
-    });
+    throw new PocketbuildError(
+      'CorruptObject',
+      `${p} in commit ${shortOid(commit)} of ${repo.label} cannot be read; run git fsck on the repository.`,
+      {
+        gitdir,
+        commit,
+        path: p,
+        oid: entry.oid,
+      },
+    );
   }
   return obj.content;
 }
@@ -220,7 +252,9 @@ export async function isDescendant(gitdir: string, commit: string, ancestor: str
   if (oid === base) return true;
   // The parents of a shallow commit were never fetched: the history ends there.
   const shallow = new Set(
-    (await fs.promises.readFile(path.join(gitdir, 'shallow'), 'latin1').catch(() => '')).split('\n').filter((l) => l !== ''),
+    (await fs.promises.readFile(path.join(gitdir, 'shallow'), 'latin1').catch(() => ''))
+      .split('\n')
+      .filter((l) => l !== ''),
   );
   // Breadth first, each commit once, so that it ends on any history, even a crafted one.
   const queue = [oid];
@@ -230,13 +264,17 @@ export async function isDescendant(gitdir: string, commit: string, ancestor: str
     const obj = await repo.read(current);
     if (obj === null) {
       // A shallow or damaged history can name parents that are not here.
-      throw new NotFoundError(`the history of ${shortOid(oid)} in ${repo.label} is incomplete; run git fsck on the repository.`, {
-        gitdir,
-        commit,
-        ancestor,
-      });
+      throw new NotFoundError(
+        `the history of ${shortOid(oid)} in ${repo.label} is incomplete; run git fsck on the repository.`,
+        {
+          gitdir,
+          commit,
+          ancestor,
+        },
+      );
     }
-    if (obj.type !== 'commit') throw corruptObject(gitdir, 'object', current, `is a ${obj.type} named as a parent commit`);
+    if (obj.type !== 'commit')
+      throw corruptObject(gitdir, 'object', current, `is a ${obj.type} named as a parent commit`);
     for (const parent of commitParents(gitdir, current, obj.content)) {
       if (parent === base) return true;
       if (!shallow.has(current) && !seen.has(parent)) {

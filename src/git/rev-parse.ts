@@ -10,14 +10,31 @@ import { NotFoundError, PocketbuildError } from '../util/errors.js';
  */
 export async function revParseCommit(gitdir: string, spec: string): Promise<string> {
   const pkg = path.basename(gitdir);
-  const r = await run(['git', '-c', `safe.directory=${gitdir}`, '--git-dir', gitdir, 'rev-parse', '--verify', '--end-of-options', `${spec}^{commit}`], {
-    timeoutMs: 30_000,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', GIT_CONFIG_NOSYSTEM: '1', HOME: '/nonexistent' },
-  });
+  const r = await run(
+    [
+      'git',
+      '-c',
+      `safe.directory=${gitdir}`,
+      '--git-dir',
+      gitdir,
+      'rev-parse',
+      '--verify',
+      '--end-of-options',
+      `${spec}^{commit}`,
+    ],
+    {
+      timeoutMs: 30_000,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', GIT_CONFIG_NOSYSTEM: '1', HOME: '/nonexistent' },
+    },
+  );
   const id = r.stdout.trim();
   if (r.code === 0 && /^[0-9a-f]{40}$/.test(id)) return id;
   if (/ambiguous/.test(r.stderr)) {
-    throw new PocketbuildError('AmbiguousRevision', `"${spec}" matches more than one object in ${pkg}; give more hex digits or a branch or tag name.`, { spec });
+    throw new PocketbuildError(
+      'AmbiguousRevision',
+      `"${spec}" matches more than one object in ${pkg}; give more hex digits or a branch or tag name.`,
+      { spec },
+    );
   }
   if (r.timedOut) throw new PocketbuildError('GitFailed', `git rev-parse ${r.how} in ${pkg}.`, { spec });
   throw new NotFoundError(`commit ${spec} is not in ${pkg}; did you push it?`, { spec, package: pkg });

@@ -49,9 +49,11 @@ export function parseTree(gitdir: string, oid: string, content: Buffer): TreeEnt
   while (at < content.length) {
     const space = content.indexOf(0x20, at);
     const nul = space === -1 ? -1 : content.indexOf(0, space + 1);
-    if (space === -1 || nul === -1 || nul + 21 > content.length) throw corruptObject(gitdir, 'tree', oid, `is truncated at byte ${at}`);
+    if (space === -1 || nul === -1 || nul + 21 > content.length)
+      throw corruptObject(gitdir, 'tree', oid, `is truncated at byte ${at}`);
     const modeText = content.toString('latin1', at, space);
-    if (!/^[0-7]{5,6}$/.test(modeText)) throw corruptObject(gitdir, 'tree', oid, `has a bad mode ${JSON.stringify(modeText)}`);
+    if (!/^[0-7]{5,6}$/.test(modeText))
+      throw corruptObject(gitdir, 'tree', oid, `has a bad mode ${JSON.stringify(modeText)}`);
     const mode = parseInt(modeText, 8);
     let kind: EntryKind;
     // Canonicalised as git does: any regular-file mode counts, the owner x bit decides.
@@ -81,7 +83,9 @@ export function parseTree(gitdir: string, oid: string, content: Buffer): TreeEnt
 function splitTreePath(p: string): string[] {
   const parts = p.split('/').filter((c) => c !== '');
   if (parts.some((c) => c === '.' || c === '..')) {
-    throw new PocketbuildError('BadPath', `path ${JSON.stringify(p)} must not contain "." or ".." components.`, { path: p });
+    throw new PocketbuildError('BadPath', `path ${JSON.stringify(p)} must not contain "." or ".." components.`, {
+      path: p,
+    });
   }
   return parts;
 }

@@ -9,7 +9,13 @@ import { auditOrigin, signCheckpoint } from '../record/checkpoint.js';
 import { provenanceDigest } from '../record/provenance-file.js';
 
 /** The variables every hook sees, as POCKETBUILD_<NAME>. When changing them, update README.md ("Hooks"). */
-export function hookVars(config: Config, req: Request, record: BuildRecord, result?: BuildResult, event?: HookEvent): Record<string, string> {
+export function hookVars(
+  config: Config,
+  req: Request,
+  record: BuildRecord,
+  result?: BuildResult,
+  event?: HookEvent,
+): Record<string, string> {
   return {
     id: req.id,
     pocket: req.pocket,
@@ -35,12 +41,23 @@ export function hookVars(config: Config, req: Request, record: BuildRecord, resu
  */
 export function auditAnchor(config: Config, audit: AuditLog): { size: number; head: string; checkpoint: string } {
   const { size, head } = audit.head();
-  const checkpoint = signCheckpoint({ origin: auditOrigin(config.builder.id), size, head }, ensureBuilderKey(config.state_dir));
+  const checkpoint = signCheckpoint(
+    { origin: auditOrigin(config.builder.id), size, head },
+    ensureBuilderKey(config.state_dir),
+  );
   return { size, head, checkpoint };
 }
 
 /** Run the hooks for one event of one build. */
-export async function fireHooks(config: Config, event: HookEvent, req: Request, record: BuildRecord, result?: BuildResult, log?: Writable, audit?: AuditLog): Promise<void> {
+export async function fireHooks(
+  config: Config,
+  event: HookEvent,
+  req: Request,
+  record: BuildRecord,
+  result?: BuildResult,
+  log?: Writable,
+  audit?: AuditLog,
+): Promise<void> {
   const anchor = audit ? auditAnchor(config, audit) : undefined;
   const provenance = provenanceDigest(record);
   const vars = hookVars(config, req, record, result, event);
@@ -49,11 +66,21 @@ export async function fireHooks(config: Config, event: HookEvent, req: Request, 
   const outcomes = await runHooks({
     hooksDir: config.hooks_dir,
     event,
-    payload: { request: req, ...(result ? { result } : {}), ...(anchor ? { audit: anchor } : {}), ...(provenance ? { provenance } : {}) },
+    payload: {
+      request: req,
+      ...(result ? { result } : {}),
+      ...(anchor ? { audit: anchor } : {}),
+      ...(provenance ? { provenance } : {}),
+    },
     vars,
     timeoutMs: config.hooks.timeout_seconds * 1000,
     log,
   });
-  for (const o of outcomes) await audit?.append({ type: 'hook', actor: 'daemon', build: req.id, data: { event, hook: o.hook, ok: o.ok, how: o.how } });
+  for (const o of outcomes)
+    await audit?.append({
+      type: 'hook',
+      actor: 'daemon',
+      build: req.id,
+      data: { event, hook: o.hook, ok: o.ok, how: o.how },
+    });
 }
-

@@ -20,11 +20,15 @@ async function main(): Promise<number> {
   const event = parseHookEvent(await readStdin());
   const to = recipients(config, event);
   if (to.length === 0) {
-    process.stdout.write(`mail: nobody to tell about ${event.event} of ${event.request.id} (pockets.${event.request.pocket}.notify and mail.audit_to are empty)\n`);
+    process.stdout.write(
+      `mail: nobody to tell about ${event.event} of ${event.request.id} (pockets.${event.request.pocket}.notify and mail.audit_to are empty)\n`,
+    );
     return 0;
   }
   const sent = await sendEventMail({ ...mail, smtp_host: mail.smtp_host }, to, composeEventMail(event));
-  process.stdout.write(`mail: ${event.event} of ${event.request.id} sent to ${sent.accepted.join(', ') || 'nobody'} (${sent.messageId})\n`);
+  process.stdout.write(
+    `mail: ${event.event} of ${event.request.id} sent to ${sent.accepted.join(', ') || 'nobody'} (${sent.messageId})\n`,
+  );
   if (sent.rejected.length) {
     process.stdout.write(`mail: the server refused ${sent.rejected.join(', ')}\n`);
     return 1;

@@ -9,7 +9,15 @@ import { statusAt } from './hooks.js';
  */
 export interface HookEventPayload {
   event: string;
-  request: { id: string; pocket: string; package: string; commit: string; principal: string; origin?: string; time?: string };
+  request: {
+    id: string;
+    pocket: string;
+    package: string;
+    commit: string;
+    principal: string;
+    origin?: string;
+    time?: string;
+  };
   result?: { status: string; version?: string; code?: string; reason?: string; finished?: string };
   audit?: { size: number; head: string; checkpoint: string };
   provenance?: { file: string; sha256: string };
@@ -24,7 +32,10 @@ export interface EventMail {
 
 export class BadHookInput extends PocketbuildError {
   constructor(problem: string) {
-    super('BadHookInput', `the event on stdin is not a pocketbuild hook event (${problem}); hooks are run by the daemon, or given its JSON by hand.`);
+    super(
+      'BadHookInput',
+      `the event on stdin is not a pocketbuild hook event (${problem}); hooks are run by the daemon, or given its JSON by hand.`,
+    );
   }
 }
 
@@ -47,7 +58,10 @@ export function parseHookEvent(input: string): HookEventPayload {
   for (const k of ['id', 'pocket', 'package', 'commit', 'principal'] as const) {
     if (typeof r?.[k] !== 'string') throw new BadHookInput(`no "request.${k}"`);
   }
-  if (o.audit !== undefined && (typeof o.audit.size !== 'number' || typeof o.audit.head !== 'string' || typeof o.audit.checkpoint !== 'string')) {
+  if (
+    o.audit !== undefined &&
+    (typeof o.audit.size !== 'number' || typeof o.audit.head !== 'string' || typeof o.audit.checkpoint !== 'string')
+  ) {
     throw new BadHookInput('"audit" is not {size, head, checkpoint}');
   }
   return o as HookEventPayload;
@@ -76,13 +90,16 @@ export function composeEventMail(e: HookEventPayload): EventMail {
   if (e.result?.code) rows.push(['code', e.result.code]);
   if (e.result?.reason) rows.push(['reason', oneLine(e.result.reason)]);
   rows.push(['provenance', e.provenance ? `sha256:${e.provenance.sha256} (${e.provenance.file})` : '(none yet)']);
-  rows.push(['audit log', e.audit ? `${e.audit.size} ${e.audit.size === 1 ? 'entry' : 'entries'}, chain head ${e.audit.head}` : '(not given)']);
+  rows.push([
+    'audit log',
+    e.audit ? `${e.audit.size} ${e.audit.size === 1 ? 'entry' : 'entries'}, chain head ${e.audit.head}` : '(not given)',
+  ]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   const table = rows.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`).join('\n');
 
   const anchor = e.audit
     ? [
-        'The builder\'s signed checkpoint of its audit log, as of this event. Keep this mail:',
+        "The builder's signed checkpoint of its audit log, as of this event. Keep this mail:",
         'history rewritten on the builder later will disagree with it, which',
         '`pocketbuild audit verify --against MBOX` (the mailbox this was saved in) shows.',
         '',

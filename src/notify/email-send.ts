@@ -22,7 +22,11 @@ export interface SentMail {
  * socket step is bounded too, so a server that accepts and then says nothing cannot hold
  * the hook until the hook runner kills it without a word).
  */
-export async function sendEventMail(mail: MailConfig & { smtp_host: string }, to: string[], msg: EventMail): Promise<SentMail> {
+export async function sendEventMail(
+  mail: MailConfig & { smtp_host: string },
+  to: string[],
+  msg: EventMail,
+): Promise<SentMail> {
   const limitMs = mail.timeout_seconds * 1000;
   const transport = nodemailer.createTransport({
     host: mail.smtp_host,
@@ -61,6 +65,9 @@ function readPassword(file: string): string {
   try {
     return (fs.readFileSync(file, 'utf8').split('\n')[0] ?? '').replace(/\r$/, '');
   } catch (e) {
-    throw new MailNotSent(`cannot read the SMTP password file ${file} (mail.auth_password_file): ${errorLine(e)}; it must be readable by the user the daemon runs as.`, { file });
+    throw new MailNotSent(
+      `cannot read the SMTP password file ${file} (mail.auth_password_file): ${errorLine(e)}; it must be readable by the user the daemon runs as.`,
+      { file },
+    );
   }
 }

@@ -14,19 +14,51 @@ import { fireHooks } from './build-hooks.js';
  * and the audit log never misses an outcome a hook reported. The caller then removes the
  * request from the queue.
  */
-export async function finishRequest(config: Config, audit: AuditLog, req: Request, record: BuildRecord, result: BuildResult, log?: Writable): Promise<void> {
+export async function finishRequest(
+  config: Config,
+  audit: AuditLog,
+  req: Request,
+  record: BuildRecord,
+  result: BuildResult,
+  log?: Writable,
+): Promise<void> {
   record.finish(result);
   await audit.append({
-    type: 'build.finished', actor: 'daemon', build: req.id,
-    data: { status: result.status, code: result.code ?? null, reason: result.reason ?? null, version: result.version ?? null, outputs: result.outputs, provenance: provenanceDigest(record)?.sha256 ?? null },
+    type: 'build.finished',
+    actor: 'daemon',
+    build: req.id,
+    data: {
+      status: result.status,
+      code: result.code ?? null,
+      reason: result.reason ?? null,
+      version: result.version ?? null,
+      outputs: result.outputs,
+      provenance: provenanceDigest(record)?.sha256 ?? null,
+    },
   });
   await fireHooks(config, result.status, req, record, result, log, audit);
 }
 
 /** The result of a request that ended without a build's own result (nothing built, nothing published). */
-export function endedWithoutBuild(req: Request, status: FinalStatus, code: OutcomeCode, reason: string, started = new Date().toISOString()): BuildResult {
+export function endedWithoutBuild(
+  req: Request,
+  status: FinalStatus,
+  code: OutcomeCode,
+  reason: string,
+  started = new Date().toISOString(),
+): BuildResult {
   return {
-    id: req.id, pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal,
-    status, code, reason, started, finished: new Date().toISOString(), stages: [], outputs: [],
+    id: req.id,
+    pocket: req.pocket,
+    package: req.package,
+    commit: req.commit,
+    principal: req.principal,
+    status,
+    code,
+    reason,
+    started,
+    finished: new Date().toISOString(),
+    stages: [],
+    outputs: [],
   };
 }

@@ -39,11 +39,19 @@ const HOOK_NAME = /^[A-Za-z0-9_-]+$/;
 export async function runHooks(o: RunHooksOptions): Promise<HookOutcome[]> {
   let names: string[];
   try {
-    names = fs.readdirSync(o.hooksDir).filter((n) => HOOK_NAME.test(n)).sort();
+    names = fs
+      .readdirSync(o.hooksDir)
+      .filter((n) => HOOK_NAME.test(n))
+      .sort();
   } catch {
     return [];
   }
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', LANG: 'C.UTF-8', POCKETBUILD_EVENT: o.event };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/',
+    LANG: 'C.UTF-8',
+    POCKETBUILD_EVENT: o.event,
+  };
   for (const [k, v] of Object.entries(o.vars)) env[`POCKETBUILD_${k.toUpperCase()}`] = v;
   const input = JSON.stringify({ event: o.event, ...o.payload }) + '\n';
   const outcomes: HookOutcome[] = [];
@@ -58,7 +66,9 @@ export async function runHooks(o: RunHooksOptions): Promise<HookOutcome[]> {
     o.log?.write(`hook ${name} (${o.event}): running\n`);
     const r = await run([file], { env, input, timeoutMs: o.timeoutMs, graceMs: 2000, log: o.log, capture: false });
     const ok = r.code === 0;
-    o.log?.write(`hook ${name} (${o.event}): ${r.how}${ok ? '' : ' (ignored: hooks never change a build\'s outcome)'}\n`);
+    o.log?.write(
+      `hook ${name} (${o.event}): ${r.how}${ok ? '' : " (ignored: hooks never change a build's outcome)"}\n`,
+    );
     outcomes.push({ hook: name, ok, how: r.how });
   }
   return outcomes;

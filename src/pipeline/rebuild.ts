@@ -34,41 +34,87 @@ export interface RebuildReport {
  * re-resolved), the same fixed path and SOURCE_DATE_EPOCH. Nothing is published and no ref
  * moves; the outputs land in builds/<id>/rebuilds/<time>/ and are compared with the original.
  */
-export async function rebuild(config: Config, id: string, deps: { repo: AptRepository; audit: AuditLog; log: Writable; signal: AbortSignal }): Promise<RebuildReport> {
+export async function rebuild(
+  config: Config,
+  id: string,
+  deps: { repo: AptRepository; audit: AuditLog; log: Writable; signal: AbortSignal },
+): Promise<RebuildReport> {
   const original = new BuildRecord(config.state_dir, id);
   const req = original.request();
   const result = original.result();
-  if (!req || !result) throw new NotFoundError(`no finished build ${id} in ${path.join(config.state_dir, 'builds')}; see pocketbuild status.`, { id });
+  if (!req || !result)
+    throw new NotFoundError(
+      `no finished build ${id} in ${path.join(config.state_dir, 'builds')}; see pocketbuild status.`,
+      { id },
+    );
   if (result.status !== 'succeeded' || !result.base_digest || !result.build_deps) {
-    throw new PocketbuildError('NotRebuildable', `build ${id} ${result.status === 'succeeded' ? 'has no recorded base image and build-dependencies (made by an older pocketbuild)' : `did not succeed (${result.status})`}; only a succeeded build with recorded inputs can be rebuilt.`, { id });
+    throw new PocketbuildError(
+      'NotRebuildable',
+      `build ${id} ${result.status === 'succeeded' ? 'has no recorded base image and build-dependencies (made by an older pocketbuild)' : `did not succeed (${result.status})`}; only a succeeded build with recorded inputs can be rebuilt.`,
+      { id },
+    );
   }
   const pocket = config.pockets[req.pocket];
-  if (!pocket) throw new PocketbuildError('UnknownPocket', `pocket ${req.pocket} of build ${id} is no longer configured, so its sandbox is unknown; add it back to rebuild.`);
+  if (!pocket)
+    throw new PocketbuildError(
+      'UnknownPocket',
+      `pocket ${req.pocket} of build ${id} is no longer configured, so its sandbox is unknown; add it back to rebuild.`,
+    );
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
   const record = new BuildRecord(config.state_dir, id, path.join(original.dir, 'rebuilds', stamp));
   fs.mkdirSync(record.dir, { recursive: true });
   const s: BuildState = {
-    req, pocket, record, log: deps.log, substages: [], started: new Date().toISOString(),
+    req,
+    pocket,
+    record,
+    log: deps.log,
+    substages: [],
+    started: new Date().toISOString(),
     gitdir: path.join(config.repos_dir, `${req.package}.git`),
     work: path.join(config.state_dir, 'work', `${id}-rebuild-${process.pid}`),
   };
   const steps: BuildStep[] = [
-    { name: 'source', run: async () => {
-      s.source = await identifySource(s.gitdir, req.commit, req.package);
-      if (s.source.changelog.version !== result.version) throw new BuildFailed(`commit ${req.commit} now says version ${s.source.changelog.version}, the build recorded ${result.version}`, 'SourceChanged');
-    } },
+    {
+      name: 'source',
+      run: async () => {
+        s.source = await identifySource(s.gitdir, req.commit, req.package);
+        if (s.source.changelog.version !== result.version)
+          throw new BuildFailed(
+            `commit ${req.commit} now says version ${s.source.changelog.version}, the build recorded ${result.version}`,
+            'SourceChanged',
+          );
+      },
+    },
     { name: 'export', run: SHARED_STEPS.export },
-    { name: 'base', run: async () => {
-      s.base = await ensureBaseImage({ cacheDir: path.join(config.cache_dir, 'base'), suite: config.archive.suite, mirror: config.archive.mirror, log: s.log });
-      if (s.base.digest !== result.base_digest) {
-        throw new BuildFailed(`the cached base image is sha256 ${s.base.digest}, the build used ${result.base_digest}; that base is gone (remove ${path.join(config.cache_dir, 'base')} only together with the builds you want to rebuild)`, 'BaseImageChanged');
-      }
-      s.log.write(`base: sha256 ${s.base.digest}, as recorded\n`);
-    } },
-    { name: 'deps', run: async () => {
-      s.deps = await gatherPinnedDebs(result.build_deps!, { archives: path.join(config.cache_dir, 'apt', 'archives'), pool: path.join(deps.repo.dir, 'pool'), destDir: path.join(s.work, 'debs') });
-      s.log.write(`deps: the ${s.deps.length} recorded .debs, each matched by sha256\n`);
-    } },
+    {
+      name: 'base',
+      run: async () => {
+        s.base = await ensureBaseImage({
+          cacheDir: path.join(config.cache_dir, 'base'),
+          suite: config.archive.suite,
+          mirror: config.archive.mirror,
+          log: s.log,
+        });
+        if (s.base.digest !== result.base_digest) {
+          throw new BuildFailed(
+            `the cached base image is sha256 ${s.base.digest}, the build used ${result.base_digest}; that base is gone (remove ${path.join(config.cache_dir, 'base')} only together with the builds you want to rebuild)`,
+            'BaseImageChanged',
+          );
+        }
+        s.log.write(`base: sha256 ${s.base.digest}, as recorded\n`);
+      },
+    },
+    {
+      name: 'deps',
+      run: async () => {
+        s.deps = await gatherPinnedDebs(result.build_deps!, {
+          archives: path.join(config.cache_dir, 'apt', 'archives'),
+          pool: path.join(deps.repo.dir, 'pool'),
+          destDir: path.join(s.work, 'debs'),
+        });
+        s.log.write(`deps: the ${s.deps.length} recorded .debs, each matched by sha256\n`);
+      },
+    },
     { name: 'build', run: SHARED_STEPS.build },
     { name: 'check', run: SHARED_STEPS.check },
   ];
@@ -82,7 +128,12 @@ export async function rebuild(config: Config, id: string, deps: { repo: AptRepos
   }
   const files = compareOutputs(result.outputs, s.outputs!.files);
   const reproduced = files.every((f) => f.same || f.expectedToDiffer);
-  await deps.audit.append({ type: 'rebuild', actor: 'daemon', build: id, data: { reproduced, dir: record.dir, differ: files.filter((f) => !f.same).map((f) => f.file) } });
+  await deps.audit.append({
+    type: 'rebuild',
+    actor: 'daemon',
+    build: id,
+    data: { reproduced, dir: record.dir, differ: files.filter((f) => !f.same).map((f) => f.file) },
+  });
   return { id, dir: record.dir, reproduced, files, stages };
 }
 
@@ -91,6 +142,12 @@ export function compareOutputs(original: OutputFile[], rebuilt: OutputFile[]): F
   return names.map((file) => {
     const a = original.find((o) => o.file === file)?.sha256 ?? null;
     const b = rebuilt.find((o) => o.file === file)?.sha256 ?? null;
-    return { file, original: a, rebuilt: b, same: a !== null && a === b, expectedToDiffer: /\.(buildinfo|changes)$/.test(file) };
+    return {
+      file,
+      original: a,
+      rebuilt: b,
+      same: a !== null && a === b,
+      expectedToDiffer: /\.(buildinfo|changes)$/.test(file),
+    };
   });
 }

@@ -91,7 +91,12 @@ const STEPS: Step[] = [
   { name: 'refs', run: refsStep },
 ];
 
-export async function runBuild(req: Request, env: BuildEnvironment, record: BuildRecord, log: Writable): Promise<BuildResult> {
+export async function runBuild(
+  req: Request,
+  env: BuildEnvironment,
+  record: BuildRecord,
+  log: Writable,
+): Promise<BuildResult> {
   const started = new Date().toISOString();
   const stages: StageTiming[] = [];
   const pocket = env.config.pockets[req.pocket];
@@ -107,8 +112,15 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
   };
   const journal = record.journal();
   const result = (status: FinalStatus, extra: Partial<BuildResult> = {}): BuildResult => ({
-    id: req.id, pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal,
-    status, started, finished: new Date().toISOString(), stages,
+    id: req.id,
+    pocket: req.pocket,
+    package: req.package,
+    commit: req.commit,
+    principal: req.principal,
+    status,
+    started,
+    finished: new Date().toISOString(),
+    stages,
     version: s.source?.changelog.version ?? journal.published?.version,
     outputs: s.outputs?.files ?? [],
     base_digest: s.base?.digest,
@@ -119,7 +131,8 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
     fs.rmSync(s.work, { recursive: true, force: true });
     fs.mkdirSync(s.work, { recursive: true });
     const resumeAt = journal.published ? STEPS.findIndex((x) => x.name === 'refs') : 0;
-    if (resumeAt > 0) log.write(`resume: ${req.id} was already published (${journal.published!.version}); finishing the ref moves\n`);
+    if (resumeAt > 0)
+      log.write(`resume: ${req.id} was already published (${journal.published!.version}); finishing the ref moves\n`);
     await runSteps(STEPS.slice(resumeAt), s, env, stages);
     if (!s.outputs) s.outputs = { changes: '', files: await record.outputsOnDisk() }; // resumed after publish
     return result('succeeded');
@@ -139,7 +152,13 @@ export async function runBuild(req: Request, env: BuildEnvironment, record: Buil
  * Run steps in order, timing each, and note each finished step in the audit log; stops
  * between steps when the build is cancelled.
  */
-export async function runSteps(steps: Step[], s: State, env: BuildEnvironment, stages: StageTiming[], kind: 'build' | 'rebuild' = 'build'): Promise<void> {
+export async function runSteps(
+  steps: Step[],
+  s: State,
+  env: BuildEnvironment,
+  stages: StageTiming[],
+  kind: 'build' | 'rebuild' = 'build',
+): Promise<void> {
   for (const step of steps) {
     if (env.signal.aborted) throw stopped(env.signal.reason, `before ${step.name}`);
     const t0 = Date.now();
@@ -148,7 +167,12 @@ export async function runSteps(steps: Step[], s: State, env: BuildEnvironment, s
     const ms = Date.now() - t0;
     stages.push({ name: step.name, ms });
     if (step.name === 'build') stages.push(...s.substages);
-    await env.audit.append({ type: 'build.stage', actor: 'daemon', build: s.req.id, data: { kind, stage: step.name, ms } });
+    await env.audit.append({
+      type: 'build.stage',
+      actor: 'daemon',
+      build: s.req.id,
+      data: { kind, stage: step.name, ms },
+    });
     // Failpoint for the crash-recovery tests: die as a power cut would, right after a step.
     if (process.env.POCKETBUILD_TEST_CRASH_AFTER === step.name) process.kill(process.pid, 'SIGKILL');
     s.log.write(`<== ${step.name}: ${(ms / 1000).toFixed(2)} s\n`);
@@ -169,15 +193,26 @@ async function validate(s: State, env: BuildEnvironment): Promise<void> {
   const { req } = s;
   if (!s.pocket) throw new Refused('UnknownPocket', `pocket ${req.pocket} is no longer in the configuration.`);
   const sandboxMissing = sandboxProblem(s.pocket.sandbox);
-  if (sandboxMissing) throw new PocketbuildError('SandboxUnavailable', `pocket ${req.pocket} asks for the ${s.pocket.sandbox} sandbox, but ${sandboxMissing}`);
+  if (sandboxMissing)
+    throw new PocketbuildError(
+      'SandboxUnavailable',
+      `pocket ${req.pocket} asks for the ${s.pocket.sandbox} sandbox, but ${sandboxMissing}`,
+    );
   // The config may have changed since the request was accepted: a principal removed from
   // the pocket's ACL meanwhile gets a denied build, not a published one. (Requests from the
   // local CLI come from whoever can write the queue directly, so they are not re-checked.)
   if (req.origin !== 'cli') {
     const d = await decide(env.config, req.principal, { kind: 'build', pocket: req.pocket });
-    if (!d.allowed) throw new Refused('AccessDenied', `${d.reason}; the ACL changed after the request was accepted.`, { principal: req.principal });
+    if (!d.allowed)
+      throw new Refused('AccessDenied', `${d.reason}; the ACL changed after the request was accepted.`, {
+        principal: req.principal,
+      });
   }
-  if (!fs.existsSync(s.gitdir)) throw new Refused('UnknownPackage', `package repository ${req.package}.git no longer exists in ${env.config.repos_dir}.`);
+  if (!fs.existsSync(s.gitdir))
+    throw new Refused(
+      'UnknownPackage',
+      `package repository ${req.package}.git no longer exists in ${env.config.repos_dir}.`,
+    );
   s.source = await identifySource(s.gitdir, req.commit, req.package);
   const version = s.source.changelog.version;
   s.log.write(`source: ${s.source.changelog.source} ${version}, ${s.source.format}, commit ${req.commit}\n`);
@@ -187,13 +222,23 @@ async function validate(s: State, env: BuildEnvironment): Promise<void> {
   }
   const branch = await readRef(s.gitdir, `refs/heads/${s.pocket.name}`);
   if (branch && !(await isDescendant(s.gitdir, req.commit, branch))) {
-    throw new Refused('NotFastForward', `commit ${shortOid(req.commit)} does not descend from ${shortOid(branch)}, where pocket ${s.pocket.name} of ${req.package} stands, and ${s.pocket.name} does not allow backtracking; build on top of it, or use a pocket with allow_backtracking.`, { branch });
+    throw new Refused(
+      'NotFastForward',
+      `commit ${shortOid(req.commit)} does not descend from ${shortOid(branch)}, where pocket ${s.pocket.name} of ${req.package} stands, and ${s.pocket.name} does not allow backtracking; build on top of it, or use a pocket with allow_backtracking.`,
+      { branch },
+    );
   }
   const published = await env.repo.publishedVersion(s.pocket.suite, s.source.changelog.source);
   if (published && compareVersions(version, published) <= 0) {
-    throw new Refused('VersionNotNewer', `${req.package} ${version} is not newer than ${published}, which pocket ${s.pocket.name} already publishes; add a new debian/changelog entry.`, { published, version });
+    throw new Refused(
+      'VersionNotNewer',
+      `${req.package} ${version} is not newer than ${published}, which pocket ${s.pocket.name} already publishes; add a new debian/changelog entry.`,
+      { published, version },
+    );
   }
-  s.log.write(`policy: fast-forward from ${branch ? shortOid(branch) : '(no branch yet)'}; ${version} > ${published ?? '(nothing published)'}\n`);
+  s.log.write(
+    `policy: fast-forward from ${branch ? shortOid(branch) : '(no branch yet)'}; ${version} > ${published ?? '(nothing published)'}\n`,
+  );
 }
 
 async function exportStep(s: State): Promise<void> {
@@ -201,7 +246,12 @@ async function exportStep(s: State): Promise<void> {
 }
 
 async function baseStep(s: State, env: BuildEnvironment): Promise<void> {
-  s.base = await ensureBaseImage({ cacheDir: path.join(env.config.cache_dir, 'base'), suite: env.config.archive.suite, mirror: env.config.archive.mirror, log: s.log });
+  s.base = await ensureBaseImage({
+    cacheDir: path.join(env.config.cache_dir, 'base'),
+    suite: env.config.archive.suite,
+    mirror: env.config.archive.mirror,
+    log: s.log,
+  });
   s.log.write(`base: ${env.config.archive.suite}, sha256 ${s.base.digest}\n`);
 }
 
@@ -212,7 +262,12 @@ async function depsStep(s: State, env: BuildEnvironment): Promise<void> {
     sourceDir: path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`),
     cacheDir: path.join(env.config.cache_dir, 'apt'),
     sources: [
-      { uri: env.config.archive.mirror, suite: env.config.archive.suite, components: env.config.archive.components, signedBy: path.join(s.base!.root, 'usr/share/keyrings/debian-archive-keyring.gpg') },
+      {
+        uri: env.config.archive.mirror,
+        suite: env.config.archive.suite,
+        components: env.config.archive.components,
+        signedBy: path.join(s.base!.root, 'usr/share/keyrings/debian-archive-keyring.gpg'),
+      },
       { uri: `file:${aptDir}`, suite: s.pocket.suite, components: ['main'], signedBy: path.join(aptDir, 'key.gpg') },
     ],
     extra: s.source!.needsFakeroot ? ['fakeroot'] : [],
@@ -230,8 +285,13 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
   fs.mkdirSync(out);
   const lim = env.config.limits;
   const profiles = buildProfiles(s.pocket);
-  s.buildEnv = { DEB_BUILD_OPTIONS: debBuildOptions(s.pocket.deb_build_options, env.config.daemon.slots), ...(profiles.length ? { DEB_BUILD_PROFILES: profiles.join(' ') } : {}) };
-  s.log.write(`build: DEB_BUILD_OPTIONS="${s.buildEnv.DEB_BUILD_OPTIONS}"${s.buildEnv.DEB_BUILD_PROFILES ? ` DEB_BUILD_PROFILES="${s.buildEnv.DEB_BUILD_PROFILES}"` : ''}\n`);
+  s.buildEnv = {
+    DEB_BUILD_OPTIONS: debBuildOptions(s.pocket.deb_build_options, env.config.daemon.slots),
+    ...(profiles.length ? { DEB_BUILD_PROFILES: profiles.join(' ') } : {}),
+  };
+  s.log.write(
+    `build: DEB_BUILD_OPTIONS="${s.buildEnv.DEB_BUILD_OPTIONS}"${s.buildEnv.DEB_BUILD_PROFILES ? ` DEB_BUILD_PROFILES="${s.buildEnv.DEB_BUILD_PROFILES}"` : ''}\n`,
+  );
   const r = await runSandbox(s.pocket.sandbox, {
     base: s.base!.root,
     scratch: path.join(s.work, 'scratch'),
@@ -240,13 +300,29 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
       { host: path.join(s.work, 'debs'), inside: '/debs' },
       { host: out, inside: '/out', writable: true },
     ],
-    argv: ['sh', '-c', SANDBOX_SCRIPT, 'pocketbuild-build', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`, s.source!.needsFakeroot ? 'fakeroot' : '', s.pocket.suite],
+    argv: [
+      'sh',
+      '-c',
+      SANDBOX_SCRIPT,
+      'pocketbuild-build',
+      `${s.source!.changelog.source}-${s.source!.upstreamVersion}`,
+      s.source!.needsFakeroot ? 'fakeroot' : '',
+      s.pocket.suite,
+    ],
     env: {
-      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C.UTF-8',
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: '/root',
+      LC_ALL: 'C.UTF-8',
       SOURCE_DATE_EPOCH: String(s.source!.changelog.timestamp),
       ...s.buildEnv,
     },
-    limits: { timeoutMs: lim.build_timeout_seconds * 1000, diskMb: lim.disk_mb, processes: lim.processes, memoryMb: lim.memory_mb, cpuSeconds: lim.cpu_seconds },
+    limits: {
+      timeoutMs: lim.build_timeout_seconds * 1000,
+      diskMb: lim.disk_mb,
+      processes: lim.processes,
+      memoryMb: lim.memory_mb,
+      cpuSeconds: lim.cpu_seconds,
+    },
     log: s.log,
     signal: env.signal,
     cacheDir: env.config.cache_dir,
@@ -261,7 +337,9 @@ async function buildStep(s: State, env: BuildEnvironment): Promise<void> {
     throw new BuildFailed(`the build in the sandbox ${r.how}: ${why || 'the end of build.log says why'}`);
   }
   s.substages.push(...splitByMarks(r.stdout, Date.now()));
-  s.log.write(`build: finished in ${BUILD_PATH} (${s.substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`);
+  s.log.write(
+    `build: finished in ${BUILD_PATH} (${s.substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`,
+  );
 }
 
 /**
@@ -285,13 +363,20 @@ export function buildProfiles(pocket: { deb_build_options: string }): string[] {
 
 /** `pocketbuild-mark: NAME EPOCH_MS` lines → the time between consecutive marks, as build.NAME. */
 export function splitByMarks(output: string, endMs: number): StageTiming[] {
-  const marks = [...output.matchAll(/^pocketbuild-mark: (\w+) (\d+)$/gm)].map((m) => ({ name: m[1]!, at: Number(m[2]) }));
+  const marks = [...output.matchAll(/^pocketbuild-mark: (\w+) (\d+)$/gm)].map((m) => ({
+    name: m[1]!,
+    at: Number(m[2]),
+  }));
   return marks.map((m, i) => ({ name: `build.${m.name}`, ms: Math.max(0, (marks[i + 1]?.at ?? endMs) - m.at) }));
 }
 
 async function checkStep(s: State, env: BuildEnvironment): Promise<void> {
   const out = path.join(s.work, 'out');
-  s.outputs = await checkOutputs(out, { source: s.source!.changelog.source, version: s.source!.changelog.version, maxBytes: env.config.limits.disk_mb * 1024 * 1024 });
+  s.outputs = await checkOutputs(out, {
+    source: s.source!.changelog.source,
+    version: s.source!.changelog.version,
+    maxBytes: env.config.limits.disk_mb * 1024 * 1024,
+  });
   fs.rmSync(s.record.outputsDir, { recursive: true, force: true });
   fs.mkdirSync(s.record.outputsDir, { recursive: true });
   for (const f of s.outputs.files) {
@@ -326,7 +411,9 @@ async function provenanceStep(s: State, env: BuildEnvironment): Promise<void> {
   const envelope = signStatement(statement, ensureBuilderKey(config.state_dir));
   writeFileAtomic(provenancePath(s.record), JSON.stringify(envelope) + '\n');
   const digest = provenanceDigest(s.record)!;
-  s.log.write(`provenance: ${statement.subject.length} subjects, ${statement.predicate.buildDefinition.resolvedDependencies.length} resolved dependencies, sha256 ${digest.sha256}\n`);
+  s.log.write(
+    `provenance: ${statement.subject.length} subjects, ${statement.predicate.buildDefinition.resolvedDependencies.length} resolved dependencies, sha256 ${digest.sha256}\n`,
+  );
 }
 
 async function publishStep(s: State, env: BuildEnvironment): Promise<void> {
@@ -340,7 +427,12 @@ async function publishStep(s: State, env: BuildEnvironment): Promise<void> {
   fs.mkdirSync(path.dirname(published), { recursive: true });
   writeFileAtomic(published, fs.readFileSync(provenancePath(s.record)));
   s.record.note({ published: { version, suite: s.pocket.suite } });
-  await env.audit.append({ type: 'publish', actor: 'daemon', build: s.req.id, data: { pocket: s.pocket.name, suite: s.pocket.suite, package: s.req.package, version, outputs: s.outputs!.files } });
+  await env.audit.append({
+    type: 'publish',
+    actor: 'daemon',
+    build: s.req.id,
+    data: { pocket: s.pocket.name, suite: s.pocket.suite, package: s.req.package, version, outputs: s.outputs!.files },
+  });
   s.log.write(`publish: ${s.req.package} ${version} is in suite ${s.pocket.suite}\n`);
 }
 
@@ -348,12 +440,22 @@ async function refsStep(s: State, env: BuildEnvironment): Promise<void> {
   const version = s.source?.changelog.version ?? s.record.journal().published!.version;
   const before = await readRef(s.gitdir, `refs/heads/${s.pocket.name}`);
   await moveBranch(s.gitdir, s.pocket.name, s.req.commit);
-  await env.audit.append({ type: 'ref.moved', actor: 'daemon', build: s.req.id, data: { package: s.req.package, ref: `refs/heads/${s.pocket.name}`, from: before, to: s.req.commit } });
+  await env.audit.append({
+    type: 'ref.moved',
+    actor: 'daemon',
+    build: s.req.id,
+    data: { package: s.req.package, ref: `refs/heads/${s.pocket.name}`, from: before, to: s.req.commit },
+  });
   s.log.write(`refs: refs/heads/${s.pocket.name} -> ${s.req.commit}\n`);
   if (!s.pocket.allow_backtracking) {
     const tag = `${s.pocket.name}/${mangleVersionForGitTag(version)}`;
     await createTag(s.gitdir, tag, s.req.commit);
-    await env.audit.append({ type: 'ref.moved', actor: 'daemon', build: s.req.id, data: { package: s.req.package, ref: `refs/tags/${tag}`, from: null, to: s.req.commit } });
+    await env.audit.append({
+      type: 'ref.moved',
+      actor: 'daemon',
+      build: s.req.id,
+      data: { package: s.req.package, ref: `refs/tags/${tag}`, from: null, to: s.req.commit },
+    });
     s.log.write(`refs: tag ${tag}\n`);
   }
   s.record.note({ refs_moved: true });

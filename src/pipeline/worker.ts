@@ -51,7 +51,18 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
     const began = new Date().toISOString();
     try {
       say(`build ${req.id}: ${req.package} ${req.commit.slice(0, 12)} -> ${req.pocket}: started`);
-      await audit.append({ type: 'build.claimed', actor: 'daemon', build: req.id, data: { pocket: req.pocket, package: req.package, commit: req.commit, principal: req.principal, pid: process.pid } });
+      await audit.append({
+        type: 'build.claimed',
+        actor: 'daemon',
+        build: req.id,
+        data: {
+          pocket: req.pocket,
+          package: req.package,
+          commit: req.commit,
+          principal: req.principal,
+          pid: process.pid,
+        },
+      });
       await announcing.get(req.id); // so that recipients get "submitted" before "started"
       await fireHooks(config, 'started', req, record, undefined, log, audit);
       const result = await runBuild(req, { config, repo, audit, signal }, record, log);
@@ -61,7 +72,9 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
         return;
       }
       const secs = ((Date.parse(result.finished) - Date.parse(result.started)) / 1000).toFixed(1);
-      say(`build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`);
+      say(
+        `build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`,
+      );
       await finishRequest(config, audit, req, record, result, log);
       await claim.finish();
     } catch (e) {
@@ -72,12 +85,24 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
       log.write(`\n!!! internal error: ${(e as Error)?.stack ?? errorLine(e)}\n`);
       try {
         if (!record.result()) {
-          record.finish(endedWithoutBuild(req, 'failed', 'InternalError', `pocketbuild could not finish the build: ${errorLine(e)}; the daemon's log has the details.`, began));
+          record.finish(
+            endedWithoutBuild(
+              req,
+              'failed',
+              'InternalError',
+              `pocketbuild could not finish the build: ${errorLine(e)}; the daemon's log has the details.`,
+              began,
+            ),
+          );
         }
       } catch (err) {
         say(`build ${req.id}: could not write its result either: ${errorLine(err)}`);
       }
-      await claim.finish().catch((err: unknown) => say(`build ${req.id}: could not remove the request from the queue: ${errorLine(err)}`));
+      await claim
+        .finish()
+        .catch((err: unknown) =>
+          say(`build ${req.id}: could not remove the request from the queue: ${errorLine(err)}`),
+        );
     } finally {
       await new Promise<void>((resolve) => log.end(resolve));
     }

@@ -19,12 +19,19 @@ export interface PreparedState {
  * key beside the repository for clients' `signed-by`.
  */
 export async function prepareState(config: Config, opts: { createKey: boolean }): Promise<PreparedState> {
-  for (const d of [config.state_dir, path.join(config.state_dir, 'builds'), config.repos_dir, config.cache_dir, config.queue_dir]) {
+  for (const d of [
+    config.state_dir,
+    path.join(config.state_dir, 'builds'),
+    config.repos_dir,
+    config.cache_dir,
+    config.queue_dir,
+  ]) {
     fs.mkdirSync(d, { recursive: true });
   }
-  const fingerprint = config.signing.key === null && opts.createKey
-    ? await createSigningKey(config.state_dir)
-    : await signingKey(config.state_dir, config.signing.key);
+  const fingerprint =
+    config.signing.key === null && opts.createKey
+      ? await createSigningKey(config.state_dir)
+      : await signingKey(config.state_dir, config.signing.key);
   const repo = AptRepository.forStateDir(config.state_dir);
   const publicKey = await exportPublicKey(config.state_dir, fingerprint, repo.dir);
   await repo.configure(Object.values(config.pockets), fingerprint);

@@ -70,8 +70,15 @@ export class AptRepository {
    * reprepro refuses even to read while another process holds its database.
    */
   async publishedVersion(suite: string, source: string): Promise<string | null> {
-    const r = await this.locked(() => this.reprepro(['-A', 'source', '--list-format', '${version}\\n', 'list', suite, source]));
-    return r.split('\n').map((l) => l.trim()).find((l) => l) ?? null;
+    const r = await this.locked(() =>
+      this.reprepro(['-A', 'source', '--list-format', '${version}\\n', 'list', suite, source]),
+    );
+    return (
+      r
+        .split('\n')
+        .map((l) => l.trim())
+        .find((l) => l) ?? null
+    );
   }
 
   /**
@@ -106,7 +113,9 @@ export class AptRepository {
       const stale = path.join(this.dir, 'db', 'lockfile');
       if (fs.existsSync(stale)) {
         fs.rmSync(stale, { force: true });
-        process.stderr.write(`${new Date().toISOString()} publish: removed ${stale}, left by a reprepro that was killed\n`);
+        process.stderr.write(
+          `${new Date().toISOString()} publish: removed ${stale}, left by a reprepro that was killed\n`,
+        );
       }
       return fn();
     });
@@ -114,10 +123,19 @@ export class AptRepository {
 
   private async reprepro(args: string[], log?: Writable): Promise<string> {
     try {
-      const r = await runChecked(['reprepro', '--silent', '-b', this.dir, ...args], { env: this.env, timeoutMs: 10 * 60_000, log, what: 'reprepro' });
+      const r = await runChecked(['reprepro', '--silent', '-b', this.dir, ...args], {
+        env: this.env,
+        timeoutMs: 10 * 60_000,
+        log,
+        what: 'reprepro',
+      });
       return r.stdout;
     } catch (e) {
-      throw new PocketbuildError('PublishFailed', `reprepro ${args.filter((a) => !a.startsWith('-')).join(' ')} failed: ${(e as Error).message}`, { args });
+      throw new PocketbuildError(
+        'PublishFailed',
+        `reprepro ${args.filter((a) => !a.startsWith('-')).join(' ')} failed: ${(e as Error).message}`,
+        { args },
+      );
     }
   }
 }

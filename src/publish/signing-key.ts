@@ -23,10 +23,21 @@ export async function signingKey(stateDir: string, configured: string | null): P
   const env = gpgEnv(stateDir);
   const fpr = configured ?? readMadeKey(stateDir);
   if (!fpr) {
-    throw new PocketbuildError('NoSigningKey', `no signing key: run "pocketbuild init" to create one in ${gnupgHome(stateDir)}, or set signing.key to a fingerprint in that keyring.`);
+    throw new PocketbuildError(
+      'NoSigningKey',
+      `no signing key: run "pocketbuild init" to create one in ${gnupgHome(stateDir)}, or set signing.key to a fingerprint in that keyring.`,
+    );
   }
-  const r = await runChecked(['gpg', '--batch', '--with-colons', '--list-secret-keys', fpr], { env, timeoutMs: 30_000, what: 'gpg --list-secret-keys' }).catch(() => null);
-  if (!r) throw new PocketbuildError('NoSigningKey', `signing key ${fpr} has no secret key in ${gnupgHome(stateDir)}; import it there or run "pocketbuild init".`);
+  const r = await runChecked(['gpg', '--batch', '--with-colons', '--list-secret-keys', fpr], {
+    env,
+    timeoutMs: 30_000,
+    what: 'gpg --list-secret-keys',
+  }).catch(() => null);
+  if (!r)
+    throw new PocketbuildError(
+      'NoSigningKey',
+      `signing key ${fpr} has no secret key in ${gnupgHome(stateDir)}; import it there or run "pocketbuild init".`,
+    );
   return fpr;
 }
 
@@ -48,12 +59,28 @@ export async function createSigningKey(stateDir: string): Promise<string> {
   const env = gpgEnv(stateDir);
   const uid = `pocketbuild on ${os.hostname()} <pocketbuild@${os.hostname()}>`;
   await runChecked(
-    ['gpg', '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', 'never'],
+    [
+      'gpg',
+      '--batch',
+      '--pinentry-mode',
+      'loopback',
+      '--passphrase',
+      '',
+      '--quick-gen-key',
+      uid,
+      'ed25519',
+      'sign',
+      'never',
+    ],
     { env, timeoutMs: 60_000, what: 'gpg --quick-gen-key' },
   );
-  const list = await runChecked(['gpg', '--batch', '--with-colons', '--list-secret-keys', uid], { env, timeoutMs: 30_000 });
+  const list = await runChecked(['gpg', '--batch', '--with-colons', '--list-secret-keys', uid], {
+    env,
+    timeoutMs: 30_000,
+  });
   const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(list.stdout)?.[1];
-  if (!fpr) throw new PocketbuildError('KeyCreationFailed', `gpg made a key but did not show its fingerprint; see ${home}.`);
+  if (!fpr)
+    throw new PocketbuildError('KeyCreationFailed', `gpg made a key but did not show its fingerprint; see ${home}.`);
   fs.writeFileSync(path.join(home, FPR_FILE), fpr + '\n');
   return fpr;
 }
@@ -63,8 +90,16 @@ export async function exportPublicKey(stateDir: string, fpr: string, destDir: st
   const env = gpgEnv(stateDir);
   fs.mkdirSync(destDir, { recursive: true });
   const bin = path.join(destDir, 'key.gpg');
-  await runChecked(['gpg', '--batch', '--yes', '--output', bin, '--export', fpr], { env, timeoutMs: 30_000, what: 'gpg --export' });
-  await runChecked(['gpg', '--batch', '--yes', '--armor', '--output', path.join(destDir, 'key.asc'), '--export', fpr], { env, timeoutMs: 30_000, what: 'gpg --export' });
+  await runChecked(['gpg', '--batch', '--yes', '--output', bin, '--export', fpr], {
+    env,
+    timeoutMs: 30_000,
+    what: 'gpg --export',
+  });
+  await runChecked(['gpg', '--batch', '--yes', '--armor', '--output', path.join(destDir, 'key.asc'), '--export', fpr], {
+    env,
+    timeoutMs: 30_000,
+    what: 'gpg --export',
+  });
   // gpg writes 0600; APT reads keys as its unprivileged _apt user, and this key is public anyway.
   for (const f of [bin, path.join(destDir, 'key.asc')]) fs.chmodSync(f, 0o644);
   return bin;

@@ -65,7 +65,10 @@ export class InvalidRequest extends PocketbuildError {
 export function checkField(field: 'pocket' | 'package' | 'principal' | 'id' | 'commit', value: string): string {
   const rules = {
     pocket: [POCKET_NAME, 'a pocket name is 1-64 of a-z, 0-9 and "-", starting with a letter or digit'],
-    package: [PACKAGE_NAME, 'a package name is a Debian source package name: 2-100 of a-z, 0-9, "+", ".", "-", starting with a letter or digit'],
+    package: [
+      PACKAGE_NAME,
+      'a package name is a Debian source package name: 2-100 of a-z, 0-9, "+", ".", "-", starting with a letter or digit',
+    ],
     principal: [PRINCIPAL_NAME, 'a principal is 1-32 of a-z, 0-9, "_", ".", "-", starting with a letter or "_"'],
     id: [REQUEST_ID, 'a request id is 16 characters of 0-9 and a-z (no i, l, o, u)'],
     commit: [COMMIT_ID, 'a commit is a full 40-character hex id'],

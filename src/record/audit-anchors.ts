@@ -47,13 +47,20 @@ export function checkpointsInMail(messages: MailMessage[]): FoundCheckpoint[] {
  * agrees). The log's own chain is checked elsewhere (verifyAuditLog): a rewrite that re-chains
  * every later entry passes that check, and only an anchor like these catches it.
  */
-export function compareWithAnchors(logLines: readonly string[], found: readonly FoundCheckpoint[], publicKey: KeyObject): AnchorReport {
+export function compareWithAnchors(
+  logLines: readonly string[],
+  found: readonly FoundCheckpoint[],
+  publicKey: KeyObject,
+): AnchorReport {
   const problems: string[] = [];
   const anchors: Anchor[] = [];
   for (const f of found) {
     const v = verifyCheckpoint(f.text, publicKey);
     if (v.ok) anchors.push({ checkpoint: v.checkpoint, where: f.where, date: f.date });
-    else problems.push(`bad signature: the checkpoint in ${describe(f)} does not verify (${v.problem}); it was not made by this builder's key, or was altered`);
+    else
+      problems.push(
+        `bad signature: the checkpoint in ${describe(f)} does not verify (${v.problem}); it was not made by this builder's key, or was altered`,
+      );
   }
   // One entry per (size, head), the earliest-found one standing for the rest (the same
   // checkpoint goes to several recipients and events).
@@ -91,9 +98,18 @@ export function compareWithAnchors(logLines: readonly string[], found: readonly 
     );
   }
   const beyond = sorted.filter((a) => a.checkpoint.size > local).pop();
-  if (beyond) problems.push(`log truncated: mail saw ${beyond.checkpoint.size} entries (the checkpoint of ${when(beyond)}), the local log has ${local}`);
+  if (beyond)
+    problems.push(
+      `log truncated: mail saw ${beyond.checkpoint.size} entries (the checkpoint of ${when(beyond)}), the local log has ${local}`,
+    );
 
-  return { found: found.length, checked: anchors.length, distinct: sorted.length, newest: sorted[sorted.length - 1] ?? null, problems };
+  return {
+    found: found.length,
+    checked: anchors.length,
+    distinct: sorted.length,
+    newest: sorted[sorted.length - 1] ?? null,
+    problems,
+  };
 }
 
 function when(a: { date: string | null; where: string }): string {

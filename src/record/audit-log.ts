@@ -7,11 +7,16 @@ import type { OutcomeCode } from '../util/outcomes.js';
 
 /** What happened. When adding a type, update README.md ("Audit log"). */
 export type AuditType =
-  | 'request.accepted' | 'request.refused'
-  | 'build.claimed' | 'build.stage' | 'build.finished'
-  | 'publish' | 'ref.moved'
+  | 'request.accepted'
+  | 'request.refused'
+  | 'build.claimed'
+  | 'build.stage'
+  | 'build.finished'
+  | 'publish'
+  | 'ref.moved'
   | 'hook'
-  | 'git.push.accepted' | 'git.push.refused'
+  | 'git.push.accepted'
+  | 'git.push.refused'
   | 'cancel'
   | 'rebuild';
 
@@ -46,20 +51,33 @@ export class AuditLog {
 
   async append(e: AuditEvent): Promise<string> {
     // An append holds the lock for a read of the tail and one write: poll fast.
-    return withLock(this.lockPath, async () => {
-      const { seq, prev } = this.tail();
-      const entry = { v: 1, seq, ts: new Date().toISOString(), type: e.type, actor: e.actor, ...(e.build ? { build: e.build } : {}), data: e.data, prev };
-      const line = canonicalize(entry);
-      if (line === undefined) throw new Error('audit entry cannot be canonicalised');
-      const fd = fs.openSync(this.file, 'a', 0o644);
-      try {
-        fs.writeSync(fd, line + '\n');
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      return sha256(line);
-    }, { pollMs: 20, waitMs: 120_000 });
+    return withLock(
+      this.lockPath,
+      async () => {
+        const { seq, prev } = this.tail();
+        const entry = {
+          v: 1,
+          seq,
+          ts: new Date().toISOString(),
+          type: e.type,
+          actor: e.actor,
+          ...(e.build ? { build: e.build } : {}),
+          data: e.data,
+          prev,
+        };
+        const line = canonicalize(entry);
+        if (line === undefined) throw new Error('audit entry cannot be canonicalised');
+        const fd = fs.openSync(this.file, 'a', 0o644);
+        try {
+          fs.writeSync(fd, line + '\n');
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        return sha256(line);
+      },
+      { pollMs: 20, waitMs: 120_000 },
+    );
   }
 
   /** How many entries there are and the chain head (sha256 of the last line), read from the end of the file. */

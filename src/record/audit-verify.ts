@@ -19,7 +19,13 @@ export function verifyAuditLog(file: string): AuditVerdict {
   if (text === '') return { ok: true, entries: 0, head: ZERO_HASH };
   const lines = text.split('\n');
   const last = lines.pop();
-  const bad = (i: number, seq: number | null, problem: string): AuditVerdict => ({ ok: false, line: i + 1, seq, problem, entries: i });
+  const bad = (i: number, seq: number | null, problem: string): AuditVerdict => ({
+    ok: false,
+    line: i + 1,
+    seq,
+    problem,
+    entries: i,
+  });
   if (last !== '') return bad(lines.length, null, 'the last line has no newline: a write was torn or the file was cut');
   let prev = ZERO_HASH;
   for (let i = 0; i < lines.length; i++) {
@@ -32,11 +38,19 @@ export function verifyAuditLog(file: string): AuditVerdict {
     }
     const seq = typeof entry.seq === 'number' ? entry.seq : null;
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return bad(i, seq, 'not a JSON object');
-    if (canonicalize(entry) !== line) return bad(i, seq, 'not in canonical (RFC 8785) form: the line was edited or re-serialised');
+    if (canonicalize(entry) !== line)
+      return bad(i, seq, 'not in canonical (RFC 8785) form: the line was edited or re-serialised');
     if (entry.v !== 1) return bad(i, seq, `unknown version ${JSON.stringify(entry.v)}`);
-    for (const k of ['ts', 'type', 'actor']) if (typeof entry[k] !== 'string') return bad(i, seq, `field "${k}" is missing or not a string`);
-    if (seq !== i) return bad(i, seq, `seq is ${seq}, expected ${i}: an entry was inserted, deleted or moved before this one`);
-    if (entry.prev !== prev) return bad(i, seq, `prev does not match the previous line's sha256: the previous line was changed, or this one was moved`);
+    for (const k of ['ts', 'type', 'actor'])
+      if (typeof entry[k] !== 'string') return bad(i, seq, `field "${k}" is missing or not a string`);
+    if (seq !== i)
+      return bad(i, seq, `seq is ${seq}, expected ${i}: an entry was inserted, deleted or moved before this one`);
+    if (entry.prev !== prev)
+      return bad(
+        i,
+        seq,
+        `prev does not match the previous line's sha256: the previous line was changed, or this one was moved`,
+      );
     prev = sha256(line);
   }
   return { ok: true, entries: lines.length, head: prev };

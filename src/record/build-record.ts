@@ -55,7 +55,11 @@ export class BuildRecord {
   readonly dir: string;
 
   /** `dir` places the record elsewhere than builds/<id> (a rebuild's, under its original). */
-  constructor(stateDir: string, readonly id: string, dir?: string) {
+  constructor(
+    stateDir: string,
+    readonly id: string,
+    dir?: string,
+  ) {
     this.dir = dir ?? path.join(stateDir, 'builds', id);
   }
 
@@ -77,7 +81,8 @@ export class BuildRecord {
 
   begin(req: Request): void {
     fs.mkdirSync(this.dir, { recursive: true });
-    if (!fs.existsSync(path.join(this.dir, 'request.json'))) writeFileAtomic(path.join(this.dir, 'request.json'), JSON.stringify(req, null, 2) + '\n');
+    if (!fs.existsSync(path.join(this.dir, 'request.json')))
+      writeFileAtomic(path.join(this.dir, 'request.json'), JSON.stringify(req, null, 2) + '\n');
   }
 
   openLog(): fs.WriteStream {
@@ -94,7 +99,10 @@ export class BuildRecord {
 
   /** Durably note a step that must not be repeated, before moving on. */
   note(update: Partial<Journal>): void {
-    writeFileAtomic(path.join(this.dir, 'journal.json'), JSON.stringify({ ...this.journal(), ...update }, null, 2) + '\n');
+    writeFileAtomic(
+      path.join(this.dir, 'journal.json'),
+      JSON.stringify({ ...this.journal(), ...update }, null, 2) + '\n',
+    );
   }
 
   /** The files in outputs/ with their sha256, for a build resumed after they were checked. */
@@ -109,7 +117,10 @@ export class BuildRecord {
 
   finish(result: BuildResult): void {
     if (result.outputs.length) {
-      writeFileAtomic(path.join(this.dir, 'SHA256SUMS'), result.outputs.map((o) => `${o.sha256}  ${o.file}\n`).join(''));
+      writeFileAtomic(
+        path.join(this.dir, 'SHA256SUMS'),
+        result.outputs.map((o) => `${o.sha256}  ${o.file}\n`).join(''),
+      );
     }
     writeFileAtomic(path.join(this.dir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
   }

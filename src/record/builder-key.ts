@@ -31,7 +31,10 @@ export function ensureBuilderKey(stateDir: string): BuilderKey {
     writeFileAtomic(files.pub, publicKey.export({ type: 'spki', format: 'pem' }) as string, 0o644);
     // wx: two processes racing to make it must not end up with two different keys.
     try {
-      fs.writeFileSync(files.key, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(files.key, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, {
+        flag: 'wx',
+        mode: 0o600,
+      });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
@@ -61,19 +64,27 @@ export function readPublicKey(file: string): KeyObject {
   try {
     pem = fs.readFileSync(file, 'utf8');
   } catch {
-    throw new PocketbuildError('NoPublicKey', `cannot read the public key ${file}; give the builder's builder.pub (published as <repository>/builder.pub).`, { file });
+    throw new PocketbuildError(
+      'NoPublicKey',
+      `cannot read the public key ${file}; give the builder's builder.pub (published as <repository>/builder.pub).`,
+      { file },
+    );
   }
   try {
     const k = createPublicKey(pem);
     if (k.asymmetricKeyType !== 'ed25519') throw new Error(k.asymmetricKeyType);
     return k;
   } catch {
-    throw new PocketbuildError('BadPublicKey', `${file} is not an Ed25519 public key in PEM form (builder.pub).`, { file });
+    throw new PocketbuildError('BadPublicKey', `${file} is not an Ed25519 public key in PEM form (builder.pub).`, {
+      file,
+    });
   }
 }
 
 export function keyId(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 function readOrNull(file: string): string | null {

@@ -19,7 +19,11 @@ export class CappedLog extends Writable {
   private written = 0;
   private tripped = false;
 
-  constructor(private readonly target: Writable, private readonly limitBytes: number, private readonly onExceeded: (e: LogLimitExceeded) => void) {
+  constructor(
+    private readonly target: Writable,
+    private readonly limitBytes: number,
+    private readonly onExceeded: (e: LogLimitExceeded) => void,
+  ) {
     super();
   }
 
@@ -32,7 +36,9 @@ export class CappedLog extends Writable {
       this.tripped = true;
       const e = new LogLimitExceeded(this.limitBytes);
       this.target.write(part);
-      this.target.write(`\npocketbuild: ${e.message}; further output is dropped and the build is stopped\n`, () => cb());
+      this.target.write(`\npocketbuild: ${e.message}; further output is dropped and the build is stopped\n`, () =>
+        cb(),
+      );
       this.onExceeded(e);
       return;
     }

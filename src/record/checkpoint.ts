@@ -43,16 +43,24 @@ export function verifyCheckpoint(text: string, publicKey: KeyObject): Checkpoint
   const lines = body.slice(0, -1).split('\n');
   if (lines.length < 3) return { ok: false, problem: 'the checkpoint has fewer than three lines' };
   const [origin, sizeText, headB64] = lines as [string, string, string];
-  const sigLines = text.slice(split + 2).split('\n').filter(Boolean);
+  const sigLines = text
+    .slice(split + 2)
+    .split('\n')
+    .filter(Boolean);
   const hash = noteKeyHash(origin, publicKey);
   const good = sigLines.some((l) => {
     const m = new RegExp(`^${EM_DASH} (\\S+) ([A-Za-z0-9+/=]+)$`).exec(l);
     if (!m || m[1] !== origin) return false;
     const raw = Buffer.from(m[2]!, 'base64');
-    return raw.length === 68 && raw.subarray(0, 4).equals(hash) && verify(null, Buffer.from(body), publicKey, raw.subarray(4));
+    return (
+      raw.length === 68 &&
+      raw.subarray(0, 4).equals(hash) &&
+      verify(null, Buffer.from(body), publicKey, raw.subarray(4))
+    );
   });
   if (!good) return { ok: false, problem: `no signature by the builder key for origin ${origin}` };
-  if (!/^(0|[1-9][0-9]*)$/.test(sizeText)) return { ok: false, problem: `size ${JSON.stringify(sizeText)} is not a number` };
+  if (!/^(0|[1-9][0-9]*)$/.test(sizeText))
+    return { ok: false, problem: `size ${JSON.stringify(sizeText)} is not a number` };
   const head = Buffer.from(headB64, 'base64');
   if (head.length !== 32) return { ok: false, problem: 'the head is not a base64 sha256' };
   return { ok: true, checkpoint: { origin, size: Number(sizeText), head: head.toString('hex') } };
@@ -65,5 +73,8 @@ function checkpointBody(c: Checkpoint): string {
 /** The signed-note key hash: the first 4 bytes of sha256(name ‖ \n ‖ 0x01 ‖ Ed25519 public key). */
 function noteKeyHash(name: string, publicKey: KeyObject): Buffer {
   const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-  return createHash('sha256').update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([1]), raw])).digest().subarray(0, 4);
+  return createHash('sha256')
+    .update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([1]), raw]))
+    .digest()
+    .subarray(0, 4);
 }

@@ -17,7 +17,11 @@ export function pae(type: string, body: Buffer): Buffer {
 
 export function signEnvelope(type: string, body: Buffer, key: { privateKey: KeyObject; keyid: string }): Envelope {
   const sig = sign(null, pae(type, body), key.privateKey);
-  return { payloadType: type, payload: body.toString('base64'), signatures: [{ keyid: key.keyid, sig: sig.toString('base64') }] };
+  return {
+    payloadType: type,
+    payload: body.toString('base64'),
+    signatures: [{ keyid: key.keyid, sig: sig.toString('base64') }],
+  };
 }
 
 export type EnvelopeVerdict = { ok: true; body: Buffer } | { ok: false; problem: string };
@@ -28,7 +32,12 @@ export type EnvelopeVerdict = { ok: true; body: Buffer } | { ok: false; problem:
  * key is not tried (so no byte of a verified envelope can change unnoticed). Standard and
  * URL-safe base64 are both accepted, as DSSE requires, but only in canonical form.
  */
-export function verifyEnvelope(env: unknown, publicKey: KeyObject, expectType: string, keyid?: string): EnvelopeVerdict {
+export function verifyEnvelope(
+  env: unknown,
+  publicKey: KeyObject,
+  expectType: string,
+  keyid?: string,
+): EnvelopeVerdict {
   if (!isEnvelope(env)) return { ok: false, problem: 'not a DSSE envelope (payloadType, payload, signatures)' };
   const body = decodeBase64(env.payload);
   if (!body) return { ok: false, problem: 'the payload is not base64' };
@@ -39,15 +48,22 @@ export function verifyEnvelope(env: unknown, publicKey: KeyObject, expectType: s
     return sig !== null && sig.length === 64 && verify(null, message, publicKey, sig);
   });
   if (!good) return { ok: false, problem: 'no signature verifies with the given key' };
-  if (env.payloadType !== expectType) return { ok: false, problem: `payloadType is ${JSON.stringify(env.payloadType)}, expected ${expectType}` };
+  if (env.payloadType !== expectType)
+    return { ok: false, problem: `payloadType is ${JSON.stringify(env.payloadType)}, expected ${expectType}` };
   return { ok: true, body };
 }
 
 function isEnvelope(v: unknown): v is Envelope {
   if (typeof v !== 'object' || v === null) return false;
   const e = v as Record<string, unknown>;
-  return typeof e.payloadType === 'string' && typeof e.payload === 'string' && Array.isArray(e.signatures)
-    && e.signatures.every((s) => typeof s === 'object' && s !== null && typeof (s as Record<string, unknown>).sig === 'string');
+  return (
+    typeof e.payloadType === 'string' &&
+    typeof e.payload === 'string' &&
+    Array.isArray(e.signatures) &&
+    e.signatures.every(
+      (s) => typeof s === 'object' && s !== null && typeof (s as Record<string, unknown>).sig === 'string',
+    )
+  );
 }
 
 /**

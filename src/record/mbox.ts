@@ -108,7 +108,10 @@ function contentType(value: string | undefined): { type: string; params: Map<str
     const eq = p.indexOf('=');
     if (eq < 0) continue;
     const v = p.slice(eq + 1).trim();
-    params.set(p.slice(0, eq).trim().toLowerCase(), v.startsWith('"') ? v.slice(1, v.endsWith('"') ? -1 : undefined).replace(/\\(.)/g, '$1') : v);
+    params.set(
+      p.slice(0, eq).trim().toLowerCase(),
+      v.startsWith('"') ? v.slice(1, v.endsWith('"') ? -1 : undefined).replace(/\\(.)/g, '$1') : v,
+    );
   }
   return { type: type.trim().toLowerCase(), params };
 }

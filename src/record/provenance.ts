@@ -28,7 +28,17 @@ export interface Statement {
     buildDefinition: {
       buildType: string;
       externalParameters: { pocket: string; package: string; commit: string; commit_spec: string; origin: string };
-      internalParameters: { principal: string; requested: string; source_date_epoch: number; build_path: string; sandbox: string; limits: Record<string, number>; version: string; deb_build_options: string; deb_build_profiles: string };
+      internalParameters: {
+        principal: string;
+        requested: string;
+        source_date_epoch: number;
+        build_path: string;
+        sandbox: string;
+        limits: Record<string, number>;
+        version: string;
+        deb_build_options: string;
+        deb_build_profiles: string;
+      };
       resolvedDependencies: ResourceDescriptor[];
     };
     runDetails: {
@@ -71,14 +81,31 @@ export function makeStatement(p: ProvenanceInput): Statement {
     predicate: {
       buildDefinition: {
         buildType: BUILD_TYPE,
-        externalParameters: { pocket: req.pocket, package: req.package, commit: req.commit, commit_spec: req.commit_spec, origin: req.origin },
+        externalParameters: {
+          pocket: req.pocket,
+          package: req.package,
+          commit: req.commit,
+          commit_spec: req.commit_spec,
+          origin: req.origin,
+        },
         internalParameters: {
-          principal: req.principal, requested: req.time, source_date_epoch: p.sourceDateEpoch,
-          build_path: p.buildPath, sandbox: p.sandbox, limits: p.limits, version: p.version,
-          deb_build_options: p.debBuildOptions, deb_build_profiles: p.debBuildProfiles,
+          principal: req.principal,
+          requested: req.time,
+          source_date_epoch: p.sourceDateEpoch,
+          build_path: p.buildPath,
+          sandbox: p.sandbox,
+          limits: p.limits,
+          version: p.version,
+          deb_build_options: p.debBuildOptions,
+          deb_build_profiles: p.debBuildProfiles,
         },
         resolvedDependencies: [
-          { name: 'source', uri: `git+${p.repositoryUri}@${req.commit}`, digest: { gitCommit: req.commit }, annotations: { tree: p.tree } },
+          {
+            name: 'source',
+            uri: `git+${p.repositoryUri}@${req.commit}`,
+            digest: { gitCommit: req.commit },
+            annotations: { tree: p.tree },
+          },
           { name: 'base-image', uri: `pocketbuild:base/${p.baseSuite}`, digest: { sha256: p.baseDigest } },
           ...p.deps.map((d) => ({
             name: d.name,
@@ -116,12 +143,20 @@ export function verifyProvenance(envelope: unknown, publicKey: KeyObject, builde
   } catch {
     return { ok: false, problem: 'the signed payload is not JSON' };
   }
-  if (st._type !== STATEMENT_TYPE) return { ok: false, problem: `statement type is ${JSON.stringify(st._type)}, expected ${STATEMENT_TYPE}` };
-  if (st.predicateType !== PREDICATE_TYPE) return { ok: false, problem: `predicate type is ${JSON.stringify(st.predicateType)}, expected ${PREDICATE_TYPE}` };
-  if (st.predicate?.buildDefinition?.buildType !== BUILD_TYPE) return { ok: false, problem: `build type is ${JSON.stringify(st.predicate?.buildDefinition?.buildType)}, expected ${BUILD_TYPE}` };
+  if (st._type !== STATEMENT_TYPE)
+    return { ok: false, problem: `statement type is ${JSON.stringify(st._type)}, expected ${STATEMENT_TYPE}` };
+  if (st.predicateType !== PREDICATE_TYPE)
+    return { ok: false, problem: `predicate type is ${JSON.stringify(st.predicateType)}, expected ${PREDICATE_TYPE}` };
+  if (st.predicate?.buildDefinition?.buildType !== BUILD_TYPE)
+    return {
+      ok: false,
+      problem: `build type is ${JSON.stringify(st.predicate?.buildDefinition?.buildType)}, expected ${BUILD_TYPE}`,
+    };
   const id = st.predicate?.runDetails?.builder?.id;
-  if (builderId !== null && id !== builderId) return { ok: false, problem: `builder id is ${JSON.stringify(id)}, expected ${builderId}` };
-  if (!Array.isArray(st.subject) || !st.subject.every((s) => typeof s?.digest?.sha256 === 'string')) return { ok: false, problem: 'a subject has no sha256 digest' };
+  if (builderId !== null && id !== builderId)
+    return { ok: false, problem: `builder id is ${JSON.stringify(id)}, expected ${builderId}` };
+  if (!Array.isArray(st.subject) || !st.subject.every((s) => typeof s?.digest?.sha256 === 'string'))
+    return { ok: false, problem: 'a subject has no sha256 digest' };
   return { ok: true, statement: st };
 }
 

@@ -18,13 +18,48 @@ export interface Confinement {
  */
 export function confinedArgv(argv: string[], c: Confinement): string[] {
   const out = [
-    'bwrap', '--unshare-all', '--die-with-parent', '--new-session', '--clearenv',
-    '--setenv', 'PATH', '/usr/bin:/bin', '--setenv', 'HOME', '/tmp', '--setenv', 'LC_ALL', 'C.UTF-8',
-    '--ro-bind', '/usr', '/usr',
-    '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64',
+    'bwrap',
+    '--unshare-all',
+    '--die-with-parent',
+    '--new-session',
+    '--clearenv',
+    '--setenv',
+    'PATH',
+    '/usr/bin:/bin',
+    '--setenv',
+    'HOME',
+    '/tmp',
+    '--setenv',
+    'LC_ALL',
+    'C.UTF-8',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+    '--symlink',
+    'usr/bin',
+    '/bin',
+    '--symlink',
+    'usr/sbin',
+    '/sbin',
+    '--symlink',
+    'usr/lib',
+    '/lib',
+    '--symlink',
+    'usr/lib64',
+    '/lib64',
     // What the dynamic linker and Debian's alternatives need; nothing else of /etc.
-    '--ro-bind', '/etc/alternatives', '/etc/alternatives', '--ro-bind', '/etc/ld.so.cache', '/etc/ld.so.cache',
-    '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp',
+    '--ro-bind',
+    '/etc/alternatives',
+    '/etc/alternatives',
+    '--ro-bind',
+    '/etc/ld.so.cache',
+    '/etc/ld.so.cache',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--tmpfs',
+    '/tmp',
   ];
   for (const b of c.binds) out.push(b.writable ? '--bind' : '--ro-bind', b.path, b.path);
   for (const d of c.devices ?? []) out.push('--dev-bind', d, d);
@@ -44,5 +79,9 @@ export interface HostToolOptions {
 
 /** Run a host tool over untrusted data where it can see only `workDir`; fails on a non-zero exit. */
 export async function runHostTool(argv: string[], o: HostToolOptions): Promise<RunResult> {
-  return runChecked(confinedArgv(argv, { binds: [{ path: o.workDir, writable: true }], cwd: o.cwd }), { timeoutMs: o.timeoutMs, log: o.log, what: o.what });
+  return runChecked(confinedArgv(argv, { binds: [{ path: o.workDir, writable: true }], cwd: o.cwd }), {
+    timeoutMs: o.timeoutMs,
+    log: o.log,
+    what: o.what,
+  });
 }

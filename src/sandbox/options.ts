@@ -24,4 +24,3 @@ export interface SandboxOptions {
   /** sha256 of the base image, naming what is derived from it. */
   baseDigest: string;
 }
-

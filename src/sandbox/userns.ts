@@ -53,8 +53,18 @@ done`;
  * processes. Everything else (mount, sysctl, ptrace of others, raw network...) is dropped.
  */
 const KEPT_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL',
-  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_SETFCAP', 'CAP_SYS_CHROOT', 'CAP_AUDIT_WRITE',
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_DAC_READ_SEARCH',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_SETFCAP',
+  'CAP_SYS_CHROOT',
+  'CAP_AUDIT_WRITE',
 ];
 
 /** Characters that would change the meaning of overlayfs' comma-separated mount options. */
@@ -69,26 +79,41 @@ const UNSAFE_MOUNT_PATH = /[,:\\\s]/;
 export async function runInUsernsSandbox(o: SandboxOptions): Promise<RunResult> {
   for (const p of [o.base, o.scratch]) {
     if (UNSAFE_MOUNT_PATH.test(p)) {
-      throw new PocketbuildError('UnsafePath', `the path ${p} contains a comma, colon, backslash or blank, which overlayfs cannot take; choose a state_dir/cache_dir without them.`);
+      throw new PocketbuildError(
+        'UnsafePath',
+        `the path ${p} contains a comma, colon, backslash or blank, which overlayfs cannot take; choose a state_dir/cache_dir without them.`,
+      );
     }
   }
   fs.mkdirSync(o.scratch, { recursive: true });
   const bwrap: string[] = [
-    '--proc', '/proc',
-    '--dev', '/dev',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
     // /tmp and /run are the overlay's, so they count against the disk limit: bwrap's own
     // --tmpfs has no size, and half of the host's memory is not a limit. /dev/shm likewise
     // comes from the scratch tmpfs, and /dev itself is then read-only (its device nodes stay usable).
-    '--bind', path.join(o.scratch, 'shm'), '/dev/shm',
-    '--remount-ro', '/dev',
-    '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
-    '--hostname', 'pocketbuild',
-    '--die-with-parent', '--new-session',
+    '--bind',
+    path.join(o.scratch, 'shm'),
+    '/dev/shm',
+    '--remount-ro',
+    '/dev',
+    '--unshare-pid',
+    '--unshare-net',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    '--hostname',
+    'pocketbuild',
+    '--die-with-parent',
+    '--new-session',
     '--clearenv',
     // The namespace's root needs only what dpkg and maintainer scripts use on files and ids.
     // Without CAP_SYS_ADMIN it can neither remount the read-only binds writable nor mount an
     // unbounded tmpfs of its own; without CAP_SYS_RESOURCE it cannot lift the limits.
-    '--cap-drop', 'ALL',
+    '--cap-drop',
+    'ALL',
     ...KEPT_CAPABILITIES.flatMap((c) => ['--cap-add', c]),
   ];
   const copyBack: string[] = [];
@@ -107,10 +132,25 @@ export async function runInUsernsSandbox(o: SandboxOptions): Promise<RunResult> 
   // limit its creator had. Set before unshare, the limit would also cap the daemon user's
   // processes in every other sandbox, so one build's fork bomb would starve its neighbours.
   const argv = [
-    ...userNamespaceArgs(), '--mount', '--fork', '--',
+    ...userNamespaceArgs(),
+    '--mount',
+    '--fork',
+    '--',
     // CPU: a soft limit below the hard one, so a process gets SIGXCPU (which says why) before SIGKILL.
-    'prlimit', `--nproc=${o.limits.processes}`, `--as=${o.limits.memoryMb * 1024 * 1024}`, `--cpu=${o.limits.cpuSeconds}:${o.limits.cpuSeconds + 5}`, '--',
-    'sh', '-c', ENTER, 'pocketbuild-sandbox', o.scratch, o.base, `${o.limits.diskMb}m`, String(copyBack.length), ...copyBack,
+    'prlimit',
+    `--nproc=${o.limits.processes}`,
+    `--as=${o.limits.memoryMb * 1024 * 1024}`,
+    `--cpu=${o.limits.cpuSeconds}:${o.limits.cpuSeconds + 5}`,
+    '--',
+    'sh',
+    '-c',
+    ENTER,
+    'pocketbuild-sandbox',
+    o.scratch,
+    o.base,
+    `${o.limits.diskMb}m`,
+    String(copyBack.length),
+    ...copyBack,
     ...bwrap,
   ];
   try {

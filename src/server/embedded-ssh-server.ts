@@ -26,7 +26,12 @@ const { Server: Ssh2Server } = ssh2;
 export type { SessionIO };
 
 /** Runs one command for an authenticated principal; resolves to the exit code. `command` is '' for an interactive login (shell request). */
-export type CommandHandler = (principal: string, command: string, io: SessionIO, signal: AbortSignal) => Promise<number>;
+export type CommandHandler = (
+  principal: string,
+  command: string,
+  io: SessionIO,
+  signal: AbortSignal,
+) => Promise<number>;
 
 export interface EmbeddedSshServerOptions {
   listen: string;
@@ -146,7 +151,8 @@ export class EmbeddedSshServer {
 
     const settled = Promise.allSettled(commands.map((c) => c.done));
     const timedOut = await withTimeout(settled, CLOSE_GRACE_MS);
-    if (timedOut) this.#log(`ssh: ${this.#commands.size} command handler(s) still running ${CLOSE_GRACE_MS} ms after abort`);
+    if (timedOut)
+      this.#log(`ssh: ${this.#commands.size} command handler(s) still running ${CLOSE_GRACE_MS} ms after abort`);
 
     // Clients normally hang up at once after our disconnect; do not wait for ones that do not.
     if (this.#sockets.size) {
@@ -228,11 +234,19 @@ export class EmbeddedSshServer {
       this.#log(`${conn.tag}: refused socket forwarding (to ${quote(i.socketPath)})`);
       reject();
     });
-    client.on('request', (_accept: unknown, reject: (() => void) | undefined, name: string, i: Partial<TcpipBindInfo & SocketBindInfo>) => {
-      const what = i.socketPath !== undefined ? i.socketPath : `${i.bindAddr}:${i.bindPort}`;
-      this.#log(`${conn.tag}: refused ${quote(name)} request (${quote(what)})`);
-      reject?.();
-    });
+    client.on(
+      'request',
+      (
+        _accept: unknown,
+        reject: (() => void) | undefined,
+        name: string,
+        i: Partial<TcpipBindInfo & SocketBindInfo>,
+      ) => {
+        const what = i.socketPath !== undefined ? i.socketPath : `${i.bindAddr}:${i.bindPort}`;
+        this.#log(`${conn.tag}: refused ${quote(name)} request (${quote(what)})`);
+        reject?.();
+      },
+    );
     client.on('close', () => {
       this.#conns.delete(conn);
       this.#log(`${conn.tag}: disconnected${conn.principal ? ` (${quote(conn.principal)})` : ''}`);
@@ -333,7 +347,14 @@ export class EmbeddedSshServer {
     session.on('shell', (accept: () => ServerChannel | undefined, reject?: () => void) => start('', accept, reject));
   }
 
-  #run(conn: ConnState, principal: string, command: string, what: string, session: Session, channel: ServerChannel): void {
+  #run(
+    conn: ConnState,
+    principal: string,
+    command: string,
+    what: string,
+    session: Session,
+    channel: ServerChannel,
+  ): void {
     const started = Date.now();
     const ac = new AbortController();
     const out = new ChannelOutput(channel);
@@ -411,7 +432,9 @@ export class EmbeddedSshServer {
     const entry: RunningCommand = { abort, done };
     this.#commands.add(entry);
     done
-      .catch((err: unknown) => this.#log(`${conn.tag}: ${what}: session error: ${err instanceof Error ? err.message : String(err)}`))
+      .catch((err: unknown) =>
+        this.#log(`${conn.tag}: ${what}: session error: ${err instanceof Error ? err.message : String(err)}`),
+      )
       .finally(() => this.#commands.delete(entry));
   }
 }

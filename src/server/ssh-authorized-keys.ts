@@ -12,7 +12,13 @@ export interface AuthorizedKey {
 }
 
 /** The key types the embedded server can verify signatures for. */
-const SUPPORTED = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa']);
+const SUPPORTED = new Set([
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'ssh-rsa',
+]);
 
 /**
  * Parse `principal -> OpenSSH public key lines` (`ssh-ed25519 AAAA… comment`). Blank lines and
@@ -28,10 +34,12 @@ export function parseAuthorizedKeys(
   const out = new Map<string, AuthorizedKey[]>();
   for (const principal of Object.keys(users)) {
     const lines = users[principal];
-    if (!Array.isArray(lines)) throw new Error(`ssh users: ${JSON.stringify(principal)}: expected a list of public keys`);
+    if (!Array.isArray(lines))
+      throw new Error(`ssh users: ${JSON.stringify(principal)}: expected a list of public keys`);
     const keys: AuthorizedKey[] = [];
     lines.forEach((raw, i) => {
-      if (typeof raw !== 'string') throw new Error(`ssh users: ${JSON.stringify(principal)} key ${i + 1}: not a string`);
+      if (typeof raw !== 'string')
+        throw new Error(`ssh users: ${JSON.stringify(principal)} key ${i + 1}: not a string`);
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) return;
       const where = `ssh users: ${JSON.stringify(principal)} key ${i + 1}`;
@@ -45,7 +53,9 @@ export function parseAuthorizedKeys(
       }
       const parsed = parseSshKey(line);
       if (parsed instanceof Error || parsed.isPrivateKey()) {
-        throw new Error(`${where}: cannot parse the ${type} public key${parsed instanceof Error ? `: ${parsed.message}` : ''}`);
+        throw new Error(
+          `${where}: cannot parse the ${type} public key${parsed instanceof Error ? `: ${parsed.message}` : ''}`,
+        );
       }
       const blob = parsed.getPublicSSH();
       keys.push({ type: parsed.type, blob, fingerprint: sshFingerprint(blob), parsed });

@@ -43,7 +43,9 @@ export async function loadOrCreateHostKey(file: string, warn: (line: string) => 
   } else {
     const st = await stat(file);
     if ((st.mode & 0o077) !== 0) {
-      warn(`host key ${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); it should be 0600`);
+      warn(
+        `host key ${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); it should be 0600`,
+      );
     }
   }
   const key = parseSshKey(text);

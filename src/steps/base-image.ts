@@ -38,7 +38,9 @@ export async function ensureBaseImage(opts: BaseImageOptions): Promise<BaseImage
   return withLock(dir, async () => {
     if (fs.existsSync(ready)) return read();
     const started = Date.now();
-    opts.log.write(`base image: making ${opts.suite} (${hostArch()}) with mmdebstrap from ${opts.mirror}; first use only, about 30-60 s\n`);
+    opts.log.write(
+      `base image: making ${opts.suite} (${hostArch()}) with mmdebstrap from ${opts.mirror}; first use only, about 30-60 s\n`,
+    );
     const tar = path.join(dir, 'base.tar');
     const partial = path.join(dir, 'base.tar.partial');
     fs.rmSync(partial, { force: true });
@@ -51,13 +53,16 @@ export async function ensureBaseImage(opts: BaseImageOptions): Promise<BaseImage
     const root = path.join(dir, 'root');
     await removeTree(root);
     fs.mkdirSync(root);
-    await runChecked(
-      [...userNamespaceArgs(), 'tar', '-C', root, '-xf', tar, '--exclude=./dev/*'],
-      { timeoutMs: 10 * 60_000, log: opts.log, what: 'unpacking the base image' },
-    );
+    await runChecked([...userNamespaceArgs(), 'tar', '-C', root, '-xf', tar, '--exclude=./dev/*'], {
+      timeoutMs: 10 * 60_000,
+      log: opts.log,
+      what: 'unpacking the base image',
+    });
     const digest = await sha256File(tar);
     fs.writeFileSync(ready, digest + '\n');
-    opts.log.write(`base image: ready in ${((Date.now() - started) / 1000).toFixed(1)} s (sha256 ${digest.slice(0, 16)}…)\n`);
+    opts.log.write(
+      `base image: ready in ${((Date.now() - started) / 1000).toFixed(1)} s (sha256 ${digest.slice(0, 16)}…)\n`,
+    );
     return read();
   });
 }
@@ -65,5 +70,8 @@ export async function ensureBaseImage(opts: BaseImageOptions): Promise<BaseImage
 /** Trees holding subordinate-uid files (an unpacked base, an overlay upper dir) can only be removed from inside a user namespace. */
 export async function removeTree(dir: string): Promise<void> {
   if (!fs.existsSync(dir)) return;
-  await runChecked([...userNamespaceArgs(), 'rm', '-rf', '--one-file-system', dir], { timeoutMs: 10 * 60_000, what: `removing ${dir}` });
+  await runChecked([...userNamespaceArgs(), 'rm', '-rf', '--one-file-system', dir], {
+    timeoutMs: 10 * 60_000,
+    what: `removing ${dir}`,
+  });
 }

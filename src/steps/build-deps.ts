@@ -42,7 +42,11 @@ export interface ResolvedDeb {
 
 export class BuildDepsUnsatisfiable extends PocketbuildError {
   constructor(detail: string, unmet: UnmetDependency[] = []) {
-    super('BuildDepsUnsatisfiable', `the build-dependencies cannot be satisfied from the configured archive and the pocket: ${detail}`, { detail, unmet });
+    super(
+      'BuildDepsUnsatisfiable',
+      `the build-dependencies cannot be satisfied from the configured archive and the pocket: ${detail}`,
+      { detail, unmet },
+    );
   }
 }
 
@@ -71,10 +75,12 @@ export function parseUnmet(output: string): UnmetDependency[] {
 
 /** One unmet relation in words a packager can act on, given the version apt would pick for its name (if any). */
 export function explainUnmet(u: UnmetDependency, candidate: string | undefined): string {
-  if (!candidate || candidate === '(none)') return `${u.relation}: no package ${u.name} in the archive's configured suite and components nor in the pocket`;
+  if (!candidate || candidate === '(none)')
+    return `${u.relation}: no package ${u.name} in the archive's configured suite and components nor in the pocket`;
   // apt names the version it would install; when that is the only one there, the constraint asks for another.
   const toInstall = /^(\S+) is to be installed$/.exec(u.apt ?? '')?.[1];
-  if (u.relation.includes('(') && (!u.apt || toInstall === candidate)) return `${u.relation}: only ${u.name} ${candidate} is available`;
+  if (u.relation.includes('(') && (!u.apt || toInstall === candidate))
+    return `${u.relation}: only ${u.name} ${candidate} is available`;
   if (u.apt && u.apt !== 'it is not installable') return `${u.relation}: ${u.apt} (available: ${u.name} ${candidate})`;
   return `${u.relation}: ${u.name} ${candidate} exists but cannot be installed (${u.apt ?? 'its own dependencies conflict'})`;
 }
@@ -87,7 +93,11 @@ export function explainUnmet(u: UnmetDependency, candidate: string | undefined):
 export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<ResolvedDeb[]> {
   fs.mkdirSync(o.destDir, { recursive: true });
   return withLock(o.cacheDir, async () => {
-    const aptConfig = writePrivateAptConfig({ dir: o.cacheDir, status: path.join(o.baseRoot, 'var/lib/dpkg/status'), sources: o.sources });
+    const aptConfig = writePrivateAptConfig({
+      dir: o.cacheDir,
+      status: path.join(o.baseRoot, 'var/lib/dpkg/status'),
+      sources: o.sources,
+    });
     const env: NodeJS.ProcessEnv = { ...process.env, APT_CONFIG: aptConfig, LC_ALL: 'C.UTF-8' };
     // apt reads the active profiles from the environment, like dpkg-buildpackage inside.
     delete env.DEB_BUILD_PROFILES;
@@ -97,14 +107,19 @@ export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<Resolved
     const checked = async (r: Promise<RunResult>, what: string) => {
       const res = await r;
       if (res.code !== 0) {
-        const err = res.stdout.split('\n').concat(res.stderr.split('\n')).filter((l) => /^E: |unmet|Depends:/.test(l.trim()));
+        const err = res.stdout
+          .split('\n')
+          .concat(res.stderr.split('\n'))
+          .filter((l) => /^E: |unmet|Depends:/.test(l.trim()));
         if (what === 'resolve') {
           const unmet = parseUnmet(`${res.stdout}\n${res.stderr}`);
           if (!unmet.length) throw new BuildDepsUnsatisfiable(err.join(' ').trim() || res.how);
-          const candidates = await Promise.all(unmet.map(async (u) => {
-            const policy = await run(['apt-cache', 'policy', u.name], { env, timeoutMs: 60_000 });
-            return /^\s+Candidate: (\S+)/m.exec(policy.stdout)?.[1];
-          }));
+          const candidates = await Promise.all(
+            unmet.map(async (u) => {
+              const policy = await run(['apt-cache', 'policy', u.name], { env, timeoutMs: 60_000 });
+              return /^\s+Candidate: (\S+)/m.exec(policy.stdout)?.[1];
+            }),
+          );
           throw new BuildDepsUnsatisfiable(unmet.map((u, i) => explainUnmet(u, candidates[i])).join('; '), unmet);
         }
         throw new PocketbuildError('AptFailed', `apt-get ${what} ${res.how}: ${err.join(' ').trim()}`);
@@ -142,11 +157,16 @@ export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<Resolved
       const from = uri.startsWith('file:') ? decodeURIComponent(uri.slice('file:'.length)) : path.join(archives, file);
       const to = path.join(o.destDir, file);
       fs.copyFileSync(from, to);
-      const [name, version, arch] = file.replace(/\.deb$/, '').split('_').map(decodeURIComponent) as [string, string, string];
+      const [name, version, arch] = file
+        .replace(/\.deb$/, '')
+        .split('_')
+        .map(decodeURIComponent) as [string, string, string];
       out.push({ name, version, arch, file, sha256: await sha256File(to), uri });
     }
     const index = await runChecked(['dpkg-scanpackages', '--multiversion', '.'], {
-      cwd: o.destDir, timeoutMs: 5 * 60_000, what: 'dpkg-scanpackages',
+      cwd: o.destDir,
+      timeoutMs: 5 * 60_000,
+      what: 'dpkg-scanpackages',
     });
     fs.writeFileSync(path.join(o.destDir, 'Packages'), index.stdout);
     fs.writeFileSync(path.join(o.destDir, 'Release'), flatRelease(index.stdout));
@@ -161,5 +181,12 @@ export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<Resolved
  */
 export function flatRelease(packages: string): string {
   const sha256 = crypto.createHash('sha256').update(packages).digest('hex');
-  return ['Origin: pocketbuild', 'Label: build-dependencies', `Date: ${new Date().toUTCString()}`, 'SHA256:', ` ${sha256} ${Buffer.byteLength(packages)} Packages`, ''].join('\n');
+  return [
+    'Origin: pocketbuild',
+    'Label: build-dependencies',
+    `Date: ${new Date().toUTCString()}`,
+    'SHA256:',
+    ` ${sha256} ${Buffer.byteLength(packages)} Packages`,
+    '',
+  ].join('\n');
 }

@@ -18,11 +18,16 @@ const PATTERNS: RegExp[] = [
   /\bcommand not found\b|: not found$|No such file or directory/,
 ];
 /* Our own plumbing and dpkg-buildpackage's summary say nothing the lines above did not. */
-const NOISE = /^pocketbuild[:-]|^dh_\S+: error: .* returned exit code \d+$|^dpkg-buildpackage: error: debian\/rules \S+ subprocess returned exit status|^make(\[\d+\])?: \*\*\* .*Error \d+|^make(\[\d+\])?: (Leaving|Entering) directory/;
+const NOISE =
+  /^pocketbuild[:-]|^dh_\S+: error: .* returned exit code \d+$|^dpkg-buildpackage: error: debian\/rules \S+ subprocess returned exit status|^make(\[\d+\])?: \*\*\* .*Error \d+|^make(\[\d+\])?: (Leaving|Entering) directory/;
 
 /** At most three lines, the most telling kind first, each as it last appeared; '' if none stands out. */
 export function failureLines(output: string): string {
-  const lines = output.split('\n').slice(-TAIL_LINES).map((l) => l.replace(/\r$/, '').trimEnd()).filter((l) => l.trim() && !NOISE.test(l.trim()));
+  const lines = output
+    .split('\n')
+    .slice(-TAIL_LINES)
+    .map((l) => l.replace(/\r$/, '').trimEnd())
+    .filter((l) => l.trim() && !NOISE.test(l.trim()));
   for (const pattern of PATTERNS) {
     const hits = lines.filter((l) => pattern.test(l.trim()));
     if (hits.length) {

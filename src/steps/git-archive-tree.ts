@@ -16,22 +16,42 @@ import { countFiles } from '../util/count-files.js';
  * repository (read-only) and this build's work directory, with no configuration of the
  * daemon user's (no global or system gitconfig, so no filter drivers and no autocrlf).
  */
-export async function exportLikeGitArchive(gitdir: string, id: string, dest: string, o: { workDir: string; log: Writable; timeoutMs: number }): Promise<{ files: number }> {
+export async function exportLikeGitArchive(
+  gitdir: string,
+  id: string,
+  dest: string,
+  o: { workDir: string; log: Writable; timeoutMs: number },
+): Promise<{ files: number }> {
   const scratch = fs.mkdtempSync(path.join(o.workDir, 'git-archive-'));
   try {
     const tarball = path.join(scratch, 'tree.tar');
     const env = ['env', 'GIT_CONFIG_NOSYSTEM=1', 'GIT_CONFIG_GLOBAL=/dev/null'];
-    await runChecked(confinedArgv([...env, 'git', '-c', 'safe.directory=*', '--git-dir', gitdir, 'archive', '--format=tar', '-o', tarball, id], { binds: [{ path: gitdir }, { path: scratch, writable: true }], cwd: scratch }), {
-      timeoutMs: o.timeoutMs, log: o.log, what: 'git archive',
-    });
+    await runChecked(
+      confinedArgv(
+        [...env, 'git', '-c', 'safe.directory=*', '--git-dir', gitdir, 'archive', '--format=tar', '-o', tarball, id],
+        { binds: [{ path: gitdir }, { path: scratch, writable: true }], cwd: scratch },
+      ),
+      {
+        timeoutMs: o.timeoutMs,
+        log: o.log,
+        what: 'git archive',
+      },
+    );
     // tar sees the archive and the destination only.
     fs.mkdirSync(dest, { recursive: true });
-    await runChecked(confinedArgv(['tar', '--no-same-owner', '--no-same-permissions', '-xf', tarball, '-C', dest], { binds: [{ path: scratch }, { path: dest, writable: true }], cwd: dest }), {
-      timeoutMs: o.timeoutMs, log: o.log, what: 'tar (git archive)',
-    });
+    await runChecked(
+      confinedArgv(['tar', '--no-same-owner', '--no-same-permissions', '-xf', tarball, '-C', dest], {
+        binds: [{ path: scratch }, { path: dest, writable: true }],
+        cwd: dest,
+      }),
+      {
+        timeoutMs: o.timeoutMs,
+        log: o.log,
+        what: 'tar (git archive)',
+      },
+    );
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
   return { files: countFiles(dest) };
 }
-

@@ -15,7 +15,11 @@ export interface RecordedDeb {
 
 export class PinnedDebMissing extends PocketbuildError {
   constructor(d: RecordedDeb, looked: string[]) {
-    super('PinnedDebMissing', `build-dependency ${d.name} ${d.version} (${d.arch}, sha256 ${d.sha256}) is no longer in ${looked.join(' or ')}; a rebuild needs that exact file: put it back in the apt cache, or rebuild against new inputs with a new submit.`, { name: d.name, version: d.version, sha256: d.sha256 });
+    super(
+      'PinnedDebMissing',
+      `build-dependency ${d.name} ${d.version} (${d.arch}, sha256 ${d.sha256}) is no longer in ${looked.join(' or ')}; a rebuild needs that exact file: put it back in the apt cache, or rebuild against new inputs with a new submit.`,
+      { name: d.name, version: d.version, sha256: d.sha256 },
+    );
   }
 }
 
@@ -23,7 +27,10 @@ export class PinnedDebMissing extends PocketbuildError {
  * Gather the exact .debs a build installed, by sha256, from the apt cache and the published
  * pool, into destDir with a Packages index: the same offline set the sandbox had the first time.
  */
-export async function gatherPinnedDebs(deps: RecordedDeb[], o: { archives: string; pool: string; destDir: string }): Promise<ResolvedDeb[]> {
+export async function gatherPinnedDebs(
+  deps: RecordedDeb[],
+  o: { archives: string; pool: string; destDir: string },
+): Promise<ResolvedDeb[]> {
   fs.mkdirSync(o.destDir, { recursive: true });
   const out: ResolvedDeb[] = [];
   // Most .debs are in the apt cache; the pool is walked once, and only if one is not.
@@ -46,7 +53,11 @@ export async function gatherPinnedDebs(deps: RecordedDeb[], o: { archives: strin
     fs.copyFileSync(found, path.join(o.destDir, file));
     out.push({ name: d.name, version: d.version, arch: d.arch, file, sha256: d.sha256, uri: `file:${found}` });
   }
-  const index = await runChecked(['dpkg-scanpackages', '--multiversion', '.'], { cwd: o.destDir, timeoutMs: 5 * 60_000, what: 'dpkg-scanpackages' });
+  const index = await runChecked(['dpkg-scanpackages', '--multiversion', '.'], {
+    cwd: o.destDir,
+    timeoutMs: 5 * 60_000,
+    what: 'dpkg-scanpackages',
+  });
   fs.writeFileSync(path.join(o.destDir, 'Packages'), index.stdout);
   return out;
 }

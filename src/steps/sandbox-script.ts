@@ -55,7 +55,7 @@ if [ -n "$EXTRA" ]; then apt-get -q -y --no-install-recommends install $EXTRA; f
 as_builder() {
   setpriv --reuid=${BUILD_UID} --regid=100 --clear-groups --inh-caps=-all --bounding-set=-all -- \\
     env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/build/home TMPDIR=/tmp LC_ALL=C.UTF-8 TZ=UTC \\
-    DEB_BUILD_OPTIONS="\${DEB_BUILD_OPTIONS:-}" \${DEB_BUILD_PROFILES:+"DEB_BUILD_PROFILES=\$DEB_BUILD_PROFILES"} "$@"
+    DEB_BUILD_OPTIONS="\${DEB_BUILD_OPTIONS:-}" \${DEB_BUILD_PROFILES:+"DEB_BUILD_PROFILES=$DEB_BUILD_PROFILES"} "$@"
 }
 
 mark source

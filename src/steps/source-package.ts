@@ -3,7 +3,12 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { exportLikeGitArchive } from './git-archive-tree.js';
 import { readBlobAt, repoLabel, resolveCommit, shortOid, treeOf } from '../git/resolve.js';
-import { createMissingFromManifest, exportPristineTarUpstream, findPristineTarballs, type PristineTarEntry } from '../git/pristine-tar.js';
+import {
+  createMissingFromManifest,
+  exportPristineTarUpstream,
+  findPristineTarballs,
+  type PristineTarEntry,
+} from '../git/pristine-tar.js';
 import { parseChangelogHead, type ChangelogHead } from '../debian/changelog.js';
 import { parseDeb822, sourceFormat, type SourceFormat } from '../debian/control.js';
 import { mangleVersionForGitTag, parseVersion } from '../debian/version.js';
@@ -36,21 +41,37 @@ export async function identifySource(gitdir: string, commit: string, pkg: string
   const read = async (p: string) => (await readBlobAt(gitdir, commit, p))?.toString('utf8');
   const changelogText = await read('debian/changelog');
   if (changelogText === undefined) {
-    throw new PocketbuildError('NotADebianSource', `commit ${shortOid(commit)} of ${pkg}.git has no debian/changelog; pocketbuild builds trees with debian/ at the root.`);
+    throw new PocketbuildError(
+      'NotADebianSource',
+      `commit ${shortOid(commit)} of ${pkg}.git has no debian/changelog; pocketbuild builds trees with debian/ at the root.`,
+    );
   }
   const changelog = parseChangelogHead(changelogText);
   if (changelog.source !== pkg) {
-    throw new PocketbuildError('SourceNameMismatch', `debian/changelog of commit ${shortOid(commit)} names source package "${changelog.source}", but this is the repository of "${pkg}"; fix the changelog or submit to ${changelog.source}.`);
+    throw new PocketbuildError(
+      'SourceNameMismatch',
+      `debian/changelog of commit ${shortOid(commit)} names source package "${changelog.source}", but this is the repository of "${pkg}"; fix the changelog or submit to ${changelog.source}.`,
+    );
   }
   const format = sourceFormat(await read('debian/source/format'));
   const control = parseDeb822((await read('debian/control')) ?? '', { comments: true });
   const rrr = control[0]?.get('rules-requires-root')?.trim();
   const v = parseVersion(changelog.version);
   if (format === '3.0 (native)' && v.revision) {
-    throw new PocketbuildError('NativeVersionWithRevision', `${pkg} ${changelog.version} is 3.0 (native) but its version has a Debian revision (-${v.revision}); native versions have none: drop it, or use 3.0 (quilt) with an upstream tarball.`);
+    throw new PocketbuildError(
+      'NativeVersionWithRevision',
+      `${pkg} ${changelog.version} is 3.0 (native) but its version has a Debian revision (-${v.revision}); native versions have none: drop it, or use 3.0 (quilt) with an upstream tarball.`,
+    );
   }
   const needsUpstreamTarball = format === '3.0 (quilt)' || (format === '1.0' && v.revision !== '');
-  return { changelog, format, upstreamVersion: v.upstream, needsUpstreamTarball, needsFakeroot: needsFakeroot(rrr), tree: await treeOf(gitdir, commit) };
+  return {
+    changelog,
+    format,
+    upstreamVersion: v.upstream,
+    needsUpstreamTarball,
+    needsFakeroot: needsFakeroot(rrr),
+    tree: await treeOf(gitdir, commit),
+  };
 }
 
 /**
@@ -80,11 +101,21 @@ export interface PreparedSource {
  * from the pristine-tar branch when it has one (with its component tarballs and signatures),
  * else generated from the `upstream/<version>` tag.
  */
-export async function prepareSource(gitdir: string, commit: string, id: SourceIdentity, workDir: string, log: Writable): Promise<PreparedSource> {
+export async function prepareSource(
+  gitdir: string,
+  commit: string,
+  id: SourceIdentity,
+  workDir: string,
+  log: Writable,
+): Promise<PreparedSource> {
   const inDir = path.join(workDir, 'in');
   const dirname = `${id.changelog.source}-${id.upstreamVersion}`;
   fs.mkdirSync(inDir, { recursive: true });
-  const { files } = await exportLikeGitArchive(gitdir, commit, path.join(inDir, dirname), { workDir, log, timeoutMs: HOST_TOOL_TIMEOUT_MS });
+  const { files } = await exportLikeGitArchive(gitdir, commit, path.join(inDir, dirname), {
+    workDir,
+    log,
+    timeoutMs: HOST_TOOL_TIMEOUT_MS,
+  });
   log.write(`export: ${files} files of ${shortOid(commit)} (tree ${shortOid(id.tree)})\n`);
   if (!id.needsUpstreamTarball) return { inDir, dirname, files };
 
@@ -95,9 +126,14 @@ export async function prepareSource(gitdir: string, commit: string, id: SourceId
     if (id.format === '1.0') {
       // dpkg-source's 1.0 looks for `.orig.tar.gz` only, and has no component tarballs.
       if (!main.tarball.endsWith('.orig.tar.gz')) {
-        throw new PocketbuildError('UnusableUpstreamTarball', `${source} ${id.changelog.version} is format 1.0, which can only use a gzip upstream tarball, but the pristine-tar branch of ${source}.git has ${main.tarball}; commit a .orig.tar.gz with pristine-tar, or switch to 3.0 (quilt) in debian/source/format.`, { tarball: main.tarball });
+        throw new PocketbuildError(
+          'UnusableUpstreamTarball',
+          `${source} ${id.changelog.version} is format 1.0, which can only use a gzip upstream tarball, but the pristine-tar branch of ${source}.git has ${main.tarball}; commit a .orig.tar.gz with pristine-tar, or switch to 3.0 (quilt) in debian/source/format.`,
+          { tarball: main.tarball },
+        );
       }
-      for (const c of tarballs.slice(1)) log.write(`export: ${c.tarball} not used: format 1.0 has no component tarballs\n`);
+      for (const c of tarballs.slice(1))
+        log.write(`export: ${c.tarball} not used: format 1.0 has no component tarballs\n`);
       tarballs = [main];
     }
     const upstreamFiles: string[] = [];
@@ -111,18 +147,37 @@ export async function prepareSource(gitdir: string, commit: string, id: SourceId
   try {
     upstreamCommit = await resolveCommit(gitdir, `refs/tags/${tag}`);
   } catch {
-    throw new PocketbuildError('NoUpstreamTarball', `${source} ${id.changelog.version} is ${id.format} with a Debian revision, so it needs an upstream tarball, but ${source}.git has neither a pristine-tar branch entry for ${id.upstreamVersion} nor a tag ${tag}; push one of them.`);
+    throw new PocketbuildError(
+      'NoUpstreamTarball',
+      `${source} ${id.changelog.version} is ${id.format} with a Debian revision, so it needs an upstream tarball, but ${source}.git has neither a pristine-tar branch entry for ${id.upstreamVersion} nor a tag ${tag}; push one of them.`,
+    );
   }
   const staging = path.join(workDir, 'upstream');
   const top = `${source}-${id.upstreamVersion}`;
   // As the packaging tree is exported (git archive), or dpkg-source would see upstream changes.
-  await exportLikeGitArchive(gitdir, upstreamCommit, path.join(staging, top), { workDir, log, timeoutMs: HOST_TOOL_TIMEOUT_MS });
+  await exportLikeGitArchive(gitdir, upstreamCommit, path.join(staging, top), {
+    workDir,
+    log,
+    timeoutMs: HOST_TOOL_TIMEOUT_MS,
+  });
   // Format 1.0 knows only gzip.
   const gz = id.format === '1.0';
   const name = `${source}_${id.upstreamVersion}.orig.tar.${gz ? 'gz' : 'xz'}`;
   // Deterministic, so the same tag always gives the same tarball (and the same .dsc).
   await runHostTool(
-    ['tar', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', `--mtime=@${id.changelog.timestamp}`, '-C', staging, gz ? '-czf' : '-cJf', path.join(inDir, name), top],
+    [
+      'tar',
+      '--sort=name',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      `--mtime=@${id.changelog.timestamp}`,
+      '-C',
+      staging,
+      gz ? '-czf' : '-cJf',
+      path.join(inDir, name),
+      top,
+    ],
     { workDir, cwd: workDir, timeoutMs: HOST_TOOL_TIMEOUT_MS, log, what: 'tar' },
   );
   fs.rmSync(staging, { recursive: true, force: true });
@@ -138,7 +193,13 @@ export async function prepareSource(gitdir: string, commit: string, id: SourceId
  * and `pristine-tar gentar` runs in the sandbox. The signature, if any, is copied beside.
  * Returns the file names written into `inDir`.
  */
-async function regenerateFromPristineTar(gitdir: string, entry: PristineTarEntry, inDir: string, workDir: string, log: Writable): Promise<string[]> {
+async function regenerateFromPristineTar(
+  gitdir: string,
+  entry: PristineTarEntry,
+  inDir: string,
+  workDir: string,
+  log: Writable,
+): Promise<string[]> {
   const label = repoLabel(gitdir);
   // Fresh directories made here: an earlier confined run could write anywhere in workDir, so
   // no name it might have planted (a symlink, say) is reused.
@@ -151,7 +212,8 @@ async function regenerateFromPristineTar(gitdir: string, entry: PristineTarEntry
     const upstreamDir = fs.mkdtempSync(path.join(workDir, 'upstream-'));
     try {
       const { files } = await exportPristineTarUpstream(gitdir, entry, upstreamDir, (g, id, dest) =>
-        exportLikeGitArchive(g, id, dest, { workDir, log, timeoutMs: HOST_TOOL_TIMEOUT_MS }));
+        exportLikeGitArchive(g, id, dest, { workDir, log, timeoutMs: HOST_TOOL_TIMEOUT_MS }),
+      );
       const from = entry.rebuiltFrom
         ? `tree ${shortOid(entry.id)} (${entry.rebuiltFrom.ref} without ${entry.rebuiltFrom.without.join(', ')})`
         : shortOid(entry.id);
@@ -159,7 +221,9 @@ async function regenerateFromPristineTar(gitdir: string, entry: PristineTarEntry
       const created = createMissingFromManifest(manifest, upstreamDir, { tarball: entry.tarball, label });
       if (created.length > 0) {
         const shown = created.slice(0, 5).map((c) => Buffer.from(c, 'latin1').toString('utf8'));
-        log.write(`export: ${created.length} directories of ${entry.tarball} that git does not store recreated from its manifest (${shown.join(', ')}${created.length > 5 ? ', ...' : ''})\n`);
+        log.write(
+          `export: ${created.length} directories of ${entry.tarball} that git does not store recreated from its manifest (${shown.join(', ')}${created.length > 5 ? ', ...' : ''})\n`,
+        );
       }
       if (entry.signature !== undefined) {
         // Before gentar runs, and never through a link.
@@ -168,7 +232,11 @@ async function regenerateFromPristineTar(gitdir: string, entry: PristineTarEntry
       // The delta is data from the repository, and pristine-tar has had path-traversal bugs:
       // it runs where it can only see this build's work directory.
       await runHostTool(['pristine-tar', 'gentar', delta, path.join(inDir, entry.tarball)], {
-        workDir, cwd: upstreamDir, timeoutMs: HOST_TOOL_TIMEOUT_MS, log, what: `pristine-tar gentar ${entry.tarball}`,
+        workDir,
+        cwd: upstreamDir,
+        timeoutMs: HOST_TOOL_TIMEOUT_MS,
+        log,
+        what: `pristine-tar gentar ${entry.tarball}`,
       });
     } finally {
       fs.rmSync(upstreamDir, { recursive: true, force: true });
@@ -194,13 +262,31 @@ const MAX_MANIFEST_BYTES = 256 * 1024 * 1024;
  * follows a symlink: inside the sandbox). Extracted in the sandbox's own /tmp; only the
  * manifest's bytes come out, into a file the shell creates.
  */
-async function readDeltaManifest(delta: string, scratch: string, workDir: string, tarball: string, label: string, log: Writable): Promise<Buffer> {
+async function readDeltaManifest(
+  delta: string,
+  scratch: string,
+  workDir: string,
+  tarball: string,
+  label: string,
+  log: Writable,
+): Promise<Buffer> {
   const outFile = path.join(scratch, 'manifest');
   const broken = (why: string) =>
-    new PocketbuildError('BrokenPristineTar', `the pristine-tar delta of ${tarball} in ${label} ${why}; re-run pristine-tar commit for ${tarball} and push the pristine-tar branch again.`, { tarball });
-  const script = 'set -e; mkdir /tmp/delta; tar -x --no-same-owner --no-same-permissions -f "$1" -C /tmp/delta; if [ -f /tmp/delta/manifest ]; then cat /tmp/delta/manifest > "$2"; fi';
+    new PocketbuildError(
+      'BrokenPristineTar',
+      `the pristine-tar delta of ${tarball} in ${label} ${why}; re-run pristine-tar commit for ${tarball} and push the pristine-tar branch again.`,
+      { tarball },
+    );
+  const script =
+    'set -e; mkdir /tmp/delta; tar -x --no-same-owner --no-same-permissions -f "$1" -C /tmp/delta; if [ -f /tmp/delta/manifest ]; then cat /tmp/delta/manifest > "$2"; fi';
   try {
-    await runHostTool(['sh', '-c', script, 'sh', delta, outFile], { workDir, cwd: scratch, timeoutMs: HOST_TOOL_TIMEOUT_MS, log, what: `tar (the manifest of ${tarball}.delta)` });
+    await runHostTool(['sh', '-c', script, 'sh', delta, outFile], {
+      workDir,
+      cwd: scratch,
+      timeoutMs: HOST_TOOL_TIMEOUT_MS,
+      log,
+      what: `tar (the manifest of ${tarball}.delta)`,
+    });
   } catch (e) {
     if (e instanceof PocketbuildError && e.code === 'CommandFailed') throw broken(`cannot be unpacked (${e.message})`);
     throw e;
@@ -218,7 +304,8 @@ async function readDeltaManifest(delta: string, scratch: string, workDir: string
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw broken('has no manifest');
-    if (st.size > MAX_MANIFEST_BYTES) throw broken(`has a manifest of ${st.size} bytes, more than any real tarball needs`);
+    if (st.size > MAX_MANIFEST_BYTES)
+      throw broken(`has a manifest of ${st.size} bytes, more than any real tarball needs`);
     const buf = Buffer.alloc(st.size);
     let got = 0;
     while (got < st.size) {

@@ -25,7 +25,13 @@ export async function withLock<T>(target: string, fn: () => Promise<T>, opts: Wi
     stale: 30_000,
     update: 10_000,
     realpath: false,
-    retries: { retries: Math.ceil(waitMs / (pollMs / 2)), factor: 1.2, minTimeout: Math.max(1, pollMs / 10), maxTimeout: pollMs, randomize: true },
+    retries: {
+      retries: Math.ceil(waitMs / (pollMs / 2)),
+      factor: 1.2,
+      minTimeout: Math.max(1, pollMs / 10),
+      maxTimeout: pollMs,
+      randomize: true,
+    },
   });
   try {
     return await fn();

@@ -126,11 +126,12 @@ export function run(argv: readonly string[], opts: RunOptions): Promise<RunResul
 export class CommandFailed extends PocketbuildError {
   constructor(argv: readonly string[], result: RunResult, what?: string) {
     const tail = lastLines(result.stderr || result.stdout, 3);
-    super(
-      'CommandFailed',
-      `${what ?? argv[0]} ${result.how}${tail ? `: ${tail}` : ''}`,
-      { argv: [...argv], code: result.code, signal: result.signal, stderr: result.stderr.slice(-4000) },
-    );
+    super('CommandFailed', `${what ?? argv[0]} ${result.how}${tail ? `: ${tail}` : ''}`, {
+      argv: [...argv],
+      code: result.code,
+      signal: result.signal,
+      stderr: result.stderr.slice(-4000),
+    });
   }
 }
 

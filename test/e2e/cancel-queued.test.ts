@@ -25,30 +25,55 @@ describe('cancelling a queued request', () => {
 
   it('records it cancelled, audits it, then runs the hooks with BuildCancelled', () => {
     const seen = path.join(b.root, 'hooks-seen');
-    runAs(['sh', '-c', 'printf "%s\\n" "$1" > "$2" && chmod 755 "$2"', 'sh',
+    runAs([
+      'sh',
+      '-c',
+      'printf "%s\\n" "$1" > "$2" && chmod 755 "$2"',
+      'sh',
       `#!/bin/sh\necho "$POCKETBUILD_EVENT $POCKETBUILD_STATUS $POCKETBUILD_CODE $(test -f "$POCKETBUILD_RECORD/result.json" && echo has-result)" >> ${seen}`,
-      path.join(b.hooksDir, '10-record')]);
+      path.join(b.hooksDir, '10-record'),
+    ]);
     const commit = r.commitVersion({ version: '1.0' });
     const id = b.submit('stable', 'pb-cancel', commit);
     const me = testUser().name;
 
-    const cancel = runAs(['node', CLI, '--config', b.configFile, 'ssh', '--principal', me], { env: { SSH_ORIGINAL_COMMAND: `cancel ${id}` }, allowFail: true });
+    const cancel = runAs(['node', CLI, '--config', b.configFile, 'ssh', '--principal', me], {
+      env: { SSH_ORIGINAL_COMMAND: `cancel ${id}` },
+      allowFail: true,
+    });
     expect(cancel.status, cancel.stderr).toBe(0);
     expect(fs.existsSync(path.join(b.root, 'queue', `${id}.json`))).toBe(false);
 
     const result = JSON.parse(fs.readFileSync(path.join(b.stateDir, 'builds', id, 'result.json'), 'utf8'));
-    expect(result).toMatchObject({ id, status: 'cancelled', code: 'BuildCancelled', reason: `cancelled by ${me} before it started` });
+    expect(result).toMatchObject({
+      id,
+      status: 'cancelled',
+      code: 'BuildCancelled',
+      reason: `cancelled by ${me} before it started`,
+    });
 
-    const entries = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; build?: string; data: Record<string, unknown> });
+    const entries = fs
+      .readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; build?: string; data: Record<string, unknown> });
     const mine = entries.filter((e) => e.build === id).map((e) => e.type);
     // The submission, the cancel, the end, the hook's run, then the SSH command's own entry: in that order.
     expect(mine).toEqual(['request.accepted', 'cancel', 'build.finished', 'hook', 'request.accepted']);
-    expect(entries.filter((e) => e.build === id && e.type === 'request.accepted').map((e) => e.data.verb ?? 'submit')).toEqual(['submit', 'cancel']);
-    expect(entries.find((e) => e.build === id && e.type === 'build.finished')!.data).toMatchObject({ status: 'cancelled', code: 'BuildCancelled' });
+    expect(
+      entries.filter((e) => e.build === id && e.type === 'request.accepted').map((e) => e.data.verb ?? 'submit'),
+    ).toEqual(['submit', 'cancel']);
+    expect(entries.find((e) => e.build === id && e.type === 'build.finished')!.data).toMatchObject({
+      status: 'cancelled',
+      code: 'BuildCancelled',
+    });
     expect(fs.readFileSync(seen, 'utf8')).toContain('cancelled cancelled BuildCancelled has-result');
 
     // A second cancel finds it finished.
-    const again = runAs(['node', CLI, '--config', b.configFile, 'ssh', '--principal', me], { env: { SSH_ORIGINAL_COMMAND: `cancel ${id}` }, allowFail: true });
+    const again = runAs(['node', CLI, '--config', b.configFile, 'ssh', '--principal', me], {
+      env: { SSH_ORIGINAL_COMMAND: `cancel ${id}` },
+      allowFail: true,
+    });
     expect(again.status).toBe(5);
     expect(again.stderr).toContain('already finished (cancelled)');
   });

@@ -26,7 +26,8 @@ describe('pocketbuild CLI', () => {
   it('prints help that lists every command, and refuses unknown commands and options', () => {
     const help = b.cli(['--help']);
     expect(help.status).toBe(0);
-    for (const c of ['submit POCKET PACKAGE COMMIT', 'status [ID]', 'daemon', 'init', 'repo create NAME', 'start']) expect(help.stdout).toContain(c);
+    for (const c of ['submit POCKET PACKAGE COMMIT', 'status [ID]', 'daemon', 'init', 'repo create NAME', 'start'])
+      expect(help.stdout).toContain(c);
     const bad = b.cli(['frobnicate'], true);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toBe('pocketbuild: unknown command "frobnicate"; see pocketbuild --help.\n');
@@ -38,10 +39,26 @@ describe('pocketbuild CLI', () => {
   it('refuses bad submissions with one line and the documented exit code, queueing nothing', () => {
     const cases: Array<[string[], number, string]> = [
       [['submit', 'nope', 'pb-cli', 'main'], 4, 'pocketbuild: unknown pocket nope (known: stable).\n'],
-      [['submit', 'stable', 'pb-absent', 'main'], 4, `pocketbuild: unknown package pb-absent: there is no ${path.join(b.reposDir, 'pb-absent.git')}; create it with "pocketbuild repo create pb-absent" and push to it.\n`],
-      [['submit', 'Stable', 'pb-cli', 'main'], 2, 'pocketbuild: invalid pocket "Stable": a pocket name is 1-64 of a-z, 0-9 and "-", starting with a letter or digit.\n'],
-      [['submit', 'stable', 'pb-cli', '--upload-pack=x'], 2, 'pocketbuild: unknown option --upload-pack; see --help.\n'],
-      [['submit', 'stable', 'pb-cli', 'main..other'], 2, 'pocketbuild: invalid commit "main..other": give a commit id, a unique prefix of one, or a branch or tag name.\n'],
+      [
+        ['submit', 'stable', 'pb-absent', 'main'],
+        4,
+        `pocketbuild: unknown package pb-absent: there is no ${path.join(b.reposDir, 'pb-absent.git')}; create it with "pocketbuild repo create pb-absent" and push to it.\n`,
+      ],
+      [
+        ['submit', 'Stable', 'pb-cli', 'main'],
+        2,
+        'pocketbuild: invalid pocket "Stable": a pocket name is 1-64 of a-z, 0-9 and "-", starting with a letter or digit.\n',
+      ],
+      [
+        ['submit', 'stable', 'pb-cli', '--upload-pack=x'],
+        2,
+        'pocketbuild: unknown option --upload-pack; see --help.\n',
+      ],
+      [
+        ['submit', 'stable', 'pb-cli', 'main..other'],
+        2,
+        'pocketbuild: invalid commit "main..other": give a commit id, a unique prefix of one, or a branch or tag name.\n',
+      ],
       [['submit', 'stable', 'pb-cli'], 2, 'pocketbuild: usage: pocketbuild submit POCKET PACKAGE COMMIT\n'],
     ];
     for (const [args, code, err] of cases) {
@@ -68,13 +85,33 @@ describe('pocketbuild CLI', () => {
   });
 
   it('puts every local submission and refusal in the audit log, with the principal', () => {
-    const entries = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; actor: string; build?: string; data: { raw: string; transport: string; code?: string } });
+    const entries = fs
+      .readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            type: string;
+            actor: string;
+            build?: string;
+            data: { raw: string; transport: string; code?: string };
+          },
+      );
     const refused = entries.filter((e) => e.type === 'request.refused');
-    expect(refused.map((e) => e.data.raw)).toEqual(expect.arrayContaining(['submit nope pb-cli main', 'submit stable pb-absent main', 'submit stable pb-cli no-such-branch']));
+    expect(refused.map((e) => e.data.raw)).toEqual(
+      expect.arrayContaining([
+        'submit nope pb-cli main',
+        'submit stable pb-absent main',
+        'submit stable pb-cli no-such-branch',
+      ]),
+    );
     // The principal of a local run is the name of the user who ran it: b.cli runs as the test
     // user (pbtest when we are root, else ourselves).
     const actor = testUser().name;
-    expect(refused.map((e) => [e.data.raw, e.data.transport, e.actor])).toEqual(refused.map((e) => [e.data.raw, 'cli', actor]));
+    expect(refused.map((e) => [e.data.raw, e.data.transport, e.actor])).toEqual(
+      refused.map((e) => [e.data.raw, 'cli', actor]),
+    );
     const accepted = entries.filter((e) => e.type === 'request.accepted');
     expect(accepted).toHaveLength(1);
     expect(accepted[0]!.build).toBe(queued()[0]!.replace(/\.json$/, ''));
@@ -82,26 +119,33 @@ describe('pocketbuild CLI', () => {
     expect(b.cli(['audit', 'verify']).status).toBe(0);
   });
 
-  it.runIf(isRoot())('run by root, becomes the owner of the state, so the daemon\'s user can still write what it touched', () => {
-    const st = fs.statSync(b.stateDir);
-    expect(st.uid).not.toBe(0);
-    const r = spawnSync('node', [CLI, '--config', b.configFile, 'submit', 'stable', 'pb-cli', 'main'], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    const id = r.stdout.trim();
-    expect(fs.statSync(path.join(b.root, 'queue', `${id}.json`)).uid).toBe(st.uid);
-    expect(fs.statSync(path.join(b.stateDir, 'audit.log')).uid).toBe(st.uid);
-    // The principal is still who ran it.
-    const last = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').trim().split('\n').pop()!;
-    expect(JSON.parse(last)).toMatchObject({ type: 'request.accepted', actor: 'root', build: id });
-    fs.rmSync(path.join(b.root, 'queue', `${id}.json`));
-  });
+  it.runIf(isRoot())(
+    "run by root, becomes the owner of the state, so the daemon's user can still write what it touched",
+    () => {
+      const st = fs.statSync(b.stateDir);
+      expect(st.uid).not.toBe(0);
+      const r = spawnSync('node', [CLI, '--config', b.configFile, 'submit', 'stable', 'pb-cli', 'main'], {
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const id = r.stdout.trim();
+      expect(fs.statSync(path.join(b.root, 'queue', `${id}.json`)).uid).toBe(st.uid);
+      expect(fs.statSync(path.join(b.stateDir, 'audit.log')).uid).toBe(st.uid);
+      // The principal is still who ran it.
+      const last = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').trim().split('\n').pop()!;
+      expect(JSON.parse(last)).toMatchObject({ type: 'request.accepted', actor: 'root', build: id });
+      fs.rmSync(path.join(b.root, 'queue', `${id}.json`));
+    },
+  );
 
   it('names the file, line and key of a configuration error and exits 6', () => {
     const bad = path.join(b.root, 'bad.yml');
     fs.writeFileSync(bad, 'state_dir: /tmp/x\npockets:\n  stable:\n    sute: stable\n');
     const run = b.cliWithConfig(bad, ['status']);
     expect(run.status).toBe(6);
-    expect(run.stderr).toMatch(new RegExp(`^pocketbuild: ${bad}:4: unknown key "pockets.stable.sute" \\(did you mean "suite"\\?`));
+    expect(run.stderr).toMatch(
+      new RegExp(`^pocketbuild: ${bad}:4: unknown key "pockets.stable.sute" \\(did you mean "suite"\\?`),
+    );
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

@@ -16,7 +16,12 @@ describe('real Debian packages (corpus subset)', () => {
     const table = corpusTable(results);
     process.stderr.write(`${table}\n`);
     for (const r of results) {
-      expect({ package: r.package, status: r.status, match: r.match, why: r.mismatch ?? r.reason }).toEqual({ package: r.package, status: 'succeeded', match: true, why: undefined });
+      expect({ package: r.package, status: r.status, match: r.match, why: r.mismatch ?? r.reason }).toEqual({
+        package: r.package,
+        status: 'succeeded',
+        match: true,
+        why: undefined,
+      });
       // Debian builds every one of these binaries; the comparison looked inside each.
       expect(r.matched).toBe(r.expected.length);
       expect(r.expected.length).toBeGreaterThan(0);

@@ -33,8 +33,8 @@ describe('Debian source packages as Debian makes them', () => {
       name: 'pbt-epoch',
       version: '1:2.0-1',
       compression: 'xz',
-      upstream: { 'README': 'upstream\n', 'data/empty/': '', 'data/nested/deeper/': '', 'data/file': 'x\n' },
-      components: { extra: { 'notes': 'component\n', 'void/': '' } },
+      upstream: { README: 'upstream\n', 'data/empty/': '', 'data/nested/deeper/': '', 'data/file': 'x\n' },
+      components: { extra: { notes: 'component\n', 'void/': '' } },
       signature: true,
       udeb: true,
       buildCommands: [
@@ -65,7 +65,9 @@ describe('Debian source packages as Debian makes them', () => {
       expect(outputs.get(f), f).toBe(made.files[f]);
     }
     // File names carry no epoch; the udeb is published in the installer's component.
-    expect([...outputs.keys()]).toEqual(expect.arrayContaining(['pbt-epoch_2.0-1_all.deb', 'pbt-epoch-udeb_2.0-1_all.udeb', 'pbt-epoch_2.0-1.dsc']));
+    expect([...outputs.keys()]).toEqual(
+      expect.arrayContaining(['pbt-epoch_2.0-1_all.deb', 'pbt-epoch-udeb_2.0-1_all.udeb', 'pbt-epoch_2.0-1.dsc']),
+    );
     expect(findInPool('pbt-epoch-udeb_2.0-1_all.udeb')).toHaveLength(1);
     const contents = runAs(['dpkg-deb', '-c', findInPool('pbt-epoch_2.0-1_all.deb')[0]!]).stdout;
     expect(contents).toContain('./usr/share/pbt-epoch/data/empty/');
@@ -73,12 +75,16 @@ describe('Debian source packages as Debian makes them', () => {
     expect(contents).toContain('./usr/share/pbt-epoch/extra/void/');
 
     // The tag as DEP-14 spells an epoch.
-    expect(b.git('pbt-epoch', ['rev-parse', 'refs/tags/main/1%2.0-1'])).toBe(b.git('pbt-epoch', ['rev-parse', 'refs/heads/master']));
+    expect(b.git('pbt-epoch', ['rev-parse', 'refs/tags/main/1%2.0-1'])).toBe(
+      b.git('pbt-epoch', ['rev-parse', 'refs/heads/master']),
+    );
 
     // apt, trusting only the repository's key, fetches the installer index and sees the udeb.
     const apt = tempDirForTestUser('apt-udeb');
     try {
-      const opts = privateAptOptions(apt, [`deb [signed-by=${path.join(b.aptDir(), 'key.gpg')}] file:${b.aptDir()} main main main/debian-installer`]);
+      const opts = privateAptOptions(apt, [
+        `deb [signed-by=${path.join(b.aptDir(), 'key.gpg')}] file:${b.aptDir()} main main main/debian-installer`,
+      ]);
       const update = runAs(['apt-get', ...opts, 'update'], { allowFail: true });
       expect(update.status, update.stdout + update.stderr).toBe(0);
       expect(update.stdout + update.stderr).not.toMatch(/^(W|E):/m);
@@ -95,7 +101,12 @@ describe('Debian source packages as Debian makes them', () => {
   });
 
   it('format 1.0 with a .diff.gz, from pristine-tar', async () => {
-    const made = makeAndImportSource(b.reposDir, { name: 'pbt-onezero', version: '1.5-2', format: '1.0', upstream: { 'README': 'one zero\n', 'empty/': '' } });
+    const made = makeAndImportSource(b.reposDir, {
+      name: 'pbt-onezero',
+      version: '1.5-2',
+      format: '1.0',
+      upstream: { README: 'one zero\n', 'empty/': '' },
+    });
     const id = b.submit('main', 'pbt-onezero', 'master');
     const r = await b.waitFor(id);
     expect(r.status, b.buildLog(id)).toBe('succeeded');
@@ -106,7 +117,12 @@ describe('Debian source packages as Debian makes them', () => {
   });
 
   it('an unsatisfiable build-dependency is named, with why, as BuildDepsUnsatisfiable', async () => {
-    makeAndImportSource(b.reposDir, { name: 'pbt-baddeps', version: '1.0-1', upstream: { 'README': 'x\n' }, buildDepends: 'pbt-no-such-package, libc6 (>= 999)' });
+    makeAndImportSource(b.reposDir, {
+      name: 'pbt-baddeps',
+      version: '1.0-1',
+      upstream: { README: 'x\n' },
+      buildDepends: 'pbt-no-such-package, libc6 (>= 999)',
+    });
     const id = b.submit('main', 'pbt-baddeps', 'master');
     const r = await b.waitFor(id);
     expect(r.status).toBe('failed');
@@ -120,7 +136,9 @@ describe('Debian source packages as Debian makes them', () => {
 
   it('a failed compile puts the compiler’s error in the reason', async () => {
     makeAndImportSource(b.reposDir, {
-      name: 'pbt-broken', version: '1.0-1', upstream: { 'broken.c': 'int main(void) { return undeclared_thing; }\n' },
+      name: 'pbt-broken',
+      version: '1.0-1',
+      upstream: { 'broken.c': 'int main(void) { return undeclared_thing; }\n' },
       buildCommands: ['cc -c broken.c -o broken.o'],
     });
     const id = b.submit('main', 'pbt-broken', 'master');

@@ -34,12 +34,16 @@ function sha256(file: string): string {
 
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).map((f) => path.join(dir, f)).filter((f) => fs.lstatSync(f).isFile());
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .map((f) => path.join(dir, f))
+    .filter((f) => fs.lstatSync(f).isFile());
 }
 
 /** Every file of a build's record (log, outputs...), as one string: where a leaked secret would show. */
 function recordText(b: TestBuilder, id: string): string {
-  return filesUnder(path.join(b.stateDir, 'builds', id)).map((f) => fs.readFileSync(f).toString('latin1')).join('\n');
+  return filesUnder(path.join(b.stateDir, 'builds', id))
+    .map((f) => fs.readFileSync(f).toString('latin1'))
+    .join('\n');
 }
 
 /** A TCP listener that only counts who connects. */
@@ -92,7 +96,9 @@ class NetnsHost {
     ip('netns', 'exec', this.ns, 'ip', 'link', 'set', this.peerIf, 'up');
     ip('netns', 'exec', this.ns, 'ip', 'link', 'set', 'lo', 'up');
     const server = `require('net').createServer((c) => { console.log('CONNECTION'); c.destroy(); }).listen(${this.port}, '${this.ip}', () => console.log('LISTENING'))`;
-    this.listener = spawn('ip', ['netns', 'exec', this.ns, process.execPath, '-e', server], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.listener = spawn('ip', ['netns', 'exec', this.ns, process.execPath, '-e', server], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     this.listener.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
     for (let i = 0; i < 100 && !this.out.includes('LISTENING'); i++) await sleep(100);
     if (!this.out.includes('LISTENING')) throw new Error('the netns listener did not start');
@@ -139,7 +145,14 @@ describe('hostile packages', () => {
 
   function markers(): string[] {
     const home = testUser().home;
-    return [path.join(b.stateDir, `pwned-${U}`), path.join(b.root, `pwned-${U}`), path.join(home, `pwned-${U}`), hostTmpMarker, path.join(b.aptDir(), `pwned-${U}`), path.join(b.stateDir, 'builds', `pwned-${U}`)];
+    return [
+      path.join(b.stateDir, `pwned-${U}`),
+      path.join(b.root, `pwned-${U}`),
+      path.join(home, `pwned-${U}`),
+      hostTmpMarker,
+      path.join(b.aptDir(), `pwned-${U}`),
+      path.join(b.stateDir, 'builds', `pwned-${U}`),
+    ];
   }
 
   beforeAll(async () => {
@@ -147,17 +160,24 @@ describe('hostile packages', () => {
       pockets: { stable: {} },
       slots: 2,
       // Small limits, so each attack on one ends quickly.
-      extraYaml: 'limits:\n  build_timeout_seconds: 30\n  disk_mb: 64\n  processes: 300\n  log_mb: 1\n  memory_mb: 512\n  cpu_seconds: 5',
+      extraYaml:
+        'limits:\n  build_timeout_seconds: 30\n  disk_mb: 64\n  processes: 300\n  log_mb: 1\n  memory_mb: 512\n  cpu_seconds: 5',
     });
     await b.startDaemon();
 
     // Secrets of the installation, read by the host only.
     const keys = path.join(b.stateDir, 'gnupg', 'private-keys-v1.d');
-    const keyText = fs.readdirSync(keys).map((f) => fs.readFileSync(path.join(keys, f), 'latin1')).join('\n');
+    const keyText = fs
+      .readdirSync(keys)
+      .map((f) => fs.readFileSync(path.join(keys, f), 'latin1'))
+      .join('\n');
     const d = /\(d #([0-9A-Fa-f]+)#\)/.exec(keyText);
     secrets.signingKey = d ? d[1]! : keyText.slice(-64);
     secrets.sshHostKey = `PBSECRET-sshhostkey-${rand()}`;
-    plant(path.join(b.stateDir, 'ssh', 'host_ed25519_key'), `-----BEGIN OPENSSH PRIVATE KEY-----\n${secrets.sshHostKey}\n-----END OPENSSH PRIVATE KEY-----`);
+    plant(
+      path.join(b.stateDir, 'ssh', 'host_ed25519_key'),
+      `-----BEGIN OPENSSH PRIVATE KEY-----\n${secrets.sshHostKey}\n-----END OPENSSH PRIVATE KEY-----`,
+    );
     secrets.otherBuild = `PBSECRET-otherbuild-${rand()}`;
     plant(path.join(b.stateDir, 'builds', 'zzother', 'pbsecret-other-build'), secrets.otherBuild);
     secrets.otherWork = `PBSECRET-otherwork-${rand()}`;
@@ -167,7 +187,10 @@ describe('hostile packages', () => {
     secrets.shadow = `PBSECRET-shadow-${rand()}`;
     plant(path.join(b.root, 'pbsecret-shadow'), `root:$6$${secrets.shadow}:19000:0:99999:7:::`);
     secrets.control = `pbsecret-control-${rand()}`;
-    plant(path.join(b.root, 'pbsecret-control'), `Source: pbh-symlink-control\nBuild-Depends: ${secrets.control}\n\nPackage: pbh-symlink-control\nArchitecture: all`);
+    plant(
+      path.join(b.root, 'pbsecret-control'),
+      `Source: pbh-symlink-control\nBuild-Depends: ${secrets.control}\n\nPackage: pbh-symlink-control\nArchitecture: all`,
+    );
     secrets.config = `PBSECRET-config-${rand()}`;
     fs.appendFileSync(b.configFile, `# ${secrets.config}\n`);
 
@@ -185,44 +208,74 @@ describe('hostile packages', () => {
 
     const state = b.stateDir;
     const home = testUser().home;
-    const attack = (script: string) => ({ files: { 'attack.sh': `#!/bin/sh\n${script}\n` }, buildCommands: ['sh attack.sh'] });
+    const attack = (script: string) => ({
+      files: { 'attack.sh': `#!/bin/sh\n${script}\n` },
+      buildCommands: ['sh attack.sh'],
+    });
 
-    submit('pbh-marker', attack(markers().map((m) => `if echo pwned > "${m}"; then echo "WROTE ${m}"; else echo "ATTACK-WRITE-FAILED ${m}"; fi`).join('\n')));
+    submit(
+      'pbh-marker',
+      attack(
+        markers()
+          .map((m) => `if echo pwned > "${m}"; then echo "WROTE ${m}"; else echo "ATTACK-WRITE-FAILED ${m}"; fi`)
+          .join('\n'),
+      ),
+    );
 
     submit('pbh-secrets', {
       uncompressed: true,
-      ...attack([
-        'loot=debian/loot; : > $loot',
-        'grab() { for f in "$@"; do echo "== $f"; cat "$f"; ls -la "$f"; done >> $loot 2>&1; }',
-        `grab ${state}/gnupg/private-keys-v1.d/* ${state}/gnupg ${state}/ssh/host_ed25519_key ${b.configFile} ${b.root}/queue/quarantine/pbsecret-queue ${b.root}/queue/* ${state}/audit.log`,
-        `grab ${state}/builds/zzother/pbsecret-other-build ${state}/work/zzother/in/pbsecret-other-work ${b.root}/pbsecret-shadow ${home}/.gnupg /root /home/*`,
-        // Whatever the sandbox shows, by name, anywhere.
-        'find / \\( -path /proc -o -path /sys \\) -prune -o \\( -name "*pbsecret*" -o -name "*.key" -o -name "audit.log" -o -name "config.yml" \\) -print 2>/dev/null | grep -v "^/build/" | while read -r f; do grab "$f"; done',
-        'cat $loot',
-        'mkdir -p debian/tmp/usr/share/doc/pbh-secrets && cp $loot debian/tmp/usr/share/doc/pbh-secrets/loot',
-      ].join('\n')),
+      ...attack(
+        [
+          'loot=debian/loot; : > $loot',
+          'grab() { for f in "$@"; do echo "== $f"; cat "$f"; ls -la "$f"; done >> $loot 2>&1; }',
+          `grab ${state}/gnupg/private-keys-v1.d/* ${state}/gnupg ${state}/ssh/host_ed25519_key ${b.configFile} ${b.root}/queue/quarantine/pbsecret-queue ${b.root}/queue/* ${state}/audit.log`,
+          `grab ${state}/builds/zzother/pbsecret-other-build ${state}/work/zzother/in/pbsecret-other-work ${b.root}/pbsecret-shadow ${home}/.gnupg /root /home/*`,
+          // Whatever the sandbox shows, by name, anywhere.
+          'find / \\( -path /proc -o -path /sys \\) -prune -o \\( -name "*pbsecret*" -o -name "*.key" -o -name "audit.log" -o -name "config.yml" \\) -print 2>/dev/null | grep -v "^/build/" | while read -r f; do grab "$f"; done',
+          'cat $loot',
+          'mkdir -p debian/tmp/usr/share/doc/pbh-secrets && cp $loot debian/tmp/usr/share/doc/pbh-secrets/loot',
+        ].join('\n'),
+      ),
     });
 
     submit('pbh-symlink-src', {
-      symlinks: { 'leak-key': `${state}/gnupg/private-keys-v1.d`, 'leak-shadow': `${b.root}/pbsecret-shadow`, 'leak-config': b.configFile },
-      ...attack('set -e\nfor l in leak-key leak-shadow leak-config; do echo "following $l -> $(readlink $l)"; cat $l/* $l || true; done\ncp -rL leak-shadow debian/stolen'),
+      symlinks: {
+        'leak-key': `${state}/gnupg/private-keys-v1.d`,
+        'leak-shadow': `${b.root}/pbsecret-shadow`,
+        'leak-config': b.configFile,
+      },
+      ...attack(
+        'set -e\nfor l in leak-key leak-shadow leak-config; do echo "following $l -> $(readlink $l)"; cat $l/* $l || true; done\ncp -rL leak-shadow debian/stolen',
+      ),
     });
 
     submit('pbh-symlink-control', { symlinks: { 'debian/control': `${b.root}/pbsecret-control` } });
 
     const targets = [`127.0.0.1/${loopback.port}`, ...(netnsHost ? [`${netnsHost.ip}/${netnsHost.port}`] : [])];
-    submit('pbh-network', attack([
-      'ok=0',
-      ...targets.map((t) => `if bash -c 'exec 3<>/dev/tcp/${t}; echo hello >&3'; then echo "CONNECTED ${t}"; ok=1; fi`),
-      `perl -MIO::Socket::INET -e 'IO::Socket::INET->new(PeerAddr => "127.0.0.1:${loopback.port}", Timeout => 5) or die "perl connect: $@\\n"' && ok=1`,
-      '[ $ok = 1 ] || { echo "NETWORK-ATTACK-FAILED"; exit 1; }',
-    ].join('\n')));
+    submit(
+      'pbh-network',
+      attack(
+        [
+          'ok=0',
+          ...targets.map(
+            (t) => `if bash -c 'exec 3<>/dev/tcp/${t}; echo hello >&3'; then echo "CONNECTED ${t}"; ok=1; fi`,
+          ),
+          `perl -MIO::Socket::INET -e 'IO::Socket::INET->new(PeerAddr => "127.0.0.1:${loopback.port}", Timeout => 5) or die "perl connect: $@\\n"' && ok=1`,
+          '[ $ok = 1 ] || { echo "NETWORK-ATTACK-FAILED"; exit 1; }',
+        ].join('\n'),
+      ),
+    );
 
-    submit('pbh-disk', attack([
-      'dd if=/dev/zero of=/tmp/fill bs=1M count=200 && echo "FILLED-TMP"',
-      'dd if=/dev/zero of=/dev/shm/fill bs=1M count=200 && echo "FILLED-SHM"',
-      'dd if=/dev/zero of=fill bs=1M count=200',
-    ].join('\n')));
+    submit(
+      'pbh-disk',
+      attack(
+        [
+          'dd if=/dev/zero of=/tmp/fill bs=1M count=200 && echo "FILLED-TMP"',
+          'dd if=/dev/zero of=/dev/shm/fill bs=1M count=200 && echo "FILLED-SHM"',
+          'dd if=/dev/zero of=fill bs=1M count=200',
+        ].join('\n'),
+      ),
+    );
 
     submit('pbh-forever', attack(`echo "sleeping forever"; perl -e '$0 = "${PROC_MARK}-forever"; sleep 100000'`));
 
@@ -233,14 +286,19 @@ describe('hostile packages', () => {
     submit('pbh-memory', attack(`perl -e '$x = "x" x (1024 * 1024 * 1024); print length($x), "\\n"'`));
 
     // A daemon that double-forks into its own session and sleeps; the build itself succeeds.
-    submit('pbh-daemon', attack([
-      `( setsid perl -e '$0 = "${PROC_MARK}-daemon"; close STDIN; close STDOUT; close STDERR; sleep 100000' & ) &`,
-      `( nohup perl -e '$SIG{TERM} = $SIG{HUP} = "IGNORE"; $0 = "${PROC_MARK}-nohup"; sleep 100000' >/dev/null 2>&1 & ) &`,
-      'sleep 1',
-      `grep -l "${PROC_MARK}" /proc/[0-9]*/cmdline >/dev/null && echo "DAEMON-RUNNING-IN-SANDBOX"`,
-      // Long enough for the host to see it running.
-      'sleep 4',
-    ].join('\n')));
+    submit(
+      'pbh-daemon',
+      attack(
+        [
+          `( setsid perl -e '$0 = "${PROC_MARK}-daemon"; close STDIN; close STDOUT; close STDERR; sleep 100000' & ) &`,
+          `( nohup perl -e '$SIG{TERM} = $SIG{HUP} = "IGNORE"; $0 = "${PROC_MARK}-nohup"; sleep 100000' >/dev/null 2>&1 & ) &`,
+          'sleep 1',
+          `grep -l "${PROC_MARK}" /proc/[0-9]*/cmdline >/dev/null && echo "DAEMON-RUNNING-IN-SANDBOX"`,
+          // Long enough for the host to see it running.
+          'sleep 4',
+        ].join('\n'),
+      ),
+    );
     daemonSeen = (async () => {
       for (let i = 0; i < 1200; i++) {
         if (hostProcesses(`${PROC_MARK}-daemon`).length) return true;
@@ -251,12 +309,25 @@ describe('hostile packages', () => {
     })();
 
     // /etc/passwd exists inside too, so dpkg-genchanges lists it; the host must not follow it to its own.
-    submit('pbh-symlink-out', { binaryCommands: ['rm ../pbh-symlink-out_1.0_all.deb', 'ln -s /etc/passwd ../pbh-symlink-out_1.0_all.deb'] });
+    submit('pbh-symlink-out', {
+      binaryCommands: ['rm ../pbh-symlink-out_1.0_all.deb', 'ln -s /etc/passwd ../pbh-symlink-out_1.0_all.deb'],
+    });
 
     // Named in debian/files, dpkg-genchanges puts them in the .changes; they exist inside, so it does.
-    submit('pbh-changes-dotdot', { binaryCommands: ['cp ../pbh-changes-dotdot_1.0_all.deb /build/home/pbh-stolen.deb', 'echo "../home/pbh-stolen.deb misc optional" >> debian/files'] });
+    submit('pbh-changes-dotdot', {
+      binaryCommands: [
+        'cp ../pbh-changes-dotdot_1.0_all.deb /build/home/pbh-stolen.deb',
+        'echo "../home/pbh-stolen.deb misc optional" >> debian/files',
+      ],
+    });
 
-    submit('pbh-changes-hostpath', { binaryCommands: [`mkdir -p ${b.root}`, `cp ../pbh-changes-hostpath_1.0_all.deb ${b.configFile}`, `echo "${b.configFile} misc optional" >> debian/files`] });
+    submit('pbh-changes-hostpath', {
+      binaryCommands: [
+        `mkdir -p ${b.root}`,
+        `cp ../pbh-changes-hostpath_1.0_all.deb ${b.configFile}`,
+        `echo "${b.configFile} misc optional" >> debian/files`,
+      ],
+    });
 
     submit('pbh-setuid', {
       binaryCommands: [
@@ -283,14 +354,15 @@ describe('hostile packages', () => {
 
   function noSecretIn(id: string): void {
     const text = recordText(b, id);
-    for (const [what, secret] of Object.entries(secrets)) expect(text.includes(secret), `${what} leaked into build ${id}`).toBe(false);
+    for (const [what, secret] of Object.entries(secrets))
+      expect(text.includes(secret), `${what} leaked into build ${id}`).toBe(false);
   }
 
   function notPublished(name: string): void {
     expect(b.published('stable').filter((l) => l.startsWith(`${name} `))).toEqual([]);
   }
 
-  it('writes no marker on the host: not in the state dir, the builder root, the daemon user\'s home, /tmp, or the repository', async () => {
+  it("writes no marker on the host: not in the state dir, the builder root, the daemon user's home, /tmp, or the repository", async () => {
     const res = await result('pbh-marker');
     expect(res.status, b.buildLog(ids['pbh-marker']!)).toBe('succeeded');
     const log = b.buildLog(ids['pbh-marker']!);
@@ -300,7 +372,7 @@ describe('hostile packages', () => {
     for (const m of markers()) expect(fs.existsSync(m), m).toBe(false);
   });
 
-  it('reads no secret: signing key, SSH host key, config, queue, audit log, another build\'s files, a planted shadow file', async () => {
+  it("reads no secret: signing key, SSH host key, config, queue, audit log, another build's files, a planted shadow file", async () => {
     const res = await result('pbh-secrets');
     expect(res.status, b.buildLog(ids['pbh-secrets']!)).toBe('succeeded');
     const log = b.buildLog(ids['pbh-secrets']!);
@@ -329,12 +401,14 @@ describe('hostile packages', () => {
     const res = await result('pbh-symlink-control');
     expect(res.status).toBe('failed');
     expect(res.code, b.buildLog(id)).toBe('NotARegularFile');
-    expect(res.reason).toMatch(/^debian\/control in commit [0-9a-f]+ of pbh-symlink-control\.git is a symlink, not a regular file\.$/);
+    expect(res.reason).toMatch(
+      /^debian\/control in commit [0-9a-f]+ of pbh-symlink-control\.git is a symlink, not a regular file\.$/,
+    );
     noSecretIn(id);
     notPublished('pbh-symlink-control');
   });
 
-  it('reaches no network: not a listener on the host\'s loopback', async () => {
+  it("reaches no network: not a listener on the host's loopback", async () => {
     const id = ids['pbh-network']!;
     const res = await result('pbh-network');
     const log = b.buildLog(id);
@@ -350,15 +424,18 @@ describe('hostile packages', () => {
   });
 
   // Making the other host takes root (a network namespace and a veth pair); without it, skipped.
-  it.runIf(isRoot())('reaches no network: not a host in another network namespace, which the host itself reaches', async () => {
-    const id = ids['pbh-network']!;
-    const res = await result('pbh-network');
-    const log = b.buildLog(id);
-    expect(res.status, log).toBe('failed');
-    expect(log).toContain(`/dev/tcp/${netnsHost!.ip}/${netnsHost!.port}: Network is unreachable`);
-    expect(log).not.toContain(`CONNECTED ${netnsHost!.ip}`);
-    expect(netnsHost!.connections()).toBe(1); // only the test's own check
-  });
+  it.runIf(isRoot())(
+    'reaches no network: not a host in another network namespace, which the host itself reaches',
+    async () => {
+      const id = ids['pbh-network']!;
+      const res = await result('pbh-network');
+      const log = b.buildLog(id);
+      expect(res.status, log).toBe('failed');
+      expect(log).toContain(`/dev/tcp/${netnsHost!.ip}/${netnsHost!.port}: Network is unreachable`);
+      expect(log).not.toContain(`CONNECTED ${netnsHost!.ip}`);
+      expect(netnsHost!.connections()).toBe(1); // only the test's own check
+    },
+  );
 
   it('fills only its own scratch disk, including /tmp and /dev/shm, and the result names limits.disk_mb', async () => {
     const id = ids['pbh-disk']!;
@@ -390,7 +467,9 @@ describe('hostile packages', () => {
     expect(res.status).toBe('failed');
     expect(res.code).toBe('LogLimitExceeded');
     expect(res.reason).toContain('limits.log_mb');
-    expect(fs.statSync(path.join(b.stateDir, 'builds', id, 'build.log')).size).toBeLessThan(1024 * 1024 + 64 * 1024 + 4096);
+    expect(fs.statSync(path.join(b.stateDir, 'builds', id, 'build.log')).size).toBeLessThan(
+      1024 * 1024 + 64 * 1024 + 4096,
+    );
     notPublished('pbh-flood');
   });
 
@@ -433,7 +512,9 @@ describe('hostile packages', () => {
     const res = await result('pbh-symlink-out');
     expect(res.status, b.buildLog(id)).toBe('failed');
     expect(res.code).toBe('BadOutputs');
-    expect(res.reason).toMatch(/^pbh-symlink-out_1\.0_amd64\.changes names pbh-symlink-out_1\.0_all\.deb, which the build did not produce\.$/);
+    expect(res.reason).toMatch(
+      /^pbh-symlink-out_1\.0_amd64\.changes names pbh-symlink-out_1\.0_all\.deb, which the build did not produce\.$/,
+    );
     expect(fs.existsSync(path.join(b.stateDir, 'builds', id, 'outputs', 'pbh-symlink-out_1.0_all.deb'))).toBe(false);
     notPublished('pbh-symlink-out');
   });
@@ -471,7 +552,9 @@ describe('hostile packages', () => {
     expect(log).toMatch(/NoNewPrivs:\s+1/);
     expect(log).toMatch(/-rwsr-sr-x .* \.\.\/pbh-setuid-sh/);
     // The .deb it made set-user-id is kept, as 0644; nothing under the state has such bits.
-    expect((fs.statSync(path.join(b.stateDir, 'builds', id, 'outputs', 'pbh-setuid_1.0_all.deb')).mode & 0o7777).toString(8)).toBe('644');
+    expect(
+      (fs.statSync(path.join(b.stateDir, 'builds', id, 'outputs', 'pbh-setuid_1.0_all.deb')).mode & 0o7777).toString(8),
+    ).toBe('644');
     for (const f of filesUnder(b.stateDir)) expect((fs.statSync(f).mode & 0o7000).toString(8), f).toBe('0');
     expect(b.published('stable')).toContain('pbh-setuid 1.0');
   });
@@ -507,7 +590,12 @@ describe('hostile packages', () => {
     expect(log).toContain('EVIL-POSTINST as uid 0');
     for (const m of markers().filter((m) => m !== hostTmpMarker)) expect(log).toContain(`EVIL-WRITE-FAILED ${m}`);
     // (apt's terminal handling ends the postinst's lines with \r.)
-    expect(log.split('\n').filter((l) => l.startsWith('EVIL-WROTE')).map((l) => l.trim())).toEqual([`EVIL-WROTE ${hostTmpMarker}`]);
+    expect(
+      log
+        .split('\n')
+        .filter((l) => l.startsWith('EVIL-WROTE'))
+        .map((l) => l.trim()),
+    ).toEqual([`EVIL-WROTE ${hostTmpMarker}`]);
     expect(log).toContain('EVIL-REMOUNT-FAILED');
     expect(log).toContain('EVIL-MOUNT-FAILED');
     for (const m of markers()) expect(fs.existsSync(m), m).toBe(false);
@@ -520,10 +608,16 @@ describe('hostile packages', () => {
     expect(added.filter((f) => !f.includes('/pbh-victim/'))).toEqual([]);
     // The suite's signature verifies against the repository key, and its indices match it.
     const dists = path.join(b.aptDir(), 'dists', 'stable');
-    const gpgv = spawnSync('gpgv', ['--keyring', path.join(b.aptDir(), 'key.gpg'), path.join(dists, 'InRelease')], { encoding: 'utf8' });
+    const gpgv = spawnSync('gpgv', ['--keyring', path.join(b.aptDir(), 'key.gpg'), path.join(dists, 'InRelease')], {
+      encoding: 'utf8',
+    });
     expect(gpgv.status, gpgv.stderr).toBe(0);
     const release = fs.readFileSync(path.join(dists, 'Release'), 'utf8');
-    const sums = release.split('SHA256:\n')[1]!.split('\n').filter((l) => l.startsWith(' ')).map((l) => l.trim().split(/\s+/));
+    const sums = release
+      .split('SHA256:\n')[1]!
+      .split('\n')
+      .filter((l) => l.startsWith(' '))
+      .map((l) => l.trim().split(/\s+/));
     let checked = 0;
     for (const [sum, , name] of sums) {
       const f = path.join(dists, name!);
@@ -549,20 +643,31 @@ describe('hostile packages', () => {
 
   it('a fork bomb stops at limits.processes, the result names it, and a build in the other slot is untouched', async () => {
     // The bomb holds its processes for a while once at the limit, while the neighbour builds.
-    const id = b.submit('stable', 'pbh-forkbomb', commit('pbh-forkbomb', {
-      files: { 'attack.sh': `#!/bin/sh\nperl -e '$0 = "${PROC_MARK}-bomb"; my $n = 0; while (1) { my $p = fork; unless (defined $p) { print "fork failed after $n: $!\\n"; sleep 15; exit 1 } if (!$p) { sleep 100000; exit } $n++ }'\n` },
-      buildCommands: ['sh attack.sh'],
-    }));
+    const id = b.submit(
+      'stable',
+      'pbh-forkbomb',
+      commit('pbh-forkbomb', {
+        files: {
+          'attack.sh': `#!/bin/sh\nperl -e '$0 = "${PROC_MARK}-bomb"; my $n = 0; while (1) { my $p = fork; unless (defined $p) { print "fork failed after $n: $!\\n"; sleep 15; exit 1 } if (!$p) { sleep 100000; exit } $n++ }'\n`,
+        },
+        buildCommands: ['sh attack.sh'],
+      }),
+    );
     // The neighbour keeps forking for a while, so it is forking while the bomb is at its limit.
-    const neighbour = b.submit('stable', 'pbh-neighbour', commit('pbh-neighbour', {
-      buildCommands: ['for i in $$(seq 200); do /bin/true; sleep 0.05; done'],
-    }));
+    const neighbour = b.submit(
+      'stable',
+      'pbh-neighbour',
+      commit('pbh-neighbour', {
+        buildCommands: ['for i in $$(seq 200); do /bin/true; sleep 0.05; done'],
+      }),
+    );
     const res = await b.waitFor(id);
     const next = await b.waitFor(neighbour);
     expect(next.status, b.buildLog(neighbour)).toBe('succeeded');
     expect(b.published('stable')).toContain('pbh-neighbour 1.0');
     // They overlapped: the neighbour was compiling while the bomb went off.
-    const stepAt = (log: string, step: string) => Date.parse(new RegExp(`^==> ${step} \\((\\S+)\\)$`, 'm').exec(log)?.[1] ?? 'NaN');
+    const stepAt = (log: string, step: string) =>
+      Date.parse(new RegExp(`^==> ${step} \\((\\S+)\\)$`, 'm').exec(log)?.[1] ?? 'NaN');
     const neighbourLog = b.buildLog(neighbour);
     expect(stepAt(neighbourLog, 'build')).toBeLessThan(Date.parse(res.finished));
     expect(stepAt(b.buildLog(id), 'build')).toBeLessThan(stepAt(neighbourLog, 'check'));
@@ -586,16 +691,30 @@ describe('outputs are read back as data', () => {
   });
 
   const deb = 'pbh-data_1.0_all.deb';
-  const line = (name: string, text: string) => ` ${crypto.createHash('sha256').update(text).digest('hex')} ${text.length} ${name}`;
-  function outputs(changesExtra: { files?: string[]; sha256?: string[] } = {}, extra: (d: string) => void = () => {}): string {
+  const line = (name: string, text: string) =>
+    ` ${crypto.createHash('sha256').update(text).digest('hex')} ${text.length} ${name}`;
+  function outputs(
+    changesExtra: { files?: string[]; sha256?: string[] } = {},
+    extra: (d: string) => void = () => {},
+  ): string {
     const dir = fs.mkdtempSync(path.join('/tmp', `pbh-outputs-${U}-`));
     dirs.push(dir);
     fs.writeFileSync(path.join(dir, deb), 'a deb');
-    fs.writeFileSync(path.join(dir, 'pbh-data_1.0_amd64.changes'), [
-      'Format: 1.8', 'Source: pbh-data', 'Version: 1.0',
-      'Files:', ` 0123 5 misc optional ${deb}`, ...(changesExtra.files ?? []),
-      'Checksums-Sha256:', line(deb, 'a deb'), ...(changesExtra.sha256 ?? []), '',
-    ].join('\n'));
+    fs.writeFileSync(
+      path.join(dir, 'pbh-data_1.0_amd64.changes'),
+      [
+        'Format: 1.8',
+        'Source: pbh-data',
+        'Version: 1.0',
+        'Files:',
+        ` 0123 5 misc optional ${deb}`,
+        ...(changesExtra.files ?? []),
+        'Checksums-Sha256:',
+        line(deb, 'a deb'),
+        ...(changesExtra.sha256 ?? []),
+        '',
+      ].join('\n'),
+    );
     extra(dir);
     return dir;
   }
@@ -608,19 +727,42 @@ describe('outputs are read back as data', () => {
   });
 
   it('refuses a host path, a ../ path, a name only under Files, a .dsc naming ../, a setuid file, a symlink and a fifo', async () => {
-    await expect(check(outputs({ sha256: [line('/etc/shadow', 'x')] }))).rejects.toThrow('names "/etc/shadow", which is not a plain file name');
-    await expect(check(outputs({ sha256: [line('../../gnupg/pubring.kbx', 'x')] }))).rejects.toThrow('names "../../gnupg/pubring.kbx", which is not a plain file name');
-    await expect(check(outputs({ files: [' 0123 5 misc optional ../../../config.yml'] }))).rejects.toThrow('names "../../../config.yml" under files, which is not one of the checked outputs');
-    const dsc = 'Format: 3.0 (native)\nSource: pbh-data\nVersion: 1.0\nChecksums-Sha256:\n 00 1 ../../../../etc/passwd\n';
-    await expect(check(outputs({ sha256: [line('pbh-data_1.0.dsc', dsc)] }, (d) => fs.writeFileSync(path.join(d, 'pbh-data_1.0.dsc'), dsc)))).rejects.toThrow('pbh-data_1.0.dsc names "../../../../etc/passwd" under checksums-sha256');
-    await expect(check(outputs({}, (d) => fs.chmodSync(path.join(d, deb), 0o4755)))).rejects.toThrow(`output ${deb} has mode 4755; set-user-id, set-group-id and sticky bits are refused`);
-    await expect(check(outputs({}, (d) => {
-      fs.rmSync(path.join(d, deb));
-      fs.symlinkSync('/etc/passwd', path.join(d, deb));
-    }))).rejects.toThrow(`output ${deb} is not a regular file`);
-    await expect(check(outputs({}, (d) => {
-      fs.rmSync(path.join(d, deb));
-      spawnSync('mkfifo', [path.join(d, deb)]);
-    }))).rejects.toThrow(`output ${deb} is not a regular file`);
+    await expect(check(outputs({ sha256: [line('/etc/shadow', 'x')] }))).rejects.toThrow(
+      'names "/etc/shadow", which is not a plain file name',
+    );
+    await expect(check(outputs({ sha256: [line('../../gnupg/pubring.kbx', 'x')] }))).rejects.toThrow(
+      'names "../../gnupg/pubring.kbx", which is not a plain file name',
+    );
+    await expect(check(outputs({ files: [' 0123 5 misc optional ../../../config.yml'] }))).rejects.toThrow(
+      'names "../../../config.yml" under files, which is not one of the checked outputs',
+    );
+    const dsc =
+      'Format: 3.0 (native)\nSource: pbh-data\nVersion: 1.0\nChecksums-Sha256:\n 00 1 ../../../../etc/passwd\n';
+    await expect(
+      check(
+        outputs({ sha256: [line('pbh-data_1.0.dsc', dsc)] }, (d) =>
+          fs.writeFileSync(path.join(d, 'pbh-data_1.0.dsc'), dsc),
+        ),
+      ),
+    ).rejects.toThrow('pbh-data_1.0.dsc names "../../../../etc/passwd" under checksums-sha256');
+    await expect(check(outputs({}, (d) => fs.chmodSync(path.join(d, deb), 0o4755)))).rejects.toThrow(
+      `output ${deb} has mode 4755; set-user-id, set-group-id and sticky bits are refused`,
+    );
+    await expect(
+      check(
+        outputs({}, (d) => {
+          fs.rmSync(path.join(d, deb));
+          fs.symlinkSync('/etc/passwd', path.join(d, deb));
+        }),
+      ),
+    ).rejects.toThrow(`output ${deb} is not a regular file`);
+    await expect(
+      check(
+        outputs({}, (d) => {
+          fs.rmSync(path.join(d, deb));
+          spawnSync('mkfifo', [path.join(d, deb)]);
+        }),
+      ),
+    ).rejects.toThrow(`output ${deb} is not a regular file`);
   });
 });

@@ -30,13 +30,19 @@ function asctime(d: Date): string {
 /** Append a received message to an mbox file as a local delivery agent would (mboxrd: ">" before any (>*)From line). */
 function appendToMbox(file: string, from: string, raw: string): void {
   const body = raw.replace(/\r\n/g, '\n').replace(/^(>*From )/gm, '>$1');
-  fs.appendFileSync(file, `From ${from || 'MAILER-DAEMON'} ${asctime(new Date())}\n${body}${body.endsWith('\n') ? '' : '\n'}\n`);
+  fs.appendFileSync(
+    file,
+    `From ${from || 'MAILER-DAEMON'} ${asctime(new Date())}\n${body}${body.endsWith('\n') ? '' : '\n'}\n`,
+  );
 }
 
 /** Headers of a raw message, unfolded, lower-cased names. */
 function headers(raw: string): Map<string, string> {
   const out = new Map<string, string>();
-  const head = raw.replace(/\r\n/g, '\n').split('\n\n')[0]!.replace(/\n[ \t]+/g, ' ');
+  const head = raw
+    .replace(/\r\n/g, '\n')
+    .split('\n\n')[0]!
+    .replace(/\n[ \t]+/g, ' ');
   for (const l of head.split('\n')) {
     const i = l.indexOf(':');
     if (i > 0) out.set(l.slice(0, i).toLowerCase(), l.slice(i + 1).trim());
@@ -104,7 +110,8 @@ describe('e-mail hook and the mailed audit trail', () => {
       ].join('\n'),
     );
     // The shipped hooks, linked as an operator would; they find dist/ through the link.
-    for (const h of ['40-log', '50-email']) runAs(['ln', '-s', path.join(PROJECT, 'hooks', h), path.join(b.hooksDir, h)]);
+    for (const h of ['40-log', '50-email'])
+      runAs(['ln', '-s', path.join(PROJECT, 'hooks', h), path.join(b.hooksDir, h)]);
     repo = new PackageRepo(b.reposDir, 'pb-mail');
     await b.startDaemon();
   });
@@ -147,7 +154,14 @@ describe('e-mail hook and the mailed audit trail', () => {
       expect(h.get('subject')).toBe(subjects[event!]);
       expect(h.get('x-pocketbuild-build')).toBe(id);
       const text = messages[i]!.texts.join('\n');
-      for (const line of [`build:      ${id}`, 'pocket:     stable', 'package:    pb-mail', `commit:     ${commit}`, 'principal:  ']) expect(text).toContain(line);
+      for (const line of [
+        `build:      ${id}`,
+        'pocket:     stable',
+        'package:    pb-mail',
+        `commit:     ${commit}`,
+        'principal:  ',
+      ])
+        expect(text).toContain(line);
       const [armored, ...more] = messages[i]!.texts.flatMap(findArmoredCheckpoints);
       expect(more).toEqual([]);
       const v = verifyCheckpoint(armored!, key);
@@ -155,13 +169,17 @@ describe('e-mail hook and the mailed audit trail', () => {
       // Headers and body say the same, and the log had exactly that head at that size.
       expect(h.get('x-pocketbuild-audit-size')).toBe(String(v.checkpoint.size));
       expect(h.get('x-pocketbuild-audit-head')).toBe(v.checkpoint.head);
-      expect(text).toContain(`audit log:  ${v.checkpoint.size} ${v.checkpoint.size === 1 ? 'entry' : 'entries'}, chain head ${v.checkpoint.head}`);
+      expect(text).toContain(
+        `audit log:  ${v.checkpoint.size} ${v.checkpoint.size === 1 ? 'entry' : 'entries'}, chain head ${v.checkpoint.head}`,
+      );
       expect(log.length).toBeGreaterThanOrEqual(v.checkpoint.size);
       // (The daemon may tell of a request before its submitter has logged it: then the log may be empty.)
       expect(v.checkpoint.size === 0 ? ZERO_HASH : sha256(log[v.checkpoint.size - 1]!)).toBe(v.checkpoint.head);
       const provenance = path.join(b.stateDir, 'builds', id, 'provenance.intoto.jsonl');
       // Only the build's end has its signed provenance to name; before, the header is absent.
-      expect(h.get('x-pocketbuild-provenance-sha256'), event).toBe(event === 'succeeded' ? sha256(fs.readFileSync(provenance, 'utf8')) : undefined);
+      expect(h.get('x-pocketbuild-provenance-sha256'), event).toBe(
+        event === 'succeeded' ? sha256(fs.readFileSync(provenance, 'utf8')) : undefined,
+      );
       return { event, checkpoint: v.checkpoint, date: messages[i]!.date! };
     });
     expect(anchors.map((a) => a.event)).toEqual(['submitted', 'started', 'succeeded']);
@@ -169,9 +187,16 @@ describe('e-mail hook and the mailed audit trail', () => {
     expect(anchors[2]!.checkpoint.size).toBeGreaterThan(anchors[1]!.checkpoint.size);
 
     // The log hook wrote one line per event, with the same anchor.
-    const events = fs.readFileSync(path.join(b.stateDir, 'log', 'events.log'), 'utf8').split('\n').filter((l) => l.includes(id));
+    const events = fs
+      .readFileSync(path.join(b.stateDir, 'log', 'events.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(id));
     expect(events).toHaveLength(3);
-    expect(events[2]).toMatch(new RegExp(`^\\S+Z succeeded ${id} stable pb-mail 1\\.0 succeeded \\S+ ${commit} ${anchors[2]!.checkpoint.size} ${anchors[2]!.checkpoint.head} -$`));
+    expect(events[2]).toMatch(
+      new RegExp(
+        `^\\S+Z succeeded ${id} stable pb-mail 1\\.0 succeeded \\S+ ${commit} ${anchors[2]!.checkpoint.size} ${anchors[2]!.checkpoint.head} -$`,
+      ),
+    );
   });
 
   it('prints the current checkpoint for heartbeats', () => {
@@ -180,7 +205,10 @@ describe('e-mail hook and the mailed audit trail', () => {
     expect(more).toEqual([]);
     const v = verifyCheckpoint(text!, readPublicKey(path.join(b.stateDir, 'keys', 'builder.pub')));
     const log = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').split('\n').slice(0, -1);
-    expect(v).toEqual({ ok: true, checkpoint: { origin: 'pocketbuild.invalid/builder/audit', size: log.length, head: sha256(log[log.length - 1]!) } });
+    expect(v).toEqual({
+      ok: true,
+      checkpoint: { origin: 'pocketbuild.invalid/builder/audit', size: log.length, head: sha256(log[log.length - 1]!) },
+    });
   });
 
   it('audit verify --against the mailbox: agrees, then catches a re-chained rewrite and a truncation', async () => {
@@ -191,10 +219,14 @@ describe('e-mail hook and the mailed audit trail', () => {
 
     const ok = b.cli(['audit', 'verify', '--against', mbox]);
     expect(ok.status).toBe(0);
-    expect(ok.stdout).toContain(`checked 3 signed checkpoint(s) from 3 message(s) in ${mbox} (3 distinct, the newest covering ${succeeded.size} entries): the local log (${original.length} entries) agrees with all of them\n`);
+    expect(ok.stdout).toContain(
+      `checked 3 signed checkpoint(s) from 3 message(s) in ${mbox} (3 distinct, the newest covering ${succeeded.size} entries): the local log (${original.length} entries) agrees with all of them\n`,
+    );
 
     // Rewrite the first entry after the started mail and re-chain the rest: the chain alone verifies...
-    const forged = rewriteAndRechain(original, started.size, (e) => { e.actor = 'mallory'; });
+    const forged = rewriteAndRechain(original, started.size, (e) => {
+      e.actor = 'mallory';
+    });
     fs.writeFileSync(logFile, forged.join('\n') + '\n');
     expect(b.cli(['audit', 'verify']).status).toBe(0);
     // ...the mail does not.
@@ -210,12 +242,17 @@ describe('e-mail hook and the mailed audit trail', () => {
     fs.writeFileSync(logFile, original.slice(0, n - 1).join('\n') + '\n');
     const truncated = b.cli(['audit', 'verify', '--against', mbox], true);
     expect(truncated.status).toBe(1);
-    expect(truncated.stdout).toContain(`log truncated: mail saw ${n} entries (the checkpoint of ${anchors[2]!.date} (message 3)), the local log has ${n - 1}\n`);
+    expect(truncated.stdout).toContain(
+      `log truncated: mail saw ${n} entries (the checkpoint of ${anchors[2]!.date} (message 3)), the local log has ${n - 1}\n`,
+    );
 
     // Checkpoints that the key given does not verify are reported and fail the check.
     fs.writeFileSync(logFile, original.join('\n') + '\n');
     const otherKey = path.join(b.root, 'other.pub');
-    fs.writeFileSync(otherKey, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    fs.writeFileSync(
+      otherKey,
+      generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    );
     const wrongKey = b.cli(['audit', 'verify', '--against', mbox, '--key', otherKey], true);
     expect(wrongKey.status).toBe(1);
     expect(wrongKey.stdout).toContain('bad signature: the checkpoint in message 1 of ');
@@ -228,11 +265,26 @@ describe('the e-mail hook on its own', () => {
   /** Run hooks/50-email as the daemon would, with a config whose mail section is `mail`. */
   function runHook(dir: string, mail: string[]) {
     const config = path.join(dir, 'config.yml');
-    fs.writeFileSync(config, ['pockets:', '  stable: {suite: stable, notify: [dev@example.org]}', 'mail:', ...mail.map((l) => `  ${l}`), ''].join('\n'));
-    const event = { event: 'failed', request: { id: '01x', pocket: 'stable', package: 'hello', commit: 'c'.repeat(40), principal: 'alice' }, result: { status: 'failed', reason: 'no' } };
+    fs.writeFileSync(
+      config,
+      [
+        'pockets:',
+        '  stable: {suite: stable, notify: [dev@example.org]}',
+        'mail:',
+        ...mail.map((l) => `  ${l}`),
+        '',
+      ].join('\n'),
+    );
+    const event = {
+      event: 'failed',
+      request: { id: '01x', pocket: 'stable', package: 'hello', commit: 'c'.repeat(40), principal: 'alice' },
+      result: { status: 'failed', reason: 'no' },
+    };
     const started = Date.now();
     const r = spawnSync(path.join(PROJECT, 'hooks', '50-email'), [], {
-      input: JSON.stringify(event), encoding: 'utf8', timeout: 30_000,
+      input: JSON.stringify(event),
+      encoding: 'utf8',
+      timeout: 30_000,
       env: { PATH: process.env.PATH, POCKETBUILD_CONFIG: config, POCKETBUILD_EVENT: 'failed' },
     });
     return { ...r, ms: Date.now() - started };
@@ -251,7 +303,11 @@ describe('the e-mail hook on its own', () => {
       const port = (silent.address() as AddressInfo).port;
       const hung = runHook(dir, ['smtp_host: 127.0.0.1', `smtp_port: ${port}`, 'tls: none', 'timeout_seconds: 1']);
       expect(hung.status).toBe(1);
-      expect(hung.stderr).toMatch(new RegExp(`^mail: mail to dev@example\\.org via 127\\.0\\.0\\.1:${port} \\(tls: none\\) was not sent: .+; check the mail section of the config and the server\\.\\n$`));
+      expect(hung.stderr).toMatch(
+        new RegExp(
+          `^mail: mail to dev@example\\.org via 127\\.0\\.0\\.1:${port} \\(tls: none\\) was not sent: .+; check the mail section of the config and the server\\.\\n$`,
+        ),
+      );
       expect(hung.ms).toBeLessThan(10_000);
     } finally {
       sockets.forEach((s) => s.destroy());

@@ -61,14 +61,21 @@ describe('pocket policy and undeclared build-dependencies', () => {
     const old = await b.waitFor(b.submit('stable', 'pb-mover', older));
     expect(old.status).toBe('denied');
     expect(old.code).toBe('VersionNotNewer');
-    expect(old.reason).toBe('pb-mover 0.9 is not newer than 1.0, which pocket stable already publishes; add a new debian/changelog entry.');
+    expect(old.reason).toBe(
+      'pb-mover 0.9 is not newer than 1.0, which pocket stable already publishes; add a new debian/changelog entry.',
+    );
 
     // Nothing moved in stable.
     expect(b.published('stable')).toContain('pb-mover 1.0');
     expect(b.git('pb-mover', ['rev-parse', 'refs/heads/stable'])).toBe(v1);
 
     // dev allows backtracking: 1.0, then the older 0.9, then the unrelated history all publish.
-    for (const [commit, version] of [[v1, '1.0'], [older, '0.9'], [unrelated, '2.0'], [v1, '1.0']] as const) {
+    for (const [commit, version] of [
+      [v1, '1.0'],
+      [older, '0.9'],
+      [unrelated, '2.0'],
+      [v1, '1.0'],
+    ] as const) {
       const id = b.submit('dev', 'pb-mover', commit);
       const res = await b.waitFor(id);
       expect(res.status, b.buildLog(id)).toBe('succeeded');
@@ -101,14 +108,18 @@ describe('3.0 (quilt) without pristine-tar', () => {
     const lonely = r.commitVersion({ version: '1.0-1', format: 'quilt', greeting: 'upstream greeting 1.0' });
     const none = await b.waitFor(b.submit('stable', 'pb-quilt', lonely));
     expect(none.status).toBe('failed');
-    expect(none.reason).toBe('pb-quilt 1.0-1 is 3.0 (quilt) with a Debian revision, so it needs an upstream tarball, but pb-quilt.git has neither a pristine-tar branch entry for 1.0 nor a tag upstream/1.0; push one of them.');
+    expect(none.reason).toBe(
+      'pb-quilt 1.0-1 is 3.0 (quilt) with a Debian revision, so it needs an upstream tarball, but pb-quilt.git has neither a pristine-tar branch entry for 1.0 nor a tag upstream/1.0; push one of them.',
+    );
 
     r.tagUpstream('1.0', 'upstream greeting 1.0');
     const id = b.submit('stable', 'pb-quilt', lonely);
     const res = await b.waitFor(id);
     expect(res.status, b.buildLog(id)).toBe('succeeded');
     expect(b.buildLog(id)).toContain('export: pb-quilt_1.0.orig.tar.xz made from tag upstream/1.0');
-    expect(res.outputs.map((o) => o.file)).toEqual(expect.arrayContaining(['pb-quilt_1.0.orig.tar.xz', 'pb-quilt_1.0-1.debian.tar.xz', 'pb-quilt_1.0-1.dsc']));
+    expect(res.outputs.map((o) => o.file)).toEqual(
+      expect.arrayContaining(['pb-quilt_1.0.orig.tar.xz', 'pb-quilt_1.0-1.debian.tar.xz', 'pb-quilt_1.0-1.dsc']),
+    );
     expect(b.published('stable')).toEqual(['pb-quilt 1.0-1']);
   });
 });
@@ -129,10 +140,15 @@ describe('ACLs are checked again when the build starts', () => {
   it('denies the build of a principal removed from the pocket after submitting', async () => {
     const commit = r.commitVersion({ version: '1.0' });
     // Accepted over SSH (the forced command, run as sshd would) while alice was allowed.
-    const ok = runAs(['node', CLI, '--config', b.configFile, 'ssh', '--principal', 'alice'], { env: { SSH_ORIGINAL_COMMAND: `submit stable pb-reacl ${commit}` } });
+    const ok = runAs(['node', CLI, '--config', b.configFile, 'ssh', '--principal', 'alice'], {
+      env: { SSH_ORIGINAL_COMMAND: `submit stable pb-reacl ${commit}` },
+    });
     const id = ok.stdout.trim();
     // Then alice is removed, before any daemon looked at the queue.
-    fs.writeFileSync(b.configFile, fs.readFileSync(b.configFile, 'utf8').replace('acl: ["alice","bob"]', 'acl: ["bob"]'));
+    fs.writeFileSync(
+      b.configFile,
+      fs.readFileSync(b.configFile, 'utf8').replace('acl: ["alice","bob"]', 'acl: ["bob"]'),
+    );
     await b.startDaemon();
     const res = await b.waitFor(id);
     expect(res.status).toBe('denied');
@@ -158,7 +174,10 @@ describe('limits.log_mb', () => {
 
   it('stops a build that floods its log, keeps the log bounded, and names the limit', async () => {
     // 20 MB of output, then a long sleep: only the limit can end this build early.
-    const commit = r.commitVersion({ version: '1.0', buildCommands: ['head -c 20000000 /dev/zero | tr "\\\\0" x | fold -w 100', 'sleep 600'] });
+    const commit = r.commitVersion({
+      version: '1.0',
+      buildCommands: ['head -c 20000000 /dev/zero | tr "\\\\0" x | fold -w 100', 'sleep 600'],
+    });
     const id = b.submit('stable', 'pb-chatty', commit);
     const res = await b.waitFor(id, 300_000);
     expect(res.status).toBe('failed');
@@ -167,7 +186,9 @@ describe('limits.log_mb', () => {
     const size = fs.statSync(`${b.stateDir}/builds/${id}/build.log`).size;
     expect(size).toBeGreaterThanOrEqual(1024 * 1024);
     expect(size).toBeLessThan(1024 * 1024 + 64 * 1024 + 4096);
-    expect(b.buildLog(id)).toContain('pocketbuild: the build log passed limits.log_mb (1 MiB); further output is dropped and the build is stopped');
+    expect(b.buildLog(id)).toContain(
+      'pocketbuild: the build log passed limits.log_mb (1 MiB); further output is dropped and the build is stopped',
+    );
     expect(b.published('stable')).toEqual([]);
   });
 });

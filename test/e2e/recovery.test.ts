@@ -25,8 +25,12 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
   beforeAll(async () => {
     b = new TestBuilder('recovery', { pockets: { stable: {} }, claimStaleSeconds: 3 });
     seen = path.join(b.root, 'hooks-seen');
-    const hook = (name: string, body: string) => runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"', 'sh', path.join(b.hooksDir, name), body]);
-    hook('10-record', `#!/bin/sh\n{ echo "EVENT $POCKETBUILD_EVENT $POCKETBUILD_ID $POCKETBUILD_STATUS $POCKETBUILD_PACKAGE"; cat; } >> ${seen}\n`);
+    const hook = (name: string, body: string) =>
+      runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"', 'sh', path.join(b.hooksDir, name), body]);
+    hook(
+      '10-record',
+      `#!/bin/sh\n{ echo "EVENT $POCKETBUILD_EVENT $POCKETBUILD_ID $POCKETBUILD_STATUS $POCKETBUILD_PACKAGE"; cat; } >> ${seen}\n`,
+    );
     hook('20-fails', '#!/bin/sh\necho "hook failing on purpose" >&2\nexit 3\n');
     hook('30-hangs', '#!/bin/sh\nsleep 1000\n');
     hook('40-disabled.bak', '#!/bin/sh\ntouch /tmp/should-not-run\n');
@@ -51,7 +55,11 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     expect(lines).toContain(`EVENT started ${id} running pb-recover`);
     expect(lines).toContain(`EVENT succeeded ${id} succeeded pb-recover`);
     const payload = JSON.parse(lines[lines.indexOf(`EVENT succeeded ${id} succeeded pb-recover`) + 1]!);
-    expect(payload).toMatchObject({ event: 'succeeded', request: { id, commit, pocket: 'stable' }, result: { status: 'succeeded', version: '1.0' } });
+    expect(payload).toMatchObject({
+      event: 'succeeded',
+      request: { id, commit, pocket: 'stable' },
+      result: { status: 'succeeded', version: '1.0' },
+    });
     const log = b.buildLog(id);
     expect(log).toContain('hook 20-fails (succeeded): exited with status 3 (ignored');
     expect(log).toContain('hook 30-hangs (succeeded): killed by SIGTERM after the 5s limit');
@@ -83,9 +91,17 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     expect(res.status, b.buildLog(id)).toBe('succeeded');
     expect(b.published('stable')).toEqual(['pb-recover 2.0']);
     expect(b.git('pb-recover', ['rev-parse', 'refs/heads/stable'])).toBe(commit);
-    const events = fs.readFileSync(seen, 'utf8').split('\n').filter((l) => l.startsWith(`EVENT `) && l.includes(id));
+    const events = fs
+      .readFileSync(seen, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith(`EVENT `) && l.includes(id));
     // "submitted" once, whichever daemon saw the request; "started" for each attempt.
-    expect(events).toEqual([`EVENT submitted ${id} queued pb-recover`, `EVENT started ${id} running pb-recover`, `EVENT started ${id} running pb-recover`, `EVENT succeeded ${id} succeeded pb-recover`]);
+    expect(events).toEqual([
+      `EVENT submitted ${id} queued pb-recover`,
+      `EVENT started ${id} running pb-recover`,
+      `EVENT started ${id} running pb-recover`,
+      `EVENT succeeded ${id} succeeded pb-recover`,
+    ]);
     expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'))).toEqual([]);
   });
 
@@ -116,7 +132,9 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     const res = await b.waitFor(id);
     expect(res.status, b.buildLog(id)).toBe('succeeded');
     expect(b.published('stable')).toEqual(['pb-recover 4.0']);
-    expect(b.log()).toContain(`publish: removed ${path.join(b.stateDir, 'apt', 'db', 'lockfile')}, left by a reprepro that was killed`);
+    expect(b.log()).toContain(
+      `publish: removed ${path.join(b.stateDir, 'apt', 'db', 'lockfile')}, left by a reprepro that was killed`,
+    );
   });
 
   it('ends a build it cannot record (audit log not writable) as failed, not stuck in the queue', async () => {
@@ -130,7 +148,9 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
       const res = await b.waitFor(id);
       expect(res.status).toBe('failed');
       expect(res.code).toBe('InternalError');
-      expect(res.reason).toMatch(/^pocketbuild could not finish the build: EACCES: permission denied, open '.*audit\.log'/);
+      expect(res.reason).toMatch(
+        /^pocketbuild could not finish the build: EACCES: permission denied, open '.*audit\.log'/,
+      );
       expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'))).toEqual([]);
       expect(b.log()).toContain(`build ${id}: internal error: EACCES`);
       expect(b.published('stable')).not.toContain('pb-recover 5.0');
@@ -157,9 +177,21 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
     const real = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').split('\n').slice(0, -1);
     const k = Math.floor(real.length / 2);
     const variants: Array<[string, string[], RegExp]> = [
-      ['deleted', [...real.slice(0, k), ...real.slice(k + 1)], new RegExp(`^audit log BROKEN at line ${k + 1} \\(seq ${k + 1}\\): seq is ${k + 1}, expected ${k}`)],
-      ['inserted', [...real.slice(0, k), real[k - 1]!, ...real.slice(k)], new RegExp(`^audit log BROKEN at line ${k + 1} \\(seq ${k - 1}\\): seq is ${k - 1}, expected ${k}`)],
-      ['swapped', [...real.slice(0, k), real[k + 1]!, real[k]!, ...real.slice(k + 2)], new RegExp(`^audit log BROKEN at line ${k + 1} \\(seq ${k + 1}\\): seq is ${k + 1}, expected ${k}`)],
+      [
+        'deleted',
+        [...real.slice(0, k), ...real.slice(k + 1)],
+        new RegExp(`^audit log BROKEN at line ${k + 1} \\(seq ${k + 1}\\): seq is ${k + 1}, expected ${k}`),
+      ],
+      [
+        'inserted',
+        [...real.slice(0, k), real[k - 1]!, ...real.slice(k)],
+        new RegExp(`^audit log BROKEN at line ${k + 1} \\(seq ${k - 1}\\): seq is ${k - 1}, expected ${k}`),
+      ],
+      [
+        'swapped',
+        [...real.slice(0, k), real[k + 1]!, real[k]!, ...real.slice(k + 2)],
+        new RegExp(`^audit log BROKEN at line ${k + 1} \\(seq ${k + 1}\\): seq is ${k + 1}, expected ${k}`),
+      ],
     ];
     for (const [what, variant, expected] of variants) {
       fs.writeFileSync(tampered, variant.join('\n') + '\n');

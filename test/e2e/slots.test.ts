@@ -29,7 +29,7 @@ describe('daemon.slots: 2', () => {
     await b?.cleanup();
   });
 
-  it('runs two builds at once, both succeed, and neither sees the other\'s files or processes', async () => {
+  it("runs two builds at once, both succeed, and neither sees the other's files or processes", async () => {
     const names = ['pb-slot-a', 'pb-slot-b'];
     const secrets = names.map(() => `PBSLOT-${crypto.randomBytes(12).toString('hex')}`);
     const ids = names.map((name, i) => {

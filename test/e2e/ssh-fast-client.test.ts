@@ -88,8 +88,14 @@ describe('through OpenSSH with the fast client and the daemon entry socket', () 
     fellThrough = path.join(b.root, 'fell-through.log');
     // The fast client's --node: notes the command, then runs the real Node forced command.
     const node = path.join(b.root, 'node-fall-through');
-    runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"', 'sh', node,
-      `#!/bin/sh\nprintf '%s\\n' "$SSH_ORIGINAL_COMMAND" >> ${fellThrough}\nexec ${process.execPath} "$@"`]);
+    runAs([
+      'sh',
+      '-c',
+      'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"',
+      'sh',
+      node,
+      `#!/bin/sh\nprintf '%s\\n' "$SSH_ORIGINAL_COMMAND" >> ${fellThrough}\nexec ${process.execPath} "$@"`,
+    ]);
     // The keys' forced commands reach the daemon through the relay; nothing else changes.
     sshd = new OpenSshServer(b.root, keys, b.configFile, SSH_PRINCIPALS, {}, relaySocket, node);
     await sshd.start();

@@ -14,8 +14,14 @@ describe('two daemons sharing a queue', () => {
   beforeAll(async () => {
     b = new TestBuilder('twodaemons', { pockets: { stable: {} } });
     seen = path.join(b.root, 'started');
-    runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"', 'sh', path.join(b.hooksDir, 'count'),
-      `#!/bin/sh\n[ "$POCKETBUILD_EVENT" = started ] && echo "$POCKETBUILD_ID" >> ${seen}\nexit 0\n`]);
+    runAs([
+      'sh',
+      '-c',
+      'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"',
+      'sh',
+      path.join(b.hooksDir, 'count'),
+      `#!/bin/sh\n[ "$POCKETBUILD_EVENT" = started ] && echo "$POCKETBUILD_ID" >> ${seen}\nexit 0\n`,
+    ]);
     await b.startDaemon();
     await b.startDaemon();
   });
@@ -32,7 +38,9 @@ describe('two daemons sharing a queue', () => {
       ids.push(b.submit('stable', r.name, r.commitVersion({ version: '1.0' })));
     }
     const results = await Promise.all(ids.map((id) => b.waitFor(id)));
-    const failures = results.map((r, i) => (r.status === 'succeeded' ? '' : `${ids[i]}: ${r.reason}\n${b.buildLog(ids[i]!)}`)).filter(Boolean);
+    const failures = results
+      .map((r, i) => (r.status === 'succeeded' ? '' : `${ids[i]}: ${r.reason}\n${b.buildLog(ids[i]!)}`))
+      .filter(Boolean);
     expect(failures.join('\n')).toBe('');
     const started = fs.readFileSync(seen, 'utf8').split('\n').filter(Boolean).sort();
     expect(started).toEqual([...ids].sort());

@@ -57,7 +57,10 @@ export class TestBuilder {
     this.configFile = path.join(this.root, 'config.yml');
     this.daemonLog = path.join(this.root, 'daemon.log');
     const pockets = Object.entries(o.pockets)
-      .map(([n, p]) => `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}${p.deb_build_options ? `\n    deb_build_options: ${JSON.stringify(p.deb_build_options)}` : ''}`)
+      .map(
+        ([n, p]) =>
+          `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}${p.deb_build_options ? `\n    deb_build_options: ${JSON.stringify(p.deb_build_options)}` : ''}`,
+      )
       .join('\n');
     const yaml = [
       `state_dir: ${this.stateDir}`,
@@ -178,7 +181,10 @@ export class TestBuilder {
   published(suite: string): string[] {
     // The daemon may be publishing right now, and reprepro refuses to read while it does.
     for (let i = 0; ; i++) {
-      const r = runAs(['reprepro', '-b', this.aptDir(), '-A', 'source', '--list-format', '${package} ${version}\\n', 'list', suite], { allowFail: true });
+      const r = runAs(
+        ['reprepro', '-b', this.aptDir(), '-A', 'source', '--list-format', '${package} ${version}\\n', 'list', suite],
+        { allowFail: true },
+      );
       if (r.status === 0) return r.stdout.split('\n').filter(Boolean).sort();
       if (i >= 50 || !r.stderr.includes('lockfile')) throw new Error(`reprepro list ${suite}: ${r.stderr}`);
       spawnSync('sleep', ['0.1']);

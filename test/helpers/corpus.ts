@@ -83,10 +83,14 @@ export class DebianArchive {
 
   constructor(dir = path.join(sharedCacheDir(), 'corpus', 'apt')) {
     this.dir = dir;
-    this.opts = privateAptOptions(dir, [
-      `deb-src [signed-by=${KEYRING}] ${MIRROR} ${SUITE} main`,
-      `deb [arch=amd64 signed-by=${KEYRING}] ${MIRROR} ${SUITE} main main/debian-installer`,
-    ], ['-o', 'APT::Architecture=amd64']);
+    this.opts = privateAptOptions(
+      dir,
+      [
+        `deb-src [signed-by=${KEYRING}] ${MIRROR} ${SUITE} main`,
+        `deb [arch=amd64 signed-by=${KEYRING}] ${MIRROR} ${SUITE} main main/debian-installer`,
+      ],
+      ['-o', 'APT::Architecture=amd64'],
+    );
   }
 
   /** One apt at a time on the shared lists and downloads: test runs may go in parallel. */
@@ -158,11 +162,19 @@ export class DebianArchive {
    * has its own version, so the match is on the Source field), downloaded; null if the
    * archive has no such build.
    */
-  binary(name: string, source: string, version: string): Promise<{ file: string; binNmu: boolean; inIndexOnly: boolean } | null> {
+  binary(
+    name: string,
+    source: string,
+    version: string,
+  ): Promise<{ file: string; binNmu: boolean; inIndexOnly: boolean } | null> {
     return this.locked(() => this.binaryUnlocked(name, source, version));
   }
 
-  private binaryUnlocked(name: string, source: string, version: string): { file: string; binNmu: boolean; inIndexOnly: boolean } | null {
+  private binaryUnlocked(
+    name: string,
+    source: string,
+    version: string,
+  ): { file: string; binNmu: boolean; inIndexOnly: boolean } | null {
     const r = runAs(['apt-cache', ...this.opts, 'show', name], { allowFail: true });
     if (r.status !== 0) return null;
     const stanza = parseDeb822(r.stdout, { comments: false, file: `apt-cache show ${name}` }).find((s) => {
@@ -179,7 +191,10 @@ export class DebianArchive {
     runAs(['mkdir', '-p', dir]);
     const full = path.join(dir, file);
     if (!fs.existsSync(full)) {
-      const r = runAs(['apt-get', '-q', ...this.opts, 'download', `${name}:${stanza.get('architecture')}=${stanza.get('version')}`], { cwd: dir, timeoutMs: 600_000, allowFail: ext === '.udeb' });
+      const r = runAs(
+        ['apt-get', '-q', ...this.opts, 'download', `${name}:${stanza.get('architecture')}=${stanza.get('version')}`],
+        { cwd: dir, timeoutMs: 600_000, allowFail: ext === '.udeb' },
+      );
       if (r.status !== 0) return { file, binNmu, inIndexOnly: true };
     }
     return { file: full, binNmu, inIndexOnly: false };
@@ -199,7 +214,10 @@ function sourceOf(s: Map<string, string>): [string, string] {
  */
 export function expectedBinaries(dsc: Map<string, string>): string[] {
   const out: string[] = [];
-  for (const line of (dsc.get('package-list') ?? '').split('\n').map((l) => l.trim()).filter(Boolean)) {
+  for (const line of (dsc.get('package-list') ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)) {
     const [name, , , , ...kv] = line.split(/\s+/);
     const attrs = new Map(kv.map((x) => x.split('=') as [string, string]));
     const arches = (attrs.get('arch') ?? 'any').split(',');
@@ -213,15 +231,25 @@ export function expectedBinaries(dsc: Map<string, string>): string[] {
 }
 
 /** `path` or `path -> target` for every entry of a .deb's data, as `dpkg-deb -c` lists it. */
-export function debContents(deb: string, o: { directories: boolean; targets: boolean } = { directories: true, targets: true }): string[] {
+export function debContents(
+  deb: string,
+  o: { directories: boolean; targets: boolean } = { directories: true, targets: true },
+): string[] {
   const r = runAs(['dpkg-deb', '-c', deb], { timeoutMs: 120_000 });
-  return r.stdout.split('\n').filter(Boolean).flatMap((line) => {
-    // perms owner/group size date time path [-> target]
-    if (!o.directories && line.startsWith('d')) return [];
-    let entry = line.replace(/^\S+\s+\S+\s+\d+\s+\S+\s+\S+\s+/, '').replace(/^\.\//, '/').replace(/\/$/, '');
-    if (!o.targets) entry = entry.replace(/ -> .*$/, '');
-    return entry && entry !== '/' ? [entry] : [];
-  }).sort();
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((line) => {
+      // perms owner/group size date time path [-> target]
+      if (!o.directories && line.startsWith('d')) return [];
+      let entry = line
+        .replace(/^\S+\s+\S+\s+\d+\s+\S+\s+\S+\s+/, '')
+        .replace(/^\.\//, '/')
+        .replace(/\/$/, '');
+      if (!o.targets) entry = entry.replace(/ -> .*$/, '');
+      return entry && entry !== '/' ? [entry] : [];
+    })
+    .sort();
 }
 
 function isDebugPackage(deb: string): boolean {
@@ -292,19 +320,40 @@ export async function runCorpus(o: CorpusOptions): Promise<{ results: CorpusResu
   try {
     await b.startDaemon();
     for (const e of o.entries) {
-      const base: CorpusResult = { package: e.name, status: 'not-submitted', expected: [], binaries: [], debugPackages: [], matched: 0, match: false };
+      const base: CorpusResult = {
+        package: e.name,
+        status: 'not-submitted',
+        expected: [],
+        binaries: [],
+        debugPackages: [],
+        matched: 0,
+        match: false,
+      };
       try {
         const dscFile = await archive.source(e.name);
         const dsc = parseDeb822(unsigned(fs.readFileSync(dscFile, 'utf8')), { comments: false, file: dscFile })[0]!;
-        Object.assign(base, { version: dsc.get('version'), format: dsc.get('format'), expected: expectedBinaries(dsc) });
+        Object.assign(base, {
+          version: dsc.get('version'),
+          format: dsc.get('format'),
+          expected: expectedBinaries(dsc),
+        });
         const clone = path.join(work, e.name);
-        const imported = runAs(['gbp', 'import-dsc', '--pristine-tar', dscFile, clone], { cwd: work, timeoutMs: 600_000, allowFail: true });
+        const imported = runAs(['gbp', 'import-dsc', '--pristine-tar', dscFile, clone], {
+          cwd: work,
+          timeoutMs: 600_000,
+          allowFail: true,
+        });
         if (imported.status !== 0) {
           // pristine-tar cannot record every tarball (an xz made by another xz version, say);
           // a packager then imports without it, and the upstream tarball comes from the
           // upstream/<version> tag instead. Any other import failure is final.
-          if (!/pristine-(tar|xz|gz|bz2)/.test(imported.stderr)) throw new Error(`gbp import-dsc failed: ${imported.stderr.trim().split('\n').pop()}`);
-          base.importNote = `pristine-tar could not record the tarball (${imported.stderr.trim().split('\n').find((l) => /failed/.test(l))?.trim()}); imported without it`;
+          if (!/pristine-(tar|xz|gz|bz2)/.test(imported.stderr))
+            throw new Error(`gbp import-dsc failed: ${imported.stderr.trim().split('\n').pop()}`);
+          base.importNote = `pristine-tar could not record the tarball (${imported.stderr
+            .trim()
+            .split('\n')
+            .find((l) => /failed/.test(l))
+            ?.trim()}); imported without it`;
           say(`corpus: ${e.name}: ${base.importNote}`);
           runAs(['rm', '-rf', clone]);
           runAs(['gbp', 'import-dsc', '--no-pristine-tar', dscFile, clone], { cwd: work, timeoutMs: 600_000 });
@@ -312,7 +361,10 @@ export async function runCorpus(o: CorpusOptions): Promise<{ results: CorpusResu
         const gitdir = b.cli(['repo', 'create', e.name]).stdout.trim();
         runAs(['git', '-C', clone, 'push', '--quiet', gitdir, '--all'], { timeoutMs: 600_000 });
         runAs(['git', '-C', clone, 'push', '--quiet', gitdir, '--tags'], { timeoutMs: 600_000 });
-        base.buildSystem = buildSystem(gitdir, `${dsc.get('build-depends') ?? ''} ${dsc.get('build-depends-indep') ?? ''}`);
+        base.buildSystem = buildSystem(
+          gitdir,
+          `${dsc.get('build-depends') ?? ''} ${dsc.get('build-depends-indep') ?? ''}`,
+        );
         const id = b.submit('corpus', e.name, 'master');
         submitted.set(e.name, { id, dsc, dscFile });
         base.status = 'queued';
@@ -336,12 +388,20 @@ export async function runCorpus(o: CorpusOptions): Promise<{ results: CorpusResu
       r.seconds = Math.round((Date.parse(res.finished) - Date.parse(res.started)) / 100) / 10;
       if (res.status === 'succeeded') {
         try {
-          await compare(r, res.outputs.map((x) => x.file), path.join(b.stateDir, 'builds', s.id, 'outputs'), archive, s.dsc);
+          await compare(
+            r,
+            res.outputs.map((x) => x.file),
+            path.join(b.stateDir, 'builds', s.id, 'outputs'),
+            archive,
+            s.dsc,
+          );
         } catch (err) {
           r.mismatch = `the comparison failed: ${firstLine((err as Error).message)}`;
         }
       }
-      say(`corpus: ${e.name}: ${r.status}${r.code ? ` ${r.code}` : ''} in ${r.seconds} s${r.status === 'succeeded' ? `, ${r.match ? 'matches Debian' : `differs: ${r.mismatch}`}` : `: ${firstLine(r.reason ?? '')}`}`);
+      say(
+        `corpus: ${e.name}: ${r.status}${r.code ? ` ${r.code}` : ''} in ${r.seconds} s${r.status === 'succeeded' ? `, ${r.match ? 'matches Debian' : `differs: ${r.mismatch}`}` : `: ${firstLine(r.reason ?? '')}`}`,
+      );
     }
   } finally {
     process.off('SIGINT', interrupted);
@@ -354,7 +414,13 @@ export async function runCorpus(o: CorpusOptions): Promise<{ results: CorpusResu
 }
 
 /** Compare what we published for one source with Debian's binaries of the same version. */
-async function compare(r: CorpusResult, outputs: string[], outDir: string, archive: DebianArchive, dsc: Map<string, string>): Promise<void> {
+async function compare(
+  r: CorpusResult,
+  outputs: string[],
+  outDir: string,
+  archive: DebianArchive,
+  dsc: Map<string, string>,
+): Promise<void> {
   const source = dsc.get('source')!;
   const version = dsc.get('version')!;
   const ours = new Map<string, string>();
@@ -372,14 +438,30 @@ async function compare(r: CorpusResult, outputs: string[], outDir: string, archi
     const theirs = r.expected.includes(name) ? await archive.binary(name, source, version) : null;
     if (mine) c.ours = path.basename(mine);
     if (theirs) c.debian = theirs.inIndexOnly ? `${theirs.file} (Contents-udeb)` : path.basename(theirs.file);
-    if (!mine) { problems.push(`${name} not built`); continue; }
-    if (!r.expected.includes(name)) { problems.push(`${name} built but not in Debian's Package-List`); continue; }
-    if (!theirs) { problems.push(`${name}: Debian has no amd64/all binary of ${source} ${version}`); continue; }
-    const binNmuChangelog = (p: string) => theirs.binNmu && /^\/usr\/share\/doc\/[^/]+\/changelog\.Debian\.amd64\.gz$/.test(p);
-    const debians = theirs.inIndexOnly ? (await archive.udebContents(name)) ?? [] : debContents(theirs.file);
+    if (!mine) {
+      problems.push(`${name} not built`);
+      continue;
+    }
+    if (!r.expected.includes(name)) {
+      problems.push(`${name} built but not in Debian's Package-List`);
+      continue;
+    }
+    if (!theirs) {
+      problems.push(`${name}: Debian has no amd64/all binary of ${source} ${version}`);
+      continue;
+    }
+    const binNmuChangelog = (p: string) =>
+      theirs.binNmu && /^\/usr\/share\/doc\/[^/]+\/changelog\.Debian\.amd64\.gz$/.test(p);
+    const debians = theirs.inIndexOnly ? ((await archive.udebContents(name)) ?? []) : debContents(theirs.file);
     const mineList = theirs.inIndexOnly ? debContents(mine, { directories: false, targets: false }) : debContents(mine);
-    c.differences = diffLists(mineList, debians.filter((p) => !binNmuChangelog(p)));
-    if (c.differences.length) problems.push(`${name}: ${c.differences.length} paths differ (${c.differences.slice(0, 3).join(' ')}${c.differences.length > 3 ? ' …' : ''})`);
+    c.differences = diffLists(
+      mineList,
+      debians.filter((p) => !binNmuChangelog(p)),
+    );
+    if (c.differences.length)
+      problems.push(
+        `${name}: ${c.differences.length} paths differ (${c.differences.slice(0, 3).join(' ')}${c.differences.length > 3 ? ' …' : ''})`,
+      );
     else r.matched++;
   }
   r.match = problems.length === 0 && r.matched === r.expected.length;
@@ -393,7 +475,12 @@ function unsigned(text: string): string {
 }
 
 function firstLine(s: string): string {
-  return s.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+  return (
+    s
+      .split('\n')
+      .map((l) => l.trim())
+      .find(Boolean) ?? ''
+  );
 }
 
 /** The table the corpus prints: one row a package, then `N of M real packages match Debian`. */
@@ -406,12 +493,15 @@ export function corpusTable(results: CorpusResult[]): string {
     `${r.matched}/${r.expected.length}`,
     String(r.binaries.reduce((n, c) => n + c.differences.length, 0)),
     r.code ?? (r.status === 'succeeded' && !r.match ? 'Mismatch' : ''),
-    firstLine(r.status === 'succeeded' ? r.mismatch ?? '' : r.reason ?? '').slice(0, 100),
+    firstLine(r.status === 'succeeded' ? (r.mismatch ?? '') : (r.reason ?? '')).slice(0, 100),
   ]);
   const head = ['package', 'build system', 'status', 'secs', 'binaries', 'diffs', 'code', 'reason'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const fmt = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const ok = results.filter((r) => r.match).length;
   return [fmt(head), ...rows.map(fmt), `${ok} of ${results.length} real packages match Debian`].join('\n');
 }
-

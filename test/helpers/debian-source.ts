@@ -57,21 +57,40 @@ export function makeAndImportSource(reposDir: string, p: MadeSource): ImportedSo
     }
   };
   const tar = (cwd: string, dir: string, out: string) =>
-    runAs(['tar', '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@1700000000', tarFlag, '-cf', out, dir], { cwd });
+    runAs(
+      [
+        'tar',
+        '--sort=name',
+        '--owner=0',
+        '--group=0',
+        '--numeric-owner',
+        '--mtime=@1700000000',
+        tarFlag,
+        '-cf',
+        out,
+        dir,
+      ],
+      { cwd },
+    );
   try {
     const stage = path.join(work, 'stage');
     writeTree(path.join(stage, top), p.upstream);
     const tarball = `${p.name}_${upstreamVersion}.orig.tar.${ext}`;
     tar(stage, top, path.join(work, tarball));
-    if (p.signature) fs.writeFileSync(path.join(work, `${tarball}.asc`), '-----BEGIN PGP SIGNATURE-----\n\niHUEABYKAB0WIQ==\n=abcd\n-----END PGP SIGNATURE-----\n');
+    if (p.signature)
+      fs.writeFileSync(
+        path.join(work, `${tarball}.asc`),
+        '-----BEGIN PGP SIGNATURE-----\n\niHUEABYKAB0WIQ==\n=abcd\n-----END PGP SIGNATURE-----\n',
+      );
     for (const [comp, files] of Object.entries(p.components ?? {})) {
-      writeTree(path.join(stage, comp), files);  // the tarball's top directory is the component's name
+      writeTree(path.join(stage, comp), files); // the tarball's top directory is the component's name
       tar(stage, comp, path.join(work, `${p.name}_${upstreamVersion}.orig-${comp}.tar.${ext}`));
     }
     // The source tree: upstream (components in their directories) plus debian/.
     const tree = path.join(work, top);
     runAs(['tar', '-C', work, '-xf', path.join(work, tarball)]);
-    for (const comp of Object.keys(p.components ?? {})) runAs(['tar', '-C', tree, '-xf', path.join(work, `${p.name}_${upstreamVersion}.orig-${comp}.tar.${ext}`)]);
+    for (const comp of Object.keys(p.components ?? {}))
+      runAs(['tar', '-C', tree, '-xf', path.join(work, `${p.name}_${upstreamVersion}.orig-${comp}.tar.${ext}`)]);
     writeDebian(tree, p);
     runAs(['dpkg-source', '-b', top], { cwd: work });
     const dsc = path.join(work, `${p.name}_${noEpoch}.dsc`);
@@ -95,15 +114,39 @@ export function makeAndImportSource(reposDir: string, p: MadeSource): ImportedSo
 
 function writeDebian(tree: string, p: MadeSource): void {
   const w = fileWriter(tree);
-  w('debian/changelog', `${p.name} (${p.version}) unstable; urgency=medium\n\n  * Test release.\n\n -- Pocket Tester <tester@localhost>  Sat, 21 Nov 2026 12:00:00 +0000\n`);
+  w(
+    'debian/changelog',
+    `${p.name} (${p.version}) unstable; urgency=medium\n\n  * Test release.\n\n -- Pocket Tester <tester@localhost>  Sat, 21 Nov 2026 12:00:00 +0000\n`,
+  );
   const udeb = `${p.name}-udeb`;
-  w('debian/control', [
-    `Source: ${p.name}`, 'Section: misc', 'Priority: optional', 'Maintainer: Pocket Tester <tester@localhost>',
-    ...(p.buildDepends ? [`Build-Depends: ${p.buildDepends}`] : []),
-    'Standards-Version: 4.6.2', 'Rules-Requires-Root: no', '',
-    `Package: ${p.name}`, 'Architecture: all', `Description: pocketbuild test package ${p.name}`, ' Made by the test suite.', '',
-    ...(p.udeb ? [`Package: ${udeb}`, 'Package-Type: udeb', 'Section: debian-installer', 'Architecture: all', `Description: ${p.name} for the installer`, ''] : []),
-  ].join('\n'));
+  w(
+    'debian/control',
+    [
+      `Source: ${p.name}`,
+      'Section: misc',
+      'Priority: optional',
+      'Maintainer: Pocket Tester <tester@localhost>',
+      ...(p.buildDepends ? [`Build-Depends: ${p.buildDepends}`] : []),
+      'Standards-Version: 4.6.2',
+      'Rules-Requires-Root: no',
+      '',
+      `Package: ${p.name}`,
+      'Architecture: all',
+      `Description: pocketbuild test package ${p.name}`,
+      ' Made by the test suite.',
+      '',
+      ...(p.udeb
+        ? [
+            `Package: ${udeb}`,
+            'Package-Type: udeb',
+            'Section: debian-installer',
+            'Architecture: all',
+            `Description: ${p.name} for the installer`,
+            '',
+          ]
+        : []),
+    ].join('\n'),
+  );
   if (p.format !== '1.0') w('debian/source/format', `${p.format ?? '3.0 (quilt)'}\n`);
   const pkgDir = (pkg: string) => `debian/${pkg}`;
   const binary = (pkg: string, ext: 'deb' | 'udeb') => [
@@ -113,17 +156,21 @@ function writeDebian(tree: string, p: MadeSource): void {
     `\tdpkg-gencontrol -p${pkg} -P${pkgDir(pkg)}`,
     `\tdpkg-deb --root-owner-group --build ${pkgDir(pkg)} ..${ext === 'udeb' ? `/${pkg}_${p.version.replace(/^\d+:/, '')}_all.udeb` : ''}`,
   ];
-  w('debian/rules', [
-    '#!/usr/bin/make -f',
-    'build build-arch build-indep:',
-    '\ttrue',
-    ...(p.buildCommands ?? []).map((c) => `\t${c}`),
-    'clean:',
-    `\trm -rf debian/files ${pkgDir(p.name)} ${pkgDir(udeb)}`,
-    'binary binary-arch binary-indep: build',
-    ...binary(p.name, 'deb'),
-    ...(p.udeb ? binary(udeb, 'udeb') : []),
-    '.PHONY: build build-arch build-indep clean binary binary-arch binary-indep',
-    '',
-  ].join('\n'), 0o755);
+  w(
+    'debian/rules',
+    [
+      '#!/usr/bin/make -f',
+      'build build-arch build-indep:',
+      '\ttrue',
+      ...(p.buildCommands ?? []).map((c) => `\t${c}`),
+      'clean:',
+      `\trm -rf debian/files ${pkgDir(p.name)} ${pkgDir(udeb)}`,
+      'binary binary-arch binary-indep: build',
+      ...binary(p.name, 'deb'),
+      ...(p.udeb ? binary(udeb, 'udeb') : []),
+      '.PHONY: build build-arch build-indep clean binary binary-arch binary-indep',
+      '',
+    ].join('\n'),
+    0o755,
+  );
 }

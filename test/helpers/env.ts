@@ -60,7 +60,10 @@ export function testUserEnv(extra: Record<string, string> = {}): NodeJS.ProcessE
 }
 
 /** Run a command as the test user; throws with its output when it fails. */
-export function runAs(argv: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; allowFail?: boolean } = {}): SpawnSyncReturns<string> {
+export function runAs(
+  argv: string[],
+  opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; allowFail?: boolean } = {},
+): SpawnSyncReturns<string> {
   const full = asTestUser(argv);
   const r = spawnSync(full[0]!, full.slice(1), {
     cwd: opts.cwd,
@@ -99,10 +102,26 @@ export function privateAptOptions(dir: string, sources: string[], extra: string[
   runAs(['mkdir', '-p', `${dir}/lists/partial`, `${dir}/archives/partial`, `${dir}/parts`]);
   runAs(['sh', '-c', 'printf "%s\\n" "$1" > "$2"', 'sh', sources.join('\n'), `${dir}/sources.list`]);
   return [
-    '-o', `Dir::State=${dir}`, '-o', `Dir::State::lists=${dir}/lists`, '-o', 'Dir::State::status=/dev/null',
-    '-o', `Dir::Cache=${dir}`, '-o', `Dir::Cache::archives=${dir}/archives`,
-    '-o', `Dir::Etc::SourceList=${dir}/sources.list`, '-o', `Dir::Etc::SourceParts=${dir}/parts`,
-    '-o', 'Debug::NoLocking=true', '-o', 'APT::Sandbox::User=', '-o', 'Acquire::Languages=none',
+    '-o',
+    `Dir::State=${dir}`,
+    '-o',
+    `Dir::State::lists=${dir}/lists`,
+    '-o',
+    'Dir::State::status=/dev/null',
+    '-o',
+    `Dir::Cache=${dir}`,
+    '-o',
+    `Dir::Cache::archives=${dir}/archives`,
+    '-o',
+    `Dir::Etc::SourceList=${dir}/sources.list`,
+    '-o',
+    `Dir::Etc::SourceParts=${dir}/parts`,
+    '-o',
+    'Debug::NoLocking=true',
+    '-o',
+    'APT::Sandbox::User=',
+    '-o',
+    'Acquire::Languages=none',
     ...extra,
   ];
 }

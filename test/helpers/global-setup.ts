@@ -15,7 +15,12 @@ export default function setup(): void {
       if (r.status !== 0) throw new Error(`useradd ${TEST_USER}: ${r.stderr}`);
     }
     for (const f of ['/etc/subuid', '/etc/subgid']) {
-      if (!fs.readFileSync(f, 'utf8').split('\n').some((l) => l.startsWith(`${TEST_USER}:`))) {
+      if (
+        !fs
+          .readFileSync(f, 'utf8')
+          .split('\n')
+          .some((l) => l.startsWith(`${TEST_USER}:`))
+      ) {
         throw new Error(`${TEST_USER} has no range in ${f}: install uidmap before creating the user, or add one`);
       }
     }
@@ -32,7 +37,9 @@ export default function setup(): void {
 /** `apt-get source --download-only hello` with a private apt config (deb-src), as the test user; kept in the cache. */
 function fetchHelloSource(dir: string): void {
   if (fs.existsSync(path.join(dir, 'ready'))) return;
-  const opts = privateAptOptions(dir, ['deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main']);
+  const opts = privateAptOptions(dir, [
+    'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main',
+  ]);
   runAs(['apt-get', '-q', ...opts, 'update'], { timeoutMs: 300_000 });
   runAs(['apt-get', '-q', ...opts, 'source', '--download-only', 'hello=2.10-3'], { cwd: dir, timeoutMs: 300_000 });
   runAs(['touch', path.join(dir, 'ready')]);

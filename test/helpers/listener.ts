@@ -7,5 +7,9 @@ export function countingServer(host = '127.0.0.1'): Promise<{ port: number; coun
     n++;
     c.destroy();
   });
-  return new Promise((resolve) => srv.listen(0, host, () => resolve({ port: (srv.address() as net.AddressInfo).port, count: () => n, close: () => srv.close() })));
+  return new Promise((resolve) =>
+    srv.listen(0, host, () =>
+      resolve({ port: (srv.address() as net.AddressInfo).port, count: () => n, close: () => srv.close() }),
+    ),
+  );
 }

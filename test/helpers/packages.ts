@@ -40,32 +40,51 @@ export function fileWriter(dir: string): (rel: string, text: string, mode?: numb
  */
 export function writeNativePackage(dir: string, p: NativePackage): void {
   const w = fileWriter(dir);
-  w('debian/changelog', `${p.name} (${p.version}) unstable; urgency=medium\n\n  * Test release ${p.version}.\n\n -- Pocket Tester <tester@localhost>  Sat, 21 Nov 2026 12:00:00 +0000\n`);
-  w('debian/control', [
-    `Source: ${p.name}`, 'Section: misc', 'Priority: optional', 'Maintainer: Pocket Tester <tester@localhost>',
-    ...(p.buildDepends ? [`Build-Depends: ${p.buildDepends}`] : []),
-    'Standards-Version: 4.6.2', 'Rules-Requires-Root: no', '',
-    `Package: ${p.name}`, 'Architecture: all', `Description: pocketbuild test package ${p.name}`, ' Built by the test suite.', '',
-  ].join('\n'));
+  w(
+    'debian/changelog',
+    `${p.name} (${p.version}) unstable; urgency=medium\n\n  * Test release ${p.version}.\n\n -- Pocket Tester <tester@localhost>  Sat, 21 Nov 2026 12:00:00 +0000\n`,
+  );
+  w(
+    'debian/control',
+    [
+      `Source: ${p.name}`,
+      'Section: misc',
+      'Priority: optional',
+      'Maintainer: Pocket Tester <tester@localhost>',
+      ...(p.buildDepends ? [`Build-Depends: ${p.buildDepends}`] : []),
+      'Standards-Version: 4.6.2',
+      'Rules-Requires-Root: no',
+      '',
+      `Package: ${p.name}`,
+      'Architecture: all',
+      `Description: pocketbuild test package ${p.name}`,
+      ' Built by the test suite.',
+      '',
+    ].join('\n'),
+  );
   w('debian/source/format', p.format === 'quilt' ? '3.0 (quilt)\n' : '3.0 (native)\n');
   const build = (p.buildCommands ?? []).map((c) => `\t${c}`).join('\n');
-  w('debian/rules', [
-    '#!/usr/bin/make -f',
-    'build build-arch build-indep:',
-    '\ttrue',
-    build,
-    'clean:',
-    '\trm -rf debian/tmp debian/files',
-    'binary binary-arch binary-indep: build',
-    '\tmkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin',
-    `\tinstall -m 755 greet debian/tmp/usr/bin/${p.name}`,
-    ...(p.postinst ? ['\tinstall -m 755 debian/postinst debian/tmp/DEBIAN/postinst'] : []),
-    `\tdpkg-gencontrol -p${p.name} -Pdebian/tmp`,
-    `\tdpkg-deb --root-owner-group${p.uncompressed ? ' -Znone' : ''} --build debian/tmp ..`,
-    ...(p.binaryCommands ?? []).map((c) => `\t${c}`),
-    '.PHONY: build build-arch build-indep clean binary binary-arch binary-indep',
-    '',
-  ].join('\n'), 0o755);
+  w(
+    'debian/rules',
+    [
+      '#!/usr/bin/make -f',
+      'build build-arch build-indep:',
+      '\ttrue',
+      build,
+      'clean:',
+      '\trm -rf debian/tmp debian/files',
+      'binary binary-arch binary-indep: build',
+      '\tmkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin',
+      `\tinstall -m 755 greet debian/tmp/usr/bin/${p.name}`,
+      ...(p.postinst ? ['\tinstall -m 755 debian/postinst debian/tmp/DEBIAN/postinst'] : []),
+      `\tdpkg-gencontrol -p${p.name} -Pdebian/tmp`,
+      `\tdpkg-deb --root-owner-group${p.uncompressed ? ' -Znone' : ''} --build debian/tmp ..`,
+      ...(p.binaryCommands ?? []).map((c) => `\t${c}`),
+      '.PHONY: build build-arch build-indep clean binary binary-arch binary-indep',
+      '',
+    ].join('\n'),
+    0o755,
+  );
   w('greet', `#!/bin/sh\necho "${p.greeting ?? `hello from ${p.name} ${p.version}`}"\n`, 0o755);
   if (p.postinst) w('debian/postinst', p.postinst, 0o755);
   for (const [rel, text] of Object.entries(p.files ?? {})) w(rel, text, 0o755);
@@ -84,7 +103,10 @@ export class PackageRepo {
   readonly work: string;
   readonly bare: string;
 
-  constructor(reposDir: string, readonly name: string) {
+  constructor(
+    reposDir: string,
+    readonly name: string,
+  ) {
     this.bare = path.join(reposDir, `${name}.git`);
     this.work = tempDirForTestUser(`work-${name}`);
     runAs(['git', 'init', '--quiet', '--bare', '--initial-branch=main', this.bare]);
@@ -94,10 +116,27 @@ export class PackageRepo {
 
   /** Replace the work tree with a native package at `version` and commit it; returns the commit id. */
   commitVersion(p: Omit<NativePackage, 'name'>, branch = 'main'): string {
-    const exists = runAs(['git', '-C', this.work, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { allowFail: true }).status === 0;
+    const exists =
+      runAs(['git', '-C', this.work, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { allowFail: true })
+        .status === 0;
     const current = runAs(['git', '-C', this.work, 'symbolic-ref', '--short', 'HEAD']).stdout.trim();
     if (current !== branch) runAs(['git', '-C', this.work, 'checkout', '--quiet', ...(exists ? [] : ['-b']), branch]);
-    runAs(['find', this.work, '-mindepth', '1', '-maxdepth', '1', '!', '-name', '.git', '-exec', 'rm', '-rf', '{}', '+']);
+    runAs([
+      'find',
+      this.work,
+      '-mindepth',
+      '1',
+      '-maxdepth',
+      '1',
+      '!',
+      '-name',
+      '.git',
+      '-exec',
+      'rm',
+      '-rf',
+      '{}',
+      '+',
+    ]);
     const stage = tempDirForTestUser('stage');
     writeNativePackage(stage, { ...p, name: this.name });
     runAs(['cp', '-a', `${stage}/.`, this.work]);
@@ -112,7 +151,14 @@ export class PackageRepo {
   tagUpstream(version: string, greeting: string): string {
     runAs(['git', '-C', this.work, 'checkout', '--quiet', '--orphan', 'upstream']);
     runAs(['git', '-C', this.work, 'rm', '-rf', '--quiet', '--ignore-unmatch', '.']);
-    runAs(['sh', '-c', 'printf "#!/bin/sh\\necho \\"%s\\"\\n" "$2" > "$1/greet" && chmod 755 "$1/greet"', 'sh', this.work, greeting]);
+    runAs([
+      'sh',
+      '-c',
+      'printf "#!/bin/sh\\necho \\"%s\\"\\n" "$2" > "$1/greet" && chmod 755 "$1/greet"',
+      'sh',
+      this.work,
+      greeting,
+    ]);
     runAs(['git', '-C', this.work, 'add', '-A']);
     runAs(['git', '-C', this.work, 'commit', '--quiet', '-m', `upstream ${version}`]);
     runAs(['git', '-C', this.work, 'tag', `upstream/${version}`]);

@@ -16,17 +16,29 @@ export const SSH_POCKETS = {
 };
 export function sshExtraYaml(keys: Record<string, string>, port: number): string {
   return [
-    'groups:', '  release: [alice]',
+    'groups:',
+    '  release: [alice]',
     'admins: [bob]',
-    'repo_defaults:', '  push: [alice]', "  read: ['*']",
-    'auto_build:', "  - {branch: main, pocket: dev, package: '*'}",
-    'ssh:', '  listen: 127.0.0.1', `  port: ${port}`, '  users:',
+    'repo_defaults:',
+    '  push: [alice]',
+    "  read: ['*']",
+    'auto_build:',
+    "  - {branch: main, pocket: dev, package: '*'}",
+    'ssh:',
+    '  listen: 127.0.0.1',
+    `  port: ${port}`,
+    '  users:',
     ...Object.entries(keys).map(([p, k]) => `    ${p}: [${JSON.stringify(k)}]`),
   ].join('\n');
 }
 
 function git(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  const r = spawnSync('git', args, { cwd: opts.cwd, env: { ...testUserEnv(), ...opts.env }, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync('git', args, {
+    cwd: opts.cwd,
+    env: { ...testUserEnv(), ...opts.env },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -125,7 +137,15 @@ export async function sshScenario(b: TestBuilder, t: SshTarget): Promise<void> {
   expect(git(['-C', dest, 'rev-parse', 'origin/stable']).stdout.trim()).toBe(c1);
 
   // The audit log holds the refusals with the raw command and the principal.
-  const audit = fs.readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  expect(audit.some((e) => e.type === 'request.refused' && e.actor === 'mallory' && e.data.raw === `submit stable ${pkg} main`)).toBe(true);
+  const audit = fs
+    .readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  expect(
+    audit.some(
+      (e) => e.type === 'request.refused' && e.actor === 'mallory' && e.data.raw === `submit stable ${pkg} main`,
+    ),
+  ).toBe(true);
   expect(audit.some((e) => e.type === 'git.push.refused' && e.actor === 'alice')).toBe(true);
 }

@@ -38,7 +38,9 @@ export class ClientKeys {
     this.dir = path.join(root, 'client-keys');
     fs.mkdirSync(this.dir, { mode: 0o700, recursive: true });
     for (const p of principals) {
-      const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${p}@test`, '-f', this.key(p)], { encoding: 'utf8' });
+      const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${p}@test`, '-f', this.key(p)], {
+        encoding: 'utf8',
+      });
       if (r.status !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
     }
   }
@@ -51,8 +53,24 @@ export class ClientKeys {
 }
 
 function sshArgs(keyFile: string, port: number): string[] {
-  return ['-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes', '-o', 'LogLevel=ERROR', '-i', keyFile, '-p', String(port)];
+  return [
+    '-F',
+    '/dev/null',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'LogLevel=ERROR',
+    '-i',
+    keyFile,
+    '-p',
+    String(port),
+  ];
 }
 
 function runSsh(args: string[], input?: string): SshResult {
@@ -77,12 +95,22 @@ export class OpenSshServer implements SshTarget {
    * daemon socket instead of the Node forced command; `fastClientNode` is the program it
    * falls through to (its --node; by default this Node).
    */
-  constructor(root: string, private readonly keys: ClientKeys, configFile: string, principals: string[], rawCommands: Record<string, string> = {}, fastClientSocket?: string, fastClientNode?: string) {
+  constructor(
+    root: string,
+    private readonly keys: ClientKeys,
+    configFile: string,
+    principals: string[],
+    rawCommands: Record<string, string> = {},
+    fastClientSocket?: string,
+    fastClientNode?: string,
+  ) {
     this.dir = path.join(root, 'sshd');
     runAs(['mkdir', '-p', this.dir]);
     runAs(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', path.join(this.dir, 'host_key')]);
-    const lines = principals.map((p) =>
-      `command="${forcedCommand(configFile, p, fastClientSocket, fastClientNode)}",restrict ${keys.publicKey(p)}`);
+    const lines = principals.map(
+      (p) =>
+        `command="${forcedCommand(configFile, p, fastClientSocket, fastClientNode)}",restrict ${keys.publicKey(p)}`,
+    );
     for (const [k, cmd] of Object.entries(rawCommands)) lines.push(`command="${cmd}",restrict ${keys.publicKey(k)}`);
     runAs(['sh', '-c', 'cat > "$1"', 'sh', path.join(this.dir, 'authorized_keys')], {});
     fs.writeFileSync(path.join(this.dir, 'authorized_keys'), lines.join('\n') + '\n');
@@ -91,11 +119,20 @@ export class OpenSshServer implements SshTarget {
   async start(): Promise<void> {
     this.port = await freePort();
     const cfg = [
-      `Port ${this.port}`, 'ListenAddress 127.0.0.1', `HostKey ${path.join(this.dir, 'host_key')}`,
-      `PidFile ${path.join(this.dir, 'sshd.pid')}`, `AuthorizedKeysFile ${path.join(this.dir, 'authorized_keys')}`,
-      'UsePAM no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', `AllowUsers ${testUser().name}`,
+      `Port ${this.port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${path.join(this.dir, 'host_key')}`,
+      `PidFile ${path.join(this.dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${path.join(this.dir, 'authorized_keys')}`,
+      'UsePAM no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      `AllowUsers ${testUser().name}`,
       // Only because the test's files live under /tmp; production keeps them in the service user's ~/.ssh.
-      'StrictModes no', 'PermitUserEnvironment no', 'LogLevel ERROR', 'MaxStartups 100:30:200',
+      'StrictModes no',
+      'PermitUserEnvironment no',
+      'LogLevel ERROR',
+      'MaxStartups 100:30:200',
     ].join('\n');
     runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1"', 'sh', path.join(this.dir, 'sshd_config'), cfg]);
     const argv = asTestUser(['/usr/sbin/sshd', '-D', '-e', '-f', path.join(this.dir, 'sshd_config')]);
@@ -103,7 +140,18 @@ export class OpenSshServer implements SshTarget {
     this.proc = spawn(argv[0]!, argv.slice(1), { env: testUserEnv(), stdio: ['ignore', log, log] });
     fs.closeSync(log);
     for (let i = 0; i < 100; i++) {
-      if (await new Promise<boolean>((r) => net.connect(this.port, '127.0.0.1').on('connect', function (this: net.Socket) { this.destroy(); r(true); }).on('error', () => r(false)))) return;
+      if (
+        await new Promise<boolean>((r) =>
+          net
+            .connect(this.port, '127.0.0.1')
+            .on('connect', function (this: net.Socket) {
+              this.destroy();
+              r(true);
+            })
+            .on('error', () => r(false)),
+        )
+      )
+        return;
       await sleep(100);
     }
     throw new Error(`sshd did not start: ${fs.readFileSync(path.join(this.dir, 'sshd.log'), 'utf8')}`);
@@ -132,7 +180,12 @@ export class OpenSshServer implements SshTarget {
 }
 
 /** The authorized_keys command for a principal: the Node forced command, or the fast client (falling through to `node`). */
-export function forcedCommand(configFile: string, principal: string, fastClientSocket?: string, node = process.execPath): string {
+export function forcedCommand(
+  configFile: string,
+  principal: string,
+  fastClientSocket?: string,
+  node = process.execPath,
+): string {
   return fastClientSocket
     ? `${path.join(PROJECT, 'bin', 'pocketbuild-ssh')} --config ${configFile} --socket ${fastClientSocket} --principal ${principal} --node ${node}`
     : `${process.execPath} ${CLI} --config ${configFile} ssh --principal ${principal}`;
@@ -143,7 +196,12 @@ export class EmbeddedServer implements SshTarget {
   readonly name = 'embedded';
   private proc?: ChildProcess;
 
-  constructor(private readonly keys: ClientKeys, private readonly configFile: string, readonly port: number, private readonly logFile: string) {}
+  constructor(
+    private readonly keys: ClientKeys,
+    private readonly configFile: string,
+    readonly port: number,
+    private readonly logFile: string,
+  ) {}
 
   async start(): Promise<void> {
     const argv = asTestUser(['node', CLI, '--config', this.configFile, 'ssh-server']);

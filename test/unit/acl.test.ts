@@ -55,9 +55,18 @@ async function reason(cfg: Config, principal: string, right: Right): Promise<[bo
 describe('pocket acls', () => {
   it('allows principals listed by name, through a group, or by "*", and says which entry let them in', async () => {
     const cfg = config(...BASE);
-    expect(await reason(cfg, 'carol', { kind: 'build', pocket: 'prod' })).toEqual([true, 'carol may build into prod (acl: carol)']);
-    expect(await reason(cfg, 'bob', { kind: 'build', pocket: 'prod' })).toEqual([true, 'bob may build into prod (acl: group:release)']);
-    expect(await reason(cfg, 'zed', { kind: 'build', pocket: 'dev' })).toEqual([true, 'zed may build into dev (acl: *)']);
+    expect(await reason(cfg, 'carol', { kind: 'build', pocket: 'prod' })).toEqual([
+      true,
+      'carol may build into prod (acl: carol)',
+    ]);
+    expect(await reason(cfg, 'bob', { kind: 'build', pocket: 'prod' })).toEqual([
+      true,
+      'bob may build into prod (acl: group:release)',
+    ]);
+    expect(await reason(cfg, 'zed', { kind: 'build', pocket: 'dev' })).toEqual([
+      true,
+      'zed may build into dev (acl: *)',
+    ]);
   });
 
   it('denies everyone else, naming who is allowed', async () => {
@@ -88,11 +97,14 @@ describe('pocket acls', () => {
       'alice may not build into staging: unknown pocket staging (known: prod, dev, closed)',
     ]);
     // Inherited property names are not pockets.
-    expect((await decide(cfg, 'alice', { kind: 'build', pocket: 'constructor' })).reason).toContain('unknown pocket constructor');
+    expect((await decide(cfg, 'alice', { kind: 'build', pocket: 'constructor' })).reason).toContain(
+      'unknown pocket constructor',
+    );
     const odd = await decide(cfg, 'alice', { kind: 'build', pocket: 'prod\nalice may build' });
     expect(odd).toEqual({
       allowed: false,
-      reason: 'alice may not build into "prod\\nalice may build": unknown pocket "prod\\nalice may build" (known: prod, dev, closed)',
+      reason:
+        'alice may not build into "prod\\nalice may build": unknown pocket "prod\\nalice may build" (known: prod, dev, closed)',
     });
   });
 
@@ -108,8 +120,14 @@ describe('pocket acls', () => {
 describe('admin', () => {
   it('is granted by admins, directly or through a group', async () => {
     const cfg = config(...BASE);
-    expect(await reason(cfg, 'olga', { kind: 'admin' })).toEqual([true, "olga may cancel other principals' requests (admins: group:ops)"]);
-    expect(await reason(cfg, 'root', { kind: 'admin' })).toEqual([true, "root may cancel other principals' requests (admins: root)"]);
+    expect(await reason(cfg, 'olga', { kind: 'admin' })).toEqual([
+      true,
+      "olga may cancel other principals' requests (admins: group:ops)",
+    ]);
+    expect(await reason(cfg, 'root', { kind: 'admin' })).toEqual([
+      true,
+      "root may cancel other principals' requests (admins: root)",
+    ]);
     expect(await reason(cfg, 'alice', { kind: 'admin' })).toEqual([
       false,
       "alice may not cancel other principals' requests (allowed by admins: group:ops, root)",
@@ -128,7 +146,10 @@ describe('admin', () => {
 describe('repository acls', () => {
   it('uses repo_defaults for packages without an entry: everyone reads, listed principals push', async () => {
     const cfg = config(...BASE);
-    expect(await reason(cfg, 'zed', { kind: 'read', package: 'hello' })).toEqual([true, 'zed may read hello (repo_defaults.read: *)']);
+    expect(await reason(cfg, 'zed', { kind: 'read', package: 'hello' })).toEqual([
+      true,
+      'zed may read hello (repo_defaults.read: *)',
+    ]);
     expect(await reason(cfg, 'alice', { kind: 'push', package: 'hello' })).toEqual([
       true,
       'alice may push to hello (repo_defaults.push: group:release)',
@@ -212,7 +233,11 @@ describe('requireRight', () => {
 
 describe('acl_command', () => {
   function withCommand(command: string, acl = '[group:release]'): Config {
-    return config('groups: {release: [alice]}', 'pockets:', `  prod: {suite: prod, acl: ${acl}, acl_command: ${command}}`);
+    return config(
+      'groups: {release: [alice]}',
+      'pockets:',
+      `  prod: {suite: prod, acl: ${acl}, acl_command: ${command}}`,
+    );
   }
 
   it('allows the principals it prints, ignoring blanks and comments', async () => {

@@ -31,7 +31,11 @@ describe('checking the audit log against mailed checkpoints', () => {
       await log.append({ type: 'request.accepted', actor: `user${i}`, build: `b${i}`, data: { n: i } });
       if (i === 2 || i === 6 || i === 9) {
         const { size, head } = log.head();
-        mailed.push({ text: signCheckpoint({ origin: ORIGIN, size, head }, key), where: `message ${mailed.length + 1}`, date: `day ${size}` });
+        mailed.push({
+          text: signCheckpoint({ origin: ORIGIN, size, head }, key),
+          where: `message ${mailed.length + 1}`,
+          date: `day ${size}`,
+        });
       }
     }
     lines = fs.readFileSync(log.file, 'utf8').split('\n').slice(0, -1);
@@ -63,21 +67,27 @@ describe('checking the audit log against mailed checkpoints', () => {
       e.data = { n: 99 };
     });
     expect(compareWithAnchors(forged, mailed, key.publicKey).problems).toEqual([
-      expect.stringMatching(/^history rewritten: the mailed checkpoint of day 3 \(message 1\) says entry 2 has head [0-9a-f]{64}, the local log has [0-9a-f]{64}; the change is within entries 0\.\.2 \(no earlier mailed checkpoint agrees\); 2 later/),
+      expect.stringMatching(
+        /^history rewritten: the mailed checkpoint of day 3 \(message 1\) says entry 2 has head [0-9a-f]{64}, the local log has [0-9a-f]{64}; the change is within entries 0\.\.2 \(no earlier mailed checkpoint agrees\); 2 later/,
+      ),
     ]);
   });
 
   it('sees an inserted entry, and a truncation below the last mailed size', () => {
     const inserted = rewriteAndRechain([...lines.slice(0, 8), lines[8]!, ...lines.slice(8)], 8, () => {});
     expect(compareWithAnchors(inserted, mailed, key.publicKey).problems).toEqual([
-      expect.stringMatching(/^history rewritten: .* says entry 9 has head .*; the change is within entries 7\.\.9 \(the previous mailed checkpoint, at 7 entries/),
+      expect.stringMatching(
+        /^history rewritten: .* says entry 9 has head .*; the change is within entries 7\.\.9 \(the previous mailed checkpoint, at 7 entries/,
+      ),
     ]);
     expect(compareWithAnchors(lines.slice(0, 8), mailed, key.publicKey).problems).toEqual([
       'log truncated: mail saw 10 entries (the checkpoint of day 10 (message 3)), the local log has 8',
     ]);
     // Cut back and grown again past the mailed size: now a rewrite, no longer a truncation.
     const regrown = rewriteAndRechain([...lines.slice(0, 8), lines[11]!, lines[10]!, lines[9]!], 8, () => {});
-    expect(compareWithAnchors(regrown, mailed, key.publicKey).problems).toEqual([expect.stringMatching(/^history rewritten: .*entries 7\.\.9/)]);
+    expect(compareWithAnchors(regrown, mailed, key.publicKey).problems).toEqual([
+      expect.stringMatching(/^history rewritten: .*entries 7\.\.9/),
+    ]);
   });
 
   it('reports checkpoints that another key signed, or that were altered, and two histories signed for one size', () => {
@@ -85,7 +95,11 @@ describe('checking the audit log against mailed checkpoints', () => {
     const { size, head } = { size: 7, head: sha256('something else') };
     const found: FoundCheckpoint[] = [
       ...mailed,
-      { text: signCheckpoint({ origin: ORIGIN, size: 12, head: sha256(lines[11]!) }, other), where: 'message 4', date: null },
+      {
+        text: signCheckpoint({ origin: ORIGIN, size: 12, head: sha256(lines[11]!) }, other),
+        where: 'message 4',
+        date: null,
+      },
       { text: mailed[2]!.text.replace('\n10\n', '\n11\n'), where: 'message 5', date: null },
       { text: signCheckpoint({ origin: ORIGIN, size, head }, key), where: 'message 6', date: 'day 7b' },
     ];
@@ -94,7 +108,9 @@ describe('checking the audit log against mailed checkpoints', () => {
     expect(r.problems).toEqual([
       `bad signature: the checkpoint in message 4 does not verify (no signature by the builder key for origin ${ORIGIN}); it was not made by this builder's key, or was altered`,
       `bad signature: the checkpoint in message 5 does not verify (no signature by the builder key for origin ${ORIGIN}); it was not made by this builder's key, or was altered`,
-      expect.stringMatching(/^two histories signed: the checkpoints in message (2|6) of day 7b? and message (2|6) of day 7b? both cover 7 entries/),
+      expect.stringMatching(
+        /^two histories signed: the checkpoints in message (2|6) of day 7b? and message (2|6) of day 7b? both cover 7 entries/,
+      ),
       expect.stringMatching(/^history rewritten: the mailed checkpoint of day 7b \(message 6\) says entry 6 has head/),
     ]);
   });

@@ -13,14 +13,20 @@ describe('audit log', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-audit-'));
     file = path.join(dir, 'audit.log');
     const log = new AuditLog(dir);
-    for (let i = 0; i < 8; i++) await log.append({ type: 'request.accepted', actor: `user${i}`, build: `b${i}`, data: { raw: `submit stable pkg ${i}`, n: i } });
+    for (let i = 0; i < 8; i++)
+      await log.append({
+        type: 'request.accepted',
+        actor: `user${i}`,
+        build: `b${i}`,
+        data: { raw: `submit stable pkg ${i}`, n: i },
+      });
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const lines = () => fs.readFileSync(file, 'utf8').split('\n').slice(0, -1);
   const write = (ls: string[]) => fs.writeFileSync(file, ls.join('\n') + '\n');
 
-  it('chains canonical lines: seq counts from 0, prev is the previous line\'s sha256', () => {
+  it("chains canonical lines: seq counts from 0, prev is the previous line's sha256", () => {
     const ls = lines();
     expect(ls).toHaveLength(8);
     ls.forEach((l, i) => {
@@ -33,7 +39,11 @@ describe('audit log', () => {
 
   it('stays a valid chain when several writers (daemons, SSH sessions) append at once', async () => {
     const writers = [...Array(5)].map(() => new AuditLog(dir));
-    await Promise.all(writers.flatMap((w, k) => [...Array(10)].map((_, i) => w.append({ type: 'hook', actor: 'daemon', data: { k, i } }))));
+    await Promise.all(
+      writers.flatMap((w, k) =>
+        [...Array(10)].map((_, i) => w.append({ type: 'hook', actor: 'daemon', data: { k, i } })),
+      ),
+    );
     expect(verifyAuditLog(file)).toMatchObject({ ok: true, entries: 58 });
   });
 

@@ -18,16 +18,26 @@ describe('failureLines: why a build failed, from its output', () => {
   });
 
   it('names failing tests when nothing was compiled wrong', () => {
-    const out = ['PASS: t1', 'FAIL: t-frob', 'ERROR: t-other', '# FAIL:  1', 'make[3]: *** [Makefile:900: check] Error 1'].join('\n');
+    const out = [
+      'PASS: t1',
+      'FAIL: t-frob',
+      'ERROR: t-other',
+      '# FAIL:  1',
+      'make[3]: *** [Makefile:900: check] Error 1',
+    ].join('\n');
     expect(failureLines(out)).toBe('FAIL: t-frob | ERROR: t-other');
   });
 
   it('falls back to a build tool’s own error line', () => {
-    expect(failureLines('checking for cc... no\nconfigure: error: no acceptable C compiler found in $PATH\n')).toBe('configure: error: no acceptable C compiler found in $PATH');
+    expect(failureLines('checking for cc... no\nconfigure: error: no acceptable C compiler found in $PATH\n')).toBe(
+      'configure: error: no acceptable C compiler found in $PATH',
+    );
   });
 
   it('says nothing when only the plumbing spoke', () => {
-    expect(failureLines('make[1]: *** [Makefile:4: all] Error 2\npocketbuild: dpkg-buildpackage exited with status 2\n')).toBe('');
+    expect(
+      failureLines('make[1]: *** [Makefile:4: all] Error 2\npocketbuild: dpkg-buildpackage exited with status 2\n'),
+    ).toBe('');
   });
 });
 
@@ -51,10 +61,14 @@ describe('unmet build-dependencies', () => {
 
   it('explains each one with what the archive has', () => {
     const [missing, tooOld, pinned] = parseUnmet(apt);
-    expect(explainUnmet(missing!, undefined)).toBe('nonexistent-foo: no package nonexistent-foo in the archive\'s configured suite and components nor in the pocket');
+    expect(explainUnmet(missing!, undefined)).toBe(
+      "nonexistent-foo: no package nonexistent-foo in the archive's configured suite and components nor in the pocket",
+    );
     expect(explainUnmet(tooOld!, '2.36-9')).toBe('libc6 (>= 99): only libc6 2.36-9 is available');
     expect(explainUnmet(pinned!, '1.9-3')).toBe('libbar-dev (= 2.0-1): only libbar-dev 1.9-3 is available');
-    expect(explainUnmet(pinned!, '2.0-1')).toBe('libbar-dev (= 2.0-1): 1.9-3 is to be installed (available: libbar-dev 2.0-1)');
+    expect(explainUnmet(pinned!, '2.0-1')).toBe(
+      'libbar-dev (= 2.0-1): 1.9-3 is to be installed (available: libbar-dev 2.0-1)',
+    );
   });
 });
 

@@ -80,9 +80,22 @@ describe('config.example.yml', () => {
         deb_build_options: '',
         notify: [],
       },
-      dev: { name: 'dev', suite: 'dev', acl: ['*'], allow_backtracking: true, sandbox: 'userns', deb_build_options: '', notify: [] },
+      dev: {
+        name: 'dev',
+        suite: 'dev',
+        acl: ['*'],
+        allow_backtracking: true,
+        sandbox: 'userns',
+        deb_build_options: '',
+        notify: [],
+      },
     });
-    expect(cfg.ssh).toEqual({ listen: '127.0.0.1', port: 2222, host_key: path.join(root, 'var', 'ssh', 'host_ed25519_key'), users: {} });
+    expect(cfg.ssh).toEqual({
+      listen: '127.0.0.1',
+      port: 2222,
+      host_key: path.join(root, 'var', 'ssh', 'host_ed25519_key'),
+      users: {},
+    });
     expect(cfg.admins).toEqual([]);
     expect(cfg.repo_defaults).toEqual({ push: [], read: ['*'] });
     expect(cfg.repos).toEqual({});
@@ -95,7 +108,7 @@ describe('config.example.yml', () => {
     const out: string[] = [];
     let inExample = false;
     for (const line of fs.readFileSync(example, 'utf8').split('\n')) {
-      const m = /^(\s*)#   (.*)$/.exec(line);
+      const m = /^(\s*)# {3}(.*)$/.exec(line);
       if (inExample && m) {
         out.push(`${m[1]}${m[2]}`);
         continue;
@@ -149,14 +162,39 @@ describe('defaults', () => {
       builder: { id: 'https://pocketbuild.invalid/builder' },
       daemon: { slots: 1, rescan_seconds: 5, claim_stale_seconds: 30 },
       archive: { mirror: 'http://deb.debian.org/debian', suite: 'bookworm', components: ['main'] },
-      limits: { build_timeout_seconds: 3600, memory_mb: 4096, processes: 1000, disk_mb: 4096, log_mb: 64, cpu_seconds: 3600 },
+      limits: {
+        build_timeout_seconds: 3600,
+        memory_mb: 4096,
+        processes: 1000,
+        disk_mb: 4096,
+        log_mb: 64,
+        cpu_seconds: 3600,
+      },
       signing: { key: null },
       hooks: { timeout_seconds: 30 },
-      mail: { smtp_host: null, tls: 'starttls', smtp_port: 587, auth_user: null, from: 'pocketbuild@localhost', audit_to: [], timeout_seconds: 20 },
+      mail: {
+        smtp_host: null,
+        tls: 'starttls',
+        smtp_port: 587,
+        auth_user: null,
+        from: 'pocketbuild@localhost',
+        audit_to: [],
+        timeout_seconds: 20,
+      },
       ssh: { listen: '127.0.0.1', port: 2222, host_key: path.join(here, 'var', 'ssh', 'host_ed25519_key'), users: {} },
       groups: {},
       admins: [],
-      pockets: { dev: { name: 'dev', suite: 'dev', acl: [], allow_backtracking: false, sandbox: 'userns', deb_build_options: '', notify: [] } },
+      pockets: {
+        dev: {
+          name: 'dev',
+          suite: 'dev',
+          acl: [],
+          allow_backtracking: false,
+          sandbox: 'userns',
+          deb_build_options: '',
+          notify: [],
+        },
+      },
       repo_defaults: { push: [], read: ['*'] },
       repos: {},
       auto_build: [],
@@ -170,7 +208,14 @@ describe('defaults', () => {
     );
     const cfg = loadConfig(file);
     expect(cfg.daemon).toEqual({ slots: 3, rescan_seconds: 5, claim_stale_seconds: 30 });
-    expect(cfg.limits).toEqual({ build_timeout_seconds: 3600, memory_mb: 512, processes: 1000, disk_mb: 4096, log_mb: 64, cpu_seconds: 3600 });
+    expect(cfg.limits).toEqual({
+      build_timeout_seconds: 3600,
+      memory_mb: 512,
+      processes: 1000,
+      disk_mb: 4096,
+      log_mb: 64,
+      cpu_seconds: 3600,
+    });
   });
 
   it('treats an empty section as all defaults', () => {
@@ -182,7 +227,10 @@ describe('defaults', () => {
   });
 
   it('puts repos_dir under state_dir, and keeps absolute paths as they are', () => {
-    const file = write('config.yml', lines('state_dir: /srv/pocketbuild', 'hooks_dir: ../h', 'pockets: {dev: {suite: dev}}'));
+    const file = write(
+      'config.yml',
+      lines('state_dir: /srv/pocketbuild', 'hooks_dir: ../h', 'pockets: {dev: {suite: dev}}'),
+    );
     const cfg = loadConfig(file);
     expect(cfg.state_dir).toBe('/srv/pocketbuild');
     expect(cfg.repos_dir).toBe('/srv/pocketbuild/repos');
@@ -192,7 +240,12 @@ describe('defaults', () => {
   it('resolves acl_command against the config directory and leaves it out when not given', () => {
     const file = write(
       'config.yml',
-      lines('pockets:', '  a: {suite: a, acl_command: bin/acl}', '  b: {suite: b, acl_command: /usr/lib/acl}', '  c: {suite: c}'),
+      lines(
+        'pockets:',
+        '  a: {suite: a, acl_command: bin/acl}',
+        '  b: {suite: b, acl_command: /usr/lib/acl}',
+        '  c: {suite: c}',
+      ),
     );
     const cfg = loadConfig(file);
     expect(cfg.pockets['a']?.acl_command).toBe(path.join(dir, 'bin/acl'));
@@ -327,9 +380,14 @@ describe('errors', () => {
 
   it('refuses deb_build_options that are not DEB_BUILD_OPTIONS words', () => {
     for (const bad of ['"nocheck; rm -rf /"', '"parallel=$(nproc)"', '"Nocheck"']) {
-      const file = write('config.yml', lines('pockets:', '  prod:', '    suite: prod', `    deb_build_options: ${bad}`));
+      const file = write(
+        'config.yml',
+        lines('pockets:', '  prod:', '    suite: prod', `    deb_build_options: ${bad}`),
+      );
       const err = configError(() => loadConfig(file));
-      expect(err.message).toMatch(/:4: pockets\.prod\.deb_build_options must be DEB_BUILD_OPTIONS words separated by spaces, such as "nocheck"/);
+      expect(err.message).toMatch(
+        /:4: pockets\.prod\.deb_build_options must be DEB_BUILD_OPTIONS words separated by spaces, such as "nocheck"/,
+      );
     }
   });
 
@@ -359,7 +417,12 @@ describe('errors', () => {
   });
 
   it('does not take an inherited property name for a known key', () => {
-    expectProblem(lines(...pockets, 'constructor: 1'), 4, 'constructor', `unknown key "constructor" (known: ${TOP_KEYS})`);
+    expectProblem(
+      lines(...pockets, 'constructor: 1'),
+      4,
+      'constructor',
+      `unknown key "constructor" (known: ${TOP_KEYS})`,
+    );
   });
 
   it('reports wrong types with what was given', () => {
@@ -393,8 +456,18 @@ describe('errors', () => {
   });
 
   it('reports impossible numbers', () => {
-    expectProblem(lines(...pockets, 'daemon: {slots: 0}'), 4, 'daemon.slots', 'daemon.slots must be a positive integer, got 0');
-    expectProblem(lines(...pockets, 'daemon: {slots: 1.5}'), 4, 'daemon.slots', 'daemon.slots must be a positive integer, got 1.5');
+    expectProblem(
+      lines(...pockets, 'daemon: {slots: 0}'),
+      4,
+      'daemon.slots',
+      'daemon.slots must be a positive integer, got 0',
+    );
+    expectProblem(
+      lines(...pockets, 'daemon: {slots: 1.5}'),
+      4,
+      'daemon.slots',
+      'daemon.slots must be a positive integer, got 1.5',
+    );
     expectProblem(
       lines(...pockets, 'hooks:', '  timeout_seconds: -1'),
       5,
@@ -526,12 +599,22 @@ describe('errors', () => {
       'groups.release[1]',
       `groups.release[1] must be ${principal}, got "group:ops"`,
     );
-    expectProblem(lines('groups: {all: ["*"]}', ...pockets), 1, 'groups.all[0]', `groups.all[0] must be ${principal}, got "*"`);
+    expectProblem(
+      lines('groups: {all: ["*"]}', ...pockets),
+      1,
+      'groups.all[0]',
+      `groups.all[0] must be ${principal}, got "*"`,
+    );
   });
 
   it('reports bad admins', () => {
     expectProblem(lines(...pockets, 'admins: alice'), 4, 'admins', 'admins must be a list, got "alice"');
-    expectProblem(lines(...pockets, 'admins:', '  - root', '  - Root'), 6, 'admins[1]', `admins[1] must be ${ACL_ALLOWED}, got "Root"`);
+    expectProblem(
+      lines(...pockets, 'admins:', '  - root', '  - Root'),
+      6,
+      'admins[1]',
+      `admins[1] must be ${ACL_ALLOWED}, got "Root"`,
+    );
     expectProblem(
       lines('groups: {release: [alice]}', 'admins: [group:release, group:ops]', ...pockets),
       2,
@@ -549,8 +632,18 @@ describe('errors', () => {
     );
     expectProblem(lines(...pockets, 'ssh: [2222]'), 4, 'ssh', 'ssh must be a mapping of keys, got a list');
     const address = 'an IP address literal such as 127.0.0.1 or ::';
-    expectProblem(lines(...pockets, 'ssh:', '  listen: localhost'), 5, 'ssh.listen', `ssh.listen must be ${address}, got "localhost"`);
-    expectProblem(lines(...pockets, 'ssh:', '  listen: 256.0.0.1'), 5, 'ssh.listen', `ssh.listen must be ${address}, got "256.0.0.1"`);
+    expectProblem(
+      lines(...pockets, 'ssh:', '  listen: localhost'),
+      5,
+      'ssh.listen',
+      `ssh.listen must be ${address}, got "localhost"`,
+    );
+    expectProblem(
+      lines(...pockets, 'ssh:', '  listen: 256.0.0.1'),
+      5,
+      'ssh.listen',
+      `ssh.listen must be ${address}, got "256.0.0.1"`,
+    );
     expectProblem(
       lines(...pockets, 'ssh:', '  listen: 127'),
       5,
@@ -558,8 +651,19 @@ describe('errors', () => {
       `ssh.listen must be ${address}, got 127 (quote it, "127", to make it a string)`,
     );
     const port = 'a port number from 1 to 65535';
-    for (const [given, shown] of [['0', '0'], ['65536', '65536'], ['22.5', '22.5'], ['-1', '-1'], ['"22"', '"22"']]) {
-      expectProblem(lines(...pockets, 'ssh:', '  listen: "::"', `  port: ${given}`), 6, 'ssh.port', `ssh.port must be ${port}, got ${shown}`);
+    for (const [given, shown] of [
+      ['0', '0'],
+      ['65536', '65536'],
+      ['22.5', '22.5'],
+      ['-1', '-1'],
+      ['"22"', '"22"'],
+    ]) {
+      expectProblem(
+        lines(...pockets, 'ssh:', '  listen: "::"', `  port: ${given}`),
+        6,
+        'ssh.port',
+        `ssh.port must be ${port}, got ${shown}`,
+      );
     }
     expectProblem(
       lines(...pockets, 'ssh: {host_key: ""}'),
@@ -618,7 +722,15 @@ describe('errors', () => {
       'ssh.users.alice[0] is not a whole ecdsa-sha2-nistp256 key (its base64 data does not encode one); copy the line from the .pub file again',
     );
     expectProblem(
-      lines(...pockets, 'ssh:', '  users:', `    alice: ["${ALICE_KEY}"]`, '    bob:', `      - ${BOB_KEY}`, `      - ${ALICE_KEY.replace('alice@laptop', 'bob')}`),
+      lines(
+        ...pockets,
+        'ssh:',
+        '  users:',
+        `    alice: ["${ALICE_KEY}"]`,
+        '    bob:',
+        `      - ${BOB_KEY}`,
+        `      - ${ALICE_KEY.replace('alice@laptop', 'bob')}`,
+      ),
       9,
       'ssh.users.bob[1]',
       'ssh.users.bob[1] is the same key as ssh.users.alice[0]; a key may belong to one principal only',
@@ -650,8 +762,18 @@ describe('errors', () => {
       'repos.Hello',
       'package name "Hello" must match [a-z0-9][a-z0-9+.-]{1,99}',
     );
-    expectProblem(lines(...pockets, 'repos:', '  a: {}'), 5, 'repos.a', 'package name "a" must match [a-z0-9][a-z0-9+.-]{1,99}');
-    expectProblem(lines(...pockets, 'repos:', '  hello: [alice]'), 5, 'repos.hello', 'repos.hello must be a mapping of keys, got a list');
+    expectProblem(
+      lines(...pockets, 'repos:', '  a: {}'),
+      5,
+      'repos.a',
+      'package name "a" must match [a-z0-9][a-z0-9+.-]{1,99}',
+    );
+    expectProblem(
+      lines(...pockets, 'repos:', '  hello: [alice]'),
+      5,
+      'repos.hello',
+      'repos.hello must be a mapping of keys, got a list',
+    );
     expectProblem(
       lines(...pockets, 'repos:', '  hello:', '    pull: [alice]'),
       6,
@@ -659,7 +781,15 @@ describe('errors', () => {
       'unknown key "repos.hello.pull" (did you mean "push"? known: push, read)',
     );
     expectProblem(
-      lines('groups: {dev: [alice]}', ...pockets, 'repos:', '  hello:', '    push: [group:dev]', '    read:', '      - group:devs'),
+      lines(
+        'groups: {dev: [alice]}',
+        ...pockets,
+        'repos:',
+        '  hello:',
+        '    push: [group:dev]',
+        '    read:',
+        '      - group:devs',
+      ),
       9,
       'repos.hello.read[0]',
       'repos.hello.read[0] names group "devs", which is not defined under groups',
@@ -677,9 +807,19 @@ describe('errors', () => {
 
   it('reports bad auto_build rules', () => {
     const two = ['pockets:', '  dev: {suite: dev}', '  stable: {suite: stable}'];
-    expectProblem(lines(...two, 'auto_build: {branch: main}'), 4, 'auto_build', 'auto_build must be a list, got a mapping');
     expectProblem(
-      lines(...two, 'auto_build:', '  - {branch: main, pocket: dev, package: "*"}', '  - {branch: main, package: hello}'),
+      lines(...two, 'auto_build: {branch: main}'),
+      4,
+      'auto_build',
+      'auto_build must be a list, got a mapping',
+    );
+    expectProblem(
+      lines(
+        ...two,
+        'auto_build:',
+        '  - {branch: main, pocket: dev, package: "*"}',
+        '  - {branch: main, package: hello}',
+      ),
       6,
       'auto_build[1].pocket',
       'missing required key "auto_build[1].pocket"',
@@ -691,7 +831,22 @@ describe('errors', () => {
       'unknown key "auto_build[0].pockets" (did you mean "pocket"? known: branch, pocket, package)',
     );
     const branch = 'a git branch name without "refs/heads/" (no blanks, "..", "~", "^", ":", "?", "*", "[" or "\\")';
-    for (const bad of ['refs/heads/main', 'a..b', '-x', 'x.lock', 'feature/', 'a b', 'a/.b', 'a//b', 'x@{1}', '@', 'a:b', 'a*', '.x', 'x.']) {
+    for (const bad of [
+      'refs/heads/main',
+      'a..b',
+      '-x',
+      'x.lock',
+      'feature/',
+      'a b',
+      'a/.b',
+      'a//b',
+      'x@{1}',
+      '@',
+      'a:b',
+      'a*',
+      '.x',
+      'x.',
+    ]) {
       expectProblem(
         lines(...two, 'auto_build:', `  - {branch: ${JSON.stringify(bad)}, pocket: dev, package: hello}`),
         5,
@@ -745,7 +900,12 @@ describe('errors', () => {
 
   it("keeps the YAML library's message for syntax errors, at the right line", () => {
     expectProblem(lines(...pockets, 'pockets:', '  prod: {suite: prod}'), 4, null, 'Map keys must be unique');
-    expectProblem(lines(...pockets, 'daemon:', '  slots: 1', ' rescan_seconds: 2'), 6, null, 'All mapping items must start at the same column');
+    expectProblem(
+      lines(...pockets, 'daemon:', '  slots: 1', ' rescan_seconds: 2'),
+      6,
+      null,
+      'All mapping items must start at the same column',
+    );
     expectProblem(lines(...pockets, 'hooks: !shell x'), 4, null, 'Unresolved tag: !shell');
   });
 
@@ -815,8 +975,11 @@ describe('findConfigFile', () => {
     expect(err.data).toEqual({ looked });
   });
 
-  it.skipIf(fs.existsSync('/etc/pocketbuild/config.yml'))('defaults to /etc/pocketbuild/config.yml as the last place', () => {
-    const err = configError(() => findConfigFile(undefined, {}, cwd()));
-    expect(err.data['looked']).toEqual([path.join(cwd(), 'config.yml'), '/etc/pocketbuild/config.yml']);
-  });
+  it.skipIf(fs.existsSync('/etc/pocketbuild/config.yml'))(
+    'defaults to /etc/pocketbuild/config.yml as the last place',
+    () => {
+      const err = configError(() => findConfigFile(undefined, {}, cwd()));
+      expect(err.data['looked']).toEqual([path.join(cwd(), 'config.yml'), '/etc/pocketbuild/config.yml']);
+    },
+  );
 });

@@ -142,10 +142,25 @@ describe('parseChangelogHead', () => {
   const head = 'hello (2.10-3) unstable; urgency=medium\n\n  * QA upload.\n\n';
   it.each<[string, string, number, RegExp]>([
     ['one space before the date', ' -- A B <a@b.org> Sun, 31 Mar 2024 12:00:00 +0200\n', 5, /exactly two spaces/],
-    ['three spaces before the date', ' -- A B <a@b.org>   Sun, 31 Mar 2024 12:00:00 +0200\n', 5, /trailer must look like/],
+    [
+      'three spaces before the date',
+      ' -- A B <a@b.org>   Sun, 31 Mar 2024 12:00:00 +0200\n',
+      5,
+      /trailer must look like/,
+    ],
     ['no email', ' -- A B  Sun, 31 Mar 2024 12:00:00 +0200\n', 5, /trailer must look like/],
-    ['trailer at the margin', '-- A B <a@b.org>  Sun, 31 Mar 2024 12:00:00 +0200\n', 5, /new heading appears before the trailer/],
-    ['full month name', ' -- A B <a@b.org>  Sun, 31 March 2024 12:00:00 +0200\n', 5, /"March" is not an abbreviated month/],
+    [
+      'trailer at the margin',
+      '-- A B <a@b.org>  Sun, 31 Mar 2024 12:00:00 +0200\n',
+      5,
+      /new heading appears before the trailer/,
+    ],
+    [
+      'full month name',
+      ' -- A B <a@b.org>  Sun, 31 March 2024 12:00:00 +0200\n',
+      5,
+      /"March" is not an abbreviated month/,
+    ],
     ['bad weekday', ' -- A B <a@b.org>  Sunday, 31 Mar 2024 12:00:00 +0200\n', 5, /day of the week/],
     ['30 February', ' -- A B <a@b.org>  Fri, 30 Feb 2024 12:00:00 +0200\n', 5, /Feb 2024 has no day 30/],
     ['hour 24', ' -- A B <a@b.org>  Sun, 31 Mar 2024 24:00:00 +0200\n', 5, /out of range/],

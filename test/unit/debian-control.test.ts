@@ -153,7 +153,9 @@ describe('sourceFormat', () => {
 
   it('rejects an empty file', () => {
     for (const text of ['', '\n', '  \n3.0 (quilt)\n']) {
-      expect(errorOf(() => sourceFormat(text)).message).toMatch(/^debian\/source\/format has nothing on its first line/);
+      expect(errorOf(() => sourceFormat(text)).message).toMatch(
+        /^debian\/source\/format has nothing on its first line/,
+      );
     }
   });
 });

@@ -93,9 +93,7 @@ class Gen {
   }
 
   version(): string {
-    const epoch = this.chance(0.3)
-      ? `${this.pick(['0', '1', '2', '00', '1', '3', '99', '2147483647'])}:`
-      : '';
+    const epoch = this.chance(0.3) ? `${this.pick(['0', '1', '2', '00', '1', '3', '99', '2147483647'])}:` : '';
     const hasRev = this.chance(0.6);
     const extra = (hasRev ? '-' : '') + (epoch ? ':' : '');
     let s = epoch + this.part({ first: 'digit', extra });
@@ -185,7 +183,24 @@ describe('compareVersions against dpkg --compare-versions', () => {
 
   it('agrees with dpkg on versions dpkg accepts with a warning, and throws where dpkg refuses', () => {
     const g = new Gen(mulberry32(42));
-    const odd = ['a1.0', 'Z', '-0:1', '-1:1', '+2:1', '1.0_1', '1.0@', '1.0ä', '1.0é2', '1.0-1_2', '~1', '+1', '1.0=', 'x:1', ':1', '1-'];
+    const odd = [
+      'a1.0',
+      'Z',
+      '-0:1',
+      '-1:1',
+      '+2:1',
+      '1.0_1',
+      '1.0@',
+      '1.0ä',
+      '1.0é2',
+      '1.0-1_2',
+      '~1',
+      '+1',
+      '1.0=',
+      'x:1',
+      ':1',
+      '1-',
+    ];
     const pairs: Array<[string, string]> = [];
     for (let i = 0; i < 150; i++) {
       const a = g.chance(0.6) ? g.pick(odd) : g.version();
@@ -211,7 +226,7 @@ describe('compareVersions against dpkg --compare-versions', () => {
 });
 
 describe('compareVersions', () => {
-  it('reads epochs the way dpkg\'s strtol() does, whitespace and signs included', () => {
+  it("reads epochs the way dpkg's strtol() does, whitespace and signs included", () => {
     // Line-based batches cannot carry these, so each goes to dpkg as its own argv.
     for (const v of ['\v1:1', '\f2:0', '\r1:1', '\n+1:1', '\t-0:1']) {
       const dpkgSaysEqual = spawnSync(DPKG, ['--compare-versions', '--', v, 'eq', '1:1'], { stdio: 'ignore' }).status;

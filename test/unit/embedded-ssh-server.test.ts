@@ -33,9 +33,13 @@ let rsaKey: string;
 
 function keygen(name: string, type = 'ed25519'): string {
   const file = path.join(tmp, name);
-  const r = spawnSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', name, '-f', file], {
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    'ssh-keygen',
+    ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', name, '-f', file],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (r.status !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
   return file;
 }
@@ -46,13 +50,20 @@ function pub(file: string): string {
 
 function sshArgs(key: string, port: number, user = 'alice', extra: string[] = []): string[] {
   return [
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'LogLevel=ERROR',
-    '-i', key,
-    '-p', String(port),
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'LogLevel=ERROR',
+    '-i',
+    key,
+    '-p',
+    String(port),
     ...extra,
     `${user}@${HOST}`,
   ];
@@ -327,7 +338,11 @@ describe('EmbeddedSshServer', () => {
     expect(others.code).toBe(255);
     expect(h.calls.length).toBe(before);
     expect(logs.some((l) => l.includes('authentication refused: unknown user "mallory"'))).toBe(true);
-    expect(logs.some((l) => /authentication refused: key "ssh-ed25519" SHA256:\S+ is not one of user "alice"'s keys/.test(l))).toBe(true);
+    expect(
+      logs.some((l) =>
+        /authentication refused: key "ssh-ed25519" SHA256:\S+ is not one of user "alice"'s keys/.test(l),
+      ),
+    ).toBe(true);
   });
 
   it('refuses password and keyboard-interactive authentication without logging the password', async () => {
@@ -432,7 +447,9 @@ describe('EmbeddedSshServer', () => {
   });
 
   it('refuses remote port forwarding (ssh -N -R)', async () => {
-    const r = await runSsh(sshArgs(aliceKey, port, 'alice', ['-N', '-o', 'ExitOnForwardFailure=yes', '-R', `${HOST}:0:${HOST}:22`]));
+    const r = await runSsh(
+      sshArgs(aliceKey, port, 'alice', ['-N', '-o', 'ExitOnForwardFailure=yes', '-R', `${HOST}:0:${HOST}:22`]),
+    );
     expect(r.code).toBe(255);
     expect(r.stderr).toMatch(/remote port forwarding failed/i);
     expect(logs.some((l) => l.includes('refused "tcpip-forward" request'))).toBe(true);
@@ -440,7 +457,9 @@ describe('EmbeddedSshServer', () => {
 
   it('serves 20 concurrent clients', async () => {
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => runSsh([...sshArgs(i % 2 ? bobKey : aliceKey, port, i % 2 ? 'bob' : 'alice'), `job ${i}`])),
+      Array.from({ length: 20 }, (_, i) =>
+        runSsh([...sshArgs(i % 2 ? bobKey : aliceKey, port, i % 2 ? 'bob' : 'alice'), `job ${i}`]),
+      ),
     );
     results.forEach((r, i) => {
       expect(r.code, r.stderr).toBe(0);

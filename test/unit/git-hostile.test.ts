@@ -32,7 +32,13 @@ afterEach(() => {
 });
 
 function git(cwd: string, args: string[], input?: string | Buffer): string {
-  const r = spawnSync('git', ['-c', 'init.defaultBranch=main', ...args], { cwd, env, input, encoding: 'buffer', maxBuffer: 64 << 20 });
+  const r = spawnSync('git', ['-c', 'init.defaultBranch=main', ...args], {
+    cwd,
+    env,
+    input,
+    encoding: 'buffer',
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr.toString()}`);
   return r.stdout.toString().trim();
 }
@@ -54,7 +60,11 @@ function commitWithBlob(oid: string, name = 'file'): string {
 /** What `git archive | tar -x` makes of `commit`. */
 function archive(commit: string, dest: string): void {
   fs.mkdirSync(dest, { recursive: true });
-  const r = spawnSync('sh', ['-c', 'git -c tar.umask=022 --git-dir="$1" archive "$2" | tar -xpf - -C "$3"', 'sh', gitdir, commit, dest], { env });
+  const r = spawnSync(
+    'sh',
+    ['-c', 'git -c tar.umask=022 --git-dir="$1" archive "$2" | tar -xpf - -C "$3"', 'sh', gitdir, commit, dest],
+    { env },
+  );
   if (r.status !== 0) throw new Error(`git archive | tar: ${r.stderr.toString()}`);
 }
 
@@ -78,7 +88,8 @@ async function expectError(p: Promise<unknown>, code: string, message?: RegExp):
   try {
     await p;
   } catch (e) {
-    if (!(e instanceof PocketbuildError)) throw new Error(`expected PocketbuildError ${code}, got ${String(e)}`);
+    if (!(e instanceof PocketbuildError))
+      throw new Error(`expected PocketbuildError ${code}, got ${String(e)}`, { cause: e });
     expect(e.code).toBe(code);
     expect(e.message).toMatch(/hostile\.git/);
     if (message) expect(e.message).toMatch(message);
@@ -112,7 +123,17 @@ function makeHistory(rounds = 12): { head: string; work: string } {
 }
 
 function repack(ofs = true): { pack: string; idx: string } {
-  git(gitdir, ['-c', `repack.useDeltaBaseOffset=${ofs}`, 'repack', '-q', '-a', '-d', '-f', '--depth=50', '--window=50']);
+  git(gitdir, [
+    '-c',
+    `repack.useDeltaBaseOffset=${ofs}`,
+    'repack',
+    '-q',
+    '-a',
+    '-d',
+    '-f',
+    '--depth=50',
+    '--window=50',
+  ]);
   const dir = path.join(gitdir, 'objects/pack');
   const idx = fs.readdirSync(dir).find((n) => n.endsWith('.idx'))!;
   return { idx: path.join(dir, idx), pack: path.join(dir, idx.replace(/\.idx$/, '.pack')) };
@@ -121,7 +142,12 @@ function repack(ofs = true): { pack: string; idx: string } {
 /** Every object in the repository with its honest content, as git reads it. */
 function honestObjects(): Map<string, { type: string; content: Buffer }> {
   const oids = git(gitdir, ['cat-file', '--batch-all-objects', '--batch-check=%(objectname)']).split('\n');
-  const r = spawnSync('git', ['cat-file', '--batch'], { cwd: gitdir, env, input: oids.join('\n') + '\n', maxBuffer: 64 << 20 });
+  const r = spawnSync('git', ['cat-file', '--batch'], {
+    cwd: gitdir,
+    env,
+    input: oids.join('\n') + '\n',
+    maxBuffer: 64 << 20,
+  });
   const out = r.stdout;
   const objects = new Map<string, { type: string; content: Buffer }>();
   let at = 0;
@@ -153,7 +179,7 @@ async function readAllCleanly(
     try {
       got = await repo.read(oid);
     } catch (e) {
-      if (!(e instanceof PocketbuildError)) throw new Error(`reading ${oid} threw a raw ${String(e)}`);
+      if (!(e instanceof PocketbuildError)) throw new Error(`reading ${oid} threw a raw ${String(e)}`, { cause: e });
       expect(CLEAN_CODES).toContain(e.code);
       expect(e.message).toMatch(/ in hostile\.git /);
       expect(e.message).toMatch(/[.;] [a-z].*\.$/);
@@ -162,7 +188,10 @@ async function readAllCleanly(
     }
     if (got !== null && got.type === want.type && got.content.equals(want.content)) tally.ok++;
     else if (alsoAllowed(oid, got)) tally.other++;
-    else throw new Error(`reading ${oid} gave ${got === null ? 'nothing' : `a ${got.type} of ${got.content.length} bytes`}, not the stored ${want.type}`);
+    else
+      throw new Error(
+        `reading ${oid} gave ${got === null ? 'nothing' : `a ${got.type} of ${got.content.length} bytes`}, not the stored ${want.type}`,
+      );
   }
   return tally;
 }
@@ -196,7 +225,9 @@ describe('an honest repository', () => {
       for (const oid of honest.keys()) {
         for (const length of [2, 3, 4, 7]) {
           const prefix = oid.slice(0, length);
-          expect((await repo.expand(prefix)).sort()).toEqual([...honest.keys()].filter((o) => o.startsWith(prefix)).sort());
+          expect((await repo.expand(prefix)).sort()).toEqual(
+            [...honest.keys()].filter((o) => o.startsWith(prefix)).sort(),
+          );
         }
       }
     }
@@ -206,7 +237,11 @@ describe('an honest repository', () => {
     makeHistory();
     repack();
     const bigBlob = git(gitdir, ['rev-parse', 'main:big.txt']);
-    await expectError(new RepoReader(gitdir, { maxObjectBytes: 1000 }).read(bigBlob), 'ObjectTooLarge', /over the 1000 bytes size limit/);
+    await expectError(
+      new RepoReader(gitdir, { maxObjectBytes: 1000 }).read(bigBlob),
+      'ObjectTooLarge',
+      /over the 1000 bytes size limit/,
+    );
     // The blob at the end of the longest delta chain, from `verify-pack -v` lines `<oid> blob <size> <packed> <offset> <depth> <base>`.
     const [deep, chain] = git(gitdir, ['verify-pack', '-v', repack().idx])
       .split('\n')
@@ -215,7 +250,11 @@ describe('an honest repository', () => {
       .map((m) => [m[1]!, Number(m[2])] as const)
       .reduce((a, b) => (b[1] > a[1] ? b : a));
     expect(chain).toBeGreaterThan(2);
-    await expectError(new RepoReader(gitdir, { maxDeltaDepth: 2 }).read(deep), 'DeltaChainTooDeep', /more than 2 deltas; repack the repository with git repack/);
+    await expectError(
+      new RepoReader(gitdir, { maxDeltaDepth: 2 }).read(deep),
+      'DeltaChainTooDeep',
+      /more than 2 deltas; repack the repository with git repack/,
+    );
     expect((await new RepoReader(gitdir, { maxDeltaDepth: chain }).read(deep))?.type).toBe('blob');
   });
 });
@@ -228,9 +267,17 @@ describe('a pack made by git, then damaged', () => {
     fs.chmodSync(pack, 0o644);
     fs.writeFileSync(pack, data.subarray(0, data.length >> 1));
     const dest = path.join(tmp, 'out');
-    await expectError(exportTree(gitdir, head, dest), 'CorruptObject', /^object \w{7} in hostile\.git cannot be read from pack-\w+\.pack \(it is truncated or does not match its index\); run git fsck on the repository\.$/);
+    await expectError(
+      exportTree(gitdir, head, dest),
+      'CorruptObject',
+      /^object \w{7} in hostile\.git cannot be read from pack-\w+\.pack \(it is truncated or does not match its index\); run git fsck on the repository\.$/,
+    );
     expect(fs.existsSync(dest)).toBe(false);
-    await expectError(isDescendant(gitdir, head, head), 'CorruptObject', new RegExp(`commit|object ${head.slice(0, 7)}`));
+    await expectError(
+      isDescendant(gitdir, head, head),
+      'CorruptObject',
+      new RegExp(`commit|object ${head.slice(0, 7)}`),
+    );
   });
 
   it('cut short with an index forged to match: every entry past the cut fails cleanly', async () => {
@@ -260,7 +307,9 @@ describe('a pack made by git, then damaged', () => {
       // Every byte of the pack header and of each entry's start (type and size, delta base,
       // zlib header) in two ways, and a sample of the compressed data, which zlib's own checks
       // guard; the trailer is compared with the index, so a few bytes of it suffice.
-      const starts = git(gitdir, ['show-index'], fs.readFileSync(pack.replace(/\.pack$/, '.idx'))).split('\n').map((l) => Number(l.split(' ')[0]));
+      const starts = git(gitdir, ['show-index'], fs.readFileSync(pack.replace(/\.pack$/, '.idx')))
+        .split('\n')
+        .map((l) => Number(l.split(' ')[0]));
       const flips: [number, number][] = [];
       for (let at = 0; at < data.length - 17; at++) {
         if (at < 12 || starts.some((start) => at >= start && at < start + 26)) flips.push([at, 0xff], [at, 0x01]);
@@ -298,7 +347,10 @@ describe('a pack made by git, then damaged', () => {
       fs.writeFileSync(idx, flipped);
       // Pack entries are not hashed on reading (neither does git archive): an offset changed to
       // that of another entry yields that entry, and a changed name makes its object missing.
-      const t = await readAllCleanly(honest, (_oid, got) => got === null || contents.some((c) => c.type === got.type && c.content.equals(got.content)));
+      const t = await readAllCleanly(
+        honest,
+        (_oid, got) => got === null || contents.some((c) => c.type === got.type && c.content.equals(got.content)),
+      );
       failed += t.failed;
     }
     expect(failed).toBeGreaterThan(0);
@@ -309,7 +361,11 @@ describe('a pack made by git, then damaged', () => {
     const { idx } = repack();
     fs.chmodSync(idx, 0o644);
     fs.writeFileSync(idx, fs.readFileSync(idx).subarray(0, 2000));
-    await expectError(exportTree(gitdir, head, path.join(tmp, 'out')), 'CorruptObject', /cannot be looked up because objects\/pack\/pack-\w+\.idx cannot be read \(its size does not fit \d+ objects\)/);
+    await expectError(
+      exportTree(gitdir, head, path.join(tmp, 'out')),
+      'CorruptObject',
+      /cannot be looked up because objects\/pack\/pack-\w+\.idx cannot be read \(its size does not fit \d+ objects\)/,
+    );
     await expectError(resolveCommit(gitdir, head.slice(0, 8)), 'CorruptObject', /cannot be looked up/);
   });
 });
@@ -420,12 +476,21 @@ function writeCraftedPack(entries: Crafted[]): void {
   const packSum = createHash('sha1').update(body).digest();
   const pack = Buffer.concat([body, packSum]);
 
-  const sorted = entries.map((e, i) => ({ oid: Buffer.from(e.oid, 'hex'), offset: offsets[i]! })).sort((a, b) => Buffer.compare(a.oid, b.oid));
+  const sorted = entries
+    .map((e, i) => ({ oid: Buffer.from(e.oid, 'hex'), offset: offsets[i]! }))
+    .sort((a, b) => Buffer.compare(a.oid, b.oid));
   const fanout = Buffer.alloc(1024);
   for (let b = 0; b < 256; b++) fanout.writeUInt32BE(sorted.filter((s) => s.oid[0]! <= b).length, b * 4);
   const offsetTable = Buffer.alloc(sorted.length * 4);
   sorted.forEach((s, i) => offsetTable.writeUInt32BE(s.offset, i * 4));
-  const idxBody = Buffer.concat([Buffer.from([0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2]), fanout, ...sorted.map((s) => s.oid), Buffer.alloc(sorted.length * 4), offsetTable, packSum]);
+  const idxBody = Buffer.concat([
+    Buffer.from([0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2]),
+    fanout,
+    ...sorted.map((s) => s.oid),
+    Buffer.alloc(sorted.length * 4),
+    offsetTable,
+    packSum,
+  ]);
   const idx = Buffer.concat([idxBody, createHash('sha1').update(idxBody).digest()]);
 
   const name = `pack-${packSum.toString('hex')}`;
@@ -444,7 +509,12 @@ const BASE: Crafted = { oid: oidOf('blob', BASE_TEXT), type: BLOB, body: BASE_TE
 describe('a pack crafted to attack the reader', () => {
   it('an honest crafted pack reads and exports, so the other cases test only their flaw', async () => {
     const text = 'hello, world\nand more\n';
-    const d: Crafted = { oid: oidOf('blob', Buffer.from(text)), type: OFS_DELTA, base: 0, body: delta(13, text.length, copy(0, 13), insert('and more\n')) };
+    const d: Crafted = {
+      oid: oidOf('blob', Buffer.from(text)),
+      type: OFS_DELTA,
+      base: 0,
+      body: delta(13, text.length, copy(0, 13), insert('and more\n')),
+    };
     const r: Crafted = { oid: fakeOid('r'), type: REF_DELTA, baseOid: d.oid, body: delta(text.length, 4, copy(0, 4)) };
     writeCraftedPack([BASE, d, r]);
     const repo = new RepoReader(gitdir);
@@ -456,12 +526,40 @@ describe('a pack crafted to attack the reader', () => {
   });
 
   const cases: [string, () => Crafted[], string, RegExp][] = [
-    ['an ofs-delta that is its own base', () => [BASE, { oid: fakeOid('self'), type: OFS_DELTA, back: 0, body: delta(13, 1, insert('x')) }], 'CorruptObject', /names a base outside the pack or itself/],
-    ['an ofs-delta whose base lies before the pack', () => [BASE, { oid: fakeOid('before'), type: OFS_DELTA, back: 100, body: delta(13, 1, insert('x')) }], 'CorruptObject', /names a base outside the pack/],
-    ['an ofs-delta distance that never ends', () => [BASE, { oid: fakeOid('endless'), type: OFS_DELTA, body: Buffer.alloc(0), raw: Buffer.concat([entryHeader(OFS_DELTA, 3), Buffer.alloc(5000, 0xff)]) }], 'CorruptObject', /outside the pack|truncated/],
-    ['a ref-delta that is its own base', () => [BASE, { oid: fakeOid('a'), type: REF_DELTA, baseOid: fakeOid('a'), body: delta(1, 1, insert('x')) }], 'CorruptObject', /is its own base, through 1 deltas/],
     [
-      'two ref-deltas that are each other\'s base',
+      'an ofs-delta that is its own base',
+      () => [BASE, { oid: fakeOid('self'), type: OFS_DELTA, back: 0, body: delta(13, 1, insert('x')) }],
+      'CorruptObject',
+      /names a base outside the pack or itself/,
+    ],
+    [
+      'an ofs-delta whose base lies before the pack',
+      () => [BASE, { oid: fakeOid('before'), type: OFS_DELTA, back: 100, body: delta(13, 1, insert('x')) }],
+      'CorruptObject',
+      /names a base outside the pack/,
+    ],
+    [
+      'an ofs-delta distance that never ends',
+      () => [
+        BASE,
+        {
+          oid: fakeOid('endless'),
+          type: OFS_DELTA,
+          body: Buffer.alloc(0),
+          raw: Buffer.concat([entryHeader(OFS_DELTA, 3), Buffer.alloc(5000, 0xff)]),
+        },
+      ],
+      'CorruptObject',
+      /outside the pack|truncated/,
+    ],
+    [
+      'a ref-delta that is its own base',
+      () => [BASE, { oid: fakeOid('a'), type: REF_DELTA, baseOid: fakeOid('a'), body: delta(1, 1, insert('x')) }],
+      'CorruptObject',
+      /is its own base, through 1 deltas/,
+    ],
+    [
+      "two ref-deltas that are each other's base",
       () => [
         BASE,
         { oid: fakeOid('a'), type: REF_DELTA, baseOid: fakeOid('b'), body: delta(1, 1, insert('x')) },
@@ -470,21 +568,124 @@ describe('a pack crafted to attack the reader', () => {
       'CorruptObject',
       /is its own base, through 2 deltas/,
     ],
-    ['a ref-delta whose base is missing', () => [BASE, { oid: fakeOid('orphan'), type: REF_DELTA, baseOid: fakeOid('nowhere'), body: delta(1, 1, insert('x')) }], 'CorruptObject', /delta base \w+ of the entry at offset \d+ is missing/],
-    ['an entry declaring a terabyte', () => [{ ...BASE, oid: fakeOid('huge'), size: 2 ** 40 }], 'ObjectTooLarge', /declares 1024\.0 GiB/],
-    ['an entry size with endless continuation bytes', () => [{ ...BASE, oid: fakeOid('long'), raw: Buffer.concat([Buffer.from([0xb0]), Buffer.alloc(40, 0x80), Buffer.from([1])]) }], 'CorruptObject', /overlong size/],
-    ['an entry of unknown type', () => [{ ...BASE, oid: fakeOid('type5'), type: 5 }], 'CorruptObject', /unknown type 5/],
-    ['data inflating to more than declared', () => [{ ...BASE, oid: fakeOid('more'), size: 5 }], 'CorruptObject', /inflates to more than 5 bytes/],
-    ['data inflating to less than declared', () => [{ ...BASE, oid: fakeOid('less'), size: 100 }], 'CorruptObject', /inflates to 13 bytes, not 100/],
-    ['data that is not zlib', () => [BASE, { oid: fakeOid('garbage'), type: BLOB, body: Buffer.alloc(0), raw: Buffer.concat([entryHeader(BLOB, 10), Buffer.from('not zlib at all')]) }], 'CorruptObject', /cannot be inflated/],
-    ['a delta making more than it declares', () => [BASE, { oid: fakeOid('overrun'), type: OFS_DELTA, base: 0, body: delta(13, 5, copy(0, 13)) }], 'CorruptObject', /copies out of bounds/],
-    ['a delta making less than it declares', () => [BASE, { oid: fakeOid('short'), type: OFS_DELTA, base: 0, body: delta(13, 100, copy(0, 13)) }], 'CorruptObject', /delta makes 13 bytes, not the 100 it declares/],
-    ['a delta declaring a terabyte', () => [BASE, { oid: fakeOid('bigdelta'), type: OFS_DELTA, base: 0, body: delta(13, 2 ** 40, copy(0, 13)) }], 'ObjectTooLarge', /a delta makes 1024\.0 GiB/],
-    ['a delta for a base of another size', () => [BASE, { oid: fakeOid('misfit'), type: OFS_DELTA, base: 0, body: delta(14, 1, insert('x')) }], 'CorruptObject', /for a base of 14 bytes, not 13/],
-    ['a delta copying past its base', () => [BASE, { oid: fakeOid('past'), type: OFS_DELTA, base: 0, body: delta(13, 20, copy(5, 20)) }], 'CorruptObject', /copies out of bounds/],
-    ['a delta inserting past its end', () => [BASE, { oid: fakeOid('ins'), type: OFS_DELTA, base: 0, body: Buffer.concat([delta(13, 20), Buffer.from([10, 65])]) }], 'CorruptObject', /inserts out of bounds/],
-    ['a delta with the reserved instruction', () => [BASE, { oid: fakeOid('zero'), type: OFS_DELTA, base: 0, body: delta(13, 1, Buffer.from([0])) }], 'CorruptObject', /reserved instruction/],
-    ['a delta with an endless size', () => [BASE, { oid: fakeOid('vsize'), type: OFS_DELTA, base: 0, body: Buffer.concat([Buffer.from([13]), Buffer.alloc(30, 0x80), Buffer.from([0])]) }], 'CorruptObject', /overlong size/],
+    [
+      'a ref-delta whose base is missing',
+      () => [
+        BASE,
+        { oid: fakeOid('orphan'), type: REF_DELTA, baseOid: fakeOid('nowhere'), body: delta(1, 1, insert('x')) },
+      ],
+      'CorruptObject',
+      /delta base \w+ of the entry at offset \d+ is missing/,
+    ],
+    [
+      'an entry declaring a terabyte',
+      () => [{ ...BASE, oid: fakeOid('huge'), size: 2 ** 40 }],
+      'ObjectTooLarge',
+      /declares 1024\.0 GiB/,
+    ],
+    [
+      'an entry size with endless continuation bytes',
+      () => [
+        {
+          ...BASE,
+          oid: fakeOid('long'),
+          raw: Buffer.concat([Buffer.from([0xb0]), Buffer.alloc(40, 0x80), Buffer.from([1])]),
+        },
+      ],
+      'CorruptObject',
+      /overlong size/,
+    ],
+    [
+      'an entry of unknown type',
+      () => [{ ...BASE, oid: fakeOid('type5'), type: 5 }],
+      'CorruptObject',
+      /unknown type 5/,
+    ],
+    [
+      'data inflating to more than declared',
+      () => [{ ...BASE, oid: fakeOid('more'), size: 5 }],
+      'CorruptObject',
+      /inflates to more than 5 bytes/,
+    ],
+    [
+      'data inflating to less than declared',
+      () => [{ ...BASE, oid: fakeOid('less'), size: 100 }],
+      'CorruptObject',
+      /inflates to 13 bytes, not 100/,
+    ],
+    [
+      'data that is not zlib',
+      () => [
+        BASE,
+        {
+          oid: fakeOid('garbage'),
+          type: BLOB,
+          body: Buffer.alloc(0),
+          raw: Buffer.concat([entryHeader(BLOB, 10), Buffer.from('not zlib at all')]),
+        },
+      ],
+      'CorruptObject',
+      /cannot be inflated/,
+    ],
+    [
+      'a delta making more than it declares',
+      () => [BASE, { oid: fakeOid('overrun'), type: OFS_DELTA, base: 0, body: delta(13, 5, copy(0, 13)) }],
+      'CorruptObject',
+      /copies out of bounds/,
+    ],
+    [
+      'a delta making less than it declares',
+      () => [BASE, { oid: fakeOid('short'), type: OFS_DELTA, base: 0, body: delta(13, 100, copy(0, 13)) }],
+      'CorruptObject',
+      /delta makes 13 bytes, not the 100 it declares/,
+    ],
+    [
+      'a delta declaring a terabyte',
+      () => [BASE, { oid: fakeOid('bigdelta'), type: OFS_DELTA, base: 0, body: delta(13, 2 ** 40, copy(0, 13)) }],
+      'ObjectTooLarge',
+      /a delta makes 1024\.0 GiB/,
+    ],
+    [
+      'a delta for a base of another size',
+      () => [BASE, { oid: fakeOid('misfit'), type: OFS_DELTA, base: 0, body: delta(14, 1, insert('x')) }],
+      'CorruptObject',
+      /for a base of 14 bytes, not 13/,
+    ],
+    [
+      'a delta copying past its base',
+      () => [BASE, { oid: fakeOid('past'), type: OFS_DELTA, base: 0, body: delta(13, 20, copy(5, 20)) }],
+      'CorruptObject',
+      /copies out of bounds/,
+    ],
+    [
+      'a delta inserting past its end',
+      () => [
+        BASE,
+        { oid: fakeOid('ins'), type: OFS_DELTA, base: 0, body: Buffer.concat([delta(13, 20), Buffer.from([10, 65])]) },
+      ],
+      'CorruptObject',
+      /inserts out of bounds/,
+    ],
+    [
+      'a delta with the reserved instruction',
+      () => [BASE, { oid: fakeOid('zero'), type: OFS_DELTA, base: 0, body: delta(13, 1, Buffer.from([0])) }],
+      'CorruptObject',
+      /reserved instruction/,
+    ],
+    [
+      'a delta with an endless size',
+      () => [
+        BASE,
+        {
+          oid: fakeOid('vsize'),
+          type: OFS_DELTA,
+          base: 0,
+          body: Buffer.concat([Buffer.from([13]), Buffer.alloc(30, 0x80), Buffer.from([0])]),
+        },
+      ],
+      'CorruptObject',
+      /overlong size/,
+    ],
   ];
   for (const [what, entries, code, message] of cases) {
     it(what, async () => {
@@ -501,8 +702,11 @@ describe('a pack crafted to attack the reader', () => {
     });
   }
 
-  it('ref-deltas in two packs that are each other\'s base', async () => {
-    writeCraftedPack([BASE, { oid: fakeOid('a'), type: REF_DELTA, baseOid: fakeOid('b'), body: delta(1, 1, insert('x')) }]);
+  it("ref-deltas in two packs that are each other's base", async () => {
+    writeCraftedPack([
+      BASE,
+      { oid: fakeOid('a'), type: REF_DELTA, baseOid: fakeOid('b'), body: delta(1, 1, insert('x')) },
+    ]);
     writeCraftedPack([{ oid: fakeOid('b'), type: REF_DELTA, baseOid: fakeOid('a'), body: delta(1, 1, insert('y')) }]);
     await expectError(new RepoReader(gitdir).read(fakeOid('a')), 'CorruptObject', /its own base, through 2 deltas/);
   });
@@ -525,7 +729,12 @@ describe('a pack crafted to attack the reader', () => {
     const entries: Crafted[] = [BASE];
     let size = BASE_TEXT.length;
     for (let i = 1; i <= 60; i++) {
-      entries.push({ oid: fakeOid(`link ${i}`), type: OFS_DELTA, base: i - 1, body: delta(size, size + 1, copy(0, size), insert('+')) });
+      entries.push({
+        oid: fakeOid(`link ${i}`),
+        type: OFS_DELTA,
+        base: i - 1,
+        body: delta(size, size + 1, copy(0, size), insert('+')),
+      });
       size++;
     }
     writeCraftedPack(entries);
@@ -539,11 +748,22 @@ describe('a pack crafted to attack the reader', () => {
 
   it('a commit whose parent is a looping delta, or no commit at all', async () => {
     const { head } = makeHistory(2);
-    writeCraftedPack([{ oid: fakeOid('a'), type: REF_DELTA, baseOid: fakeOid('b'), body: delta(1, 1, insert('x')) }, { oid: fakeOid('b'), type: REF_DELTA, baseOid: fakeOid('a'), body: delta(1, 1, insert('y')) }]);
+    writeCraftedPack([
+      { oid: fakeOid('a'), type: REF_DELTA, baseOid: fakeOid('b'), body: delta(1, 1, insert('x')) },
+      { oid: fakeOid('b'), type: REF_DELTA, baseOid: fakeOid('a'), body: delta(1, 1, insert('y')) },
+    ]);
     const tree = git(gitdir, ['rev-parse', `${head}^{tree}`]);
-    const child = hashObject('commit', Buffer.from(`tree ${tree}\nparent ${fakeOid('a')}\nauthor T <t@e> 0 +0000\ncommitter T <t@e> 0 +0000\n\nx\n`));
+    const child = hashObject(
+      'commit',
+      Buffer.from(`tree ${tree}\nparent ${fakeOid('a')}\nauthor T <t@e> 0 +0000\ncommitter T <t@e> 0 +0000\n\nx\n`),
+    );
     await expectError(isDescendant(gitdir, child, head), 'CorruptObject', /its own base/);
-    const blobParent = hashObject('commit', Buffer.from(`tree ${tree}\nparent ${git(gitdir, ['rev-parse', `${head}:big.txt`])}\nauthor T <t@e> 0 +0000\ncommitter T <t@e> 0 +0000\n\nx\n`));
+    const blobParent = hashObject(
+      'commit',
+      Buffer.from(
+        `tree ${tree}\nparent ${git(gitdir, ['rev-parse', `${head}:big.txt`])}\nauthor T <t@e> 0 +0000\ncommitter T <t@e> 0 +0000\n\nx\n`,
+      ),
+    );
     await expectError(isDescendant(gitdir, blobParent, head), 'CorruptObject', /is a blob named as a parent commit/);
   });
 });
@@ -557,7 +777,11 @@ describe('a loose object crafted to attack the reader', () => {
   it('that inflates past the size limit: stopped there', async () => {
     const oid = fakeOid('bomb');
     writeLoose(oid, zlib.deflateSync(Buffer.concat([Buffer.from('blob 5\0'), Buffer.alloc(4 << 20)])));
-    await expectError(new RepoReader(gitdir, { maxObjectBytes: 1 << 20 }).read(oid), 'ObjectTooLarge', /inflates to more than 1\.0 MiB/);
+    await expectError(
+      new RepoReader(gitdir, { maxObjectBytes: 1 << 20 }).read(oid),
+      'ObjectTooLarge',
+      /inflates to more than 1\.0 MiB/,
+    );
     await expectError(new RepoReader(gitdir).read(oid), 'CorruptObject', /malformed header/);
   });
 
@@ -565,7 +789,11 @@ describe('a loose object crafted to attack the reader', () => {
     ['whose header lies about the size', zlib.deflateSync(Buffer.from('blob 99\0short')), /malformed header/],
     ['whose header never ends', zlib.deflateSync(Buffer.from(`blob ${'9'.repeat(100)}`)), /malformed header/],
     ['of an unknown type', zlib.deflateSync(Buffer.from('evil 1\0x')), /malformed header/],
-    ['cut short', zlib.deflateSync(Buffer.from('blob 1000\0' + 'x'.repeat(1000))).subarray(0, 20), /cannot be inflated/],
+    [
+      'cut short',
+      zlib.deflateSync(Buffer.from('blob 1000\0' + 'x'.repeat(1000))).subarray(0, 20),
+      /cannot be inflated/,
+    ],
     ['that is empty', Buffer.alloc(0), /cannot be inflated/],
   ] as const) {
     it(what, async () => {

@@ -23,7 +23,12 @@ afterEach(() => {
 });
 
 function git(cwd: string, args: string[], input?: string | Buffer): string {
-  const r = spawnSync('git', ['-c', 'init.defaultBranch=main', '-c', 'core.symlinks=true', ...args], { cwd, env, input, encoding: 'buffer' });
+  const r = spawnSync('git', ['-c', 'init.defaultBranch=main', '-c', 'core.symlinks=true', ...args], {
+    cwd,
+    env,
+    input,
+    encoding: 'buffer',
+  });
   if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr.toString()}`);
   return r.stdout.toString().trim();
 }
@@ -34,7 +39,9 @@ function hashObject(gitdir: string, type: string, content: Buffer): string {
 
 /** A tree built byte by byte, so it can hold entries git itself would refuse. */
 function rawTree(gitdir: string, entries: { mode: string; name: string | Buffer; oid: string }[]): string {
-  const parts = entries.map((e) => Buffer.concat([Buffer.from(`${e.mode} `), Buffer.from(e.name), Buffer.from([0]), Buffer.from(e.oid, 'hex')]));
+  const parts = entries.map((e) =>
+    Buffer.concat([Buffer.from(`${e.mode} `), Buffer.from(e.name), Buffer.from([0]), Buffer.from(e.oid, 'hex')]),
+  );
   return hashObject(gitdir, 'tree', Buffer.concat(parts));
 }
 
@@ -61,7 +68,10 @@ function makeRepo(): Fixture {
     fs.chmodSync(file, mode);
   };
   write('README', 'hello\n');
-  write('debian/changelog', 'hello (1.0-1) unstable; urgency=medium\n\n  * Initial.\n\n -- T <t@example.org>  Mon, 01 Jan 2024 00:00:00 +0000\n');
+  write(
+    'debian/changelog',
+    'hello (1.0-1) unstable; urgency=medium\n\n  * Initial.\n\n -- T <t@example.org>  Mon, 01 Jan 2024 00:00:00 +0000\n',
+  );
   write('debian/rules', '#!/usr/bin/make -f\n%:\n\tdh $@\n', 0o755);
   write('bin/tool', '#!/bin/sh\necho hi\n', 0o755);
   write('src/a/b/c/deep.txt', 'deep\n');
@@ -112,7 +122,11 @@ function snapshot(root: string): Map<string, Node> {
 /** What `git archive | tar -x` makes of `treeish`, with modes as git records them. */
 function archive(gitdir: string, treeish: string, dest: string): void {
   fs.mkdirSync(dest, { recursive: true });
-  const r = spawnSync('sh', ['-c', 'git -c tar.umask=022 --git-dir="$1" archive "$2" | tar -xpf - -C "$3"', 'sh', gitdir, treeish, dest], { env });
+  const r = spawnSync(
+    'sh',
+    ['-c', 'git -c tar.umask=022 --git-dir="$1" archive "$2" | tar -xpf - -C "$3"', 'sh', gitdir, treeish, dest],
+    { env },
+  );
   if (r.status !== 0) throw new Error(`git archive | tar: ${r.stderr.toString()}`);
 }
 
@@ -197,7 +211,11 @@ describe('exportTree', () => {
     expect(snapshot(path.join(tmp, 'tree'))).toEqual(snapshot(path.join(tmp, 'theirs')));
     expect(snapshot(path.join(tmp, 'tag'))).toEqual(snapshot(path.join(tmp, 'theirs')));
 
-    await expectError(exportTree(gitdir, c1, path.join(tmp, 'x'), { prefix: 'README' }), 'NotFoundError', /README is not a directory/);
+    await expectError(
+      exportTree(gitdir, c1, path.join(tmp, 'x'), { prefix: 'README' }),
+      'NotFoundError',
+      /README is not a directory/,
+    );
     await expectError(exportTree(gitdir, c1, path.join(tmp, 'y'), { prefix: 'nope' }), 'NotFoundError');
     await expectError(exportTree(gitdir, c1, path.join(tmp, 'z'), { prefix: '../src' }), 'BadPath');
   });
@@ -242,7 +260,10 @@ describe('exportTree', () => {
 
   describe('refuses trees that could write outside the destination', () => {
     const outside = () => path.join(tmp, 'outside');
-    const cases: [string, (gitdir: string, evil: string, evilTree: string) => { mode: string; name: string; oid: string }[]][] = [
+    const cases: [
+      string,
+      (gitdir: string, evil: string, evilTree: string) => { mode: string; name: string; oid: string }[],
+    ][] = [
       ['..', (_g, _e, t) => [{ mode: '40000', name: '..', oid: t }]],
       ['.', (_g, _e, t) => [{ mode: '40000', name: '.', oid: t }]],
       ['.git', (_g, e) => [{ mode: '100644', name: '.git', oid: e }]],
@@ -267,7 +288,10 @@ describe('exportTree', () => {
           { mode: '40000', name: 'outside', oid: rawTree(gitdir, [{ mode: '100644', name: 'evil', oid: evil }]) },
         ]);
         const readme = hashObject(gitdir, 'blob', Buffer.from('fine\n'));
-        const tree = rawTree(gitdir, [{ mode: '100644', name: 'README', oid: readme }, ...entries(gitdir, evil, evilTree)]);
+        const tree = rawTree(gitdir, [
+          { mode: '100644', name: 'README', oid: readme },
+          ...entries(gitdir, evil, evilTree),
+        ]);
         const commit = commitTree(gitdir, tree);
         const dest = path.join(tmp, 'out', 'dest');
         const err = await expectError(exportTree(gitdir, commit, dest), 'UnsafeTreeEntry', /nothing was exported/);
@@ -282,8 +306,17 @@ describe('exportTree', () => {
     it('and cleans an existing empty destination after a refusal', async () => {
       const { gitdir } = makeRepo();
       const blob = hashObject(gitdir, 'blob', Buffer.from('x\n'));
-      const sub = rawTree(gitdir, [{ mode: '100644', name: 'ok', oid: blob }, { mode: '100644', name: '.Git', oid: blob }]);
-      const commit = commitTree(gitdir, rawTree(gitdir, [{ mode: '100644', name: 'a', oid: blob }, { mode: '40000', name: 'sub', oid: sub }]));
+      const sub = rawTree(gitdir, [
+        { mode: '100644', name: 'ok', oid: blob },
+        { mode: '100644', name: '.Git', oid: blob },
+      ]);
+      const commit = commitTree(
+        gitdir,
+        rawTree(gitdir, [
+          { mode: '100644', name: 'a', oid: blob },
+          { mode: '40000', name: 'sub', oid: sub },
+        ]),
+      );
       const dest = path.join(tmp, 'dest');
       fs.mkdirSync(dest);
       await expectError(exportTree(gitdir, commit, dest), 'UnsafeTreeEntry', /"\.Git" in sub/);
@@ -315,26 +348,49 @@ describe('resolveCommit', () => {
     const blob = git(gitdir, ['rev-parse', `${c1}:README`]);
     await expectError(resolveCommit(gitdir, tree), 'NotACommit', /names a tree in hello\.git, not a commit/);
     await expectError(resolveCommit(gitdir, blob.slice(0, 10)), 'NotACommit', /a blob/);
-    await expectError(resolveCommit(gitdir, 'nosuch'), 'NotFoundError', /^there is no branch or tag nosuch in hello\.git; did you push it\?$/);
-    await expectError(resolveCommit(gitdir, 'f'.repeat(40)), 'NotFoundError', /^commit fffffff is not in hello\.git; did you push it\?$/);
+    await expectError(
+      resolveCommit(gitdir, 'nosuch'),
+      'NotFoundError',
+      /^there is no branch or tag nosuch in hello\.git; did you push it\?$/,
+    );
+    await expectError(
+      resolveCommit(gitdir, 'f'.repeat(40)),
+      'NotFoundError',
+      /^commit fffffff is not in hello\.git; did you push it\?$/,
+    );
     await expectError(resolveCommit(gitdir, '../../../etc/passwd'), 'BadRevision');
     await expectError(resolveCommit(gitdir, 'a b'), 'BadRevision');
-    const err = await expectError(resolveCommit(path.join(tmp, 'nope.git'), 'main'), 'NotFoundError', /repository nope\.git does not exist/);
+    const err = await expectError(
+      resolveCommit(path.join(tmp, 'nope.git'), 'main'),
+      'NotFoundError',
+      /repository nope\.git does not exist/,
+    );
     expect(err.exitCode).toBe(ExitCode.notFound);
   });
 
   it('says when a prefix matches nothing', async () => {
     const { gitdir } = makeRepo();
-    const all = new Set(git(gitdir, ['cat-file', '--batch-all-objects', '--batch-check=%(objectname)']).split('\n').map((l) => l.slice(0, 6)));
+    const all = new Set(
+      git(gitdir, ['cat-file', '--batch-all-objects', '--batch-check=%(objectname)'])
+        .split('\n')
+        .map((l) => l.slice(0, 6)),
+    );
     let unused = 0;
     while (all.has(unused.toString(16).padStart(6, '0'))) unused++;
     const prefix = unused.toString(16).padStart(6, '0');
-    await expectError(resolveCommit(gitdir, prefix), 'NotFoundError', new RegExp(`no commit, branch or tag ${prefix} in hello\\.git`));
+    await expectError(
+      resolveCommit(gitdir, prefix),
+      'NotFoundError',
+      new RegExp(`no commit, branch or tag ${prefix} in hello\\.git`),
+    );
   });
 
   it('lists the candidates of an ambiguous prefix, but prefers the only commit among them', async () => {
     const { gitdir, c1 } = makeRepo();
-    const sha = (type: string, body: string) => createHash('sha1').update(`${type} ${Buffer.byteLength(body)}\0${body}`).digest('hex');
+    const sha = (type: string, body: string) =>
+      createHash('sha1')
+        .update(`${type} ${Buffer.byteLength(body)}\0${body}`)
+        .digest('hex');
     // Two blobs sharing four hex digits: the birthday bound makes this a few hundred tries.
     const seen = new Map<string, string>();
     let pair: [string, string] | undefined;
@@ -463,7 +519,11 @@ describe('refs', () => {
     expect(git(gitdir, ['cat-file', '-t', 'refs/tags/build/1.0-1'])).toBe('commit');
     await createTag(gitdir, 'build/1.0-1', c1);
     await createTag(gitdir, 'v1-annotated', c1);
-    const err = await expectError(createTag(gitdir, 'build/1.0-1', c2), 'TagExists', /already exists in hello\.git and points at/);
+    const err = await expectError(
+      createTag(gitdir, 'build/1.0-1', c2),
+      'TagExists',
+      /already exists in hello\.git and points at/,
+    );
     expect(err.exitCode).toBe(ExitCode.conflict);
     await expectError(createTag(gitdir, 'v1-annotated', c2), 'TagExists');
     expect(git(gitdir, ['rev-parse', 'refs/tags/build/1.0-1'])).toBe(c1);
@@ -472,9 +532,17 @@ describe('refs', () => {
 
 describe('findPristineTarballs', () => {
   function pristineBranch(gitdir: string, files: Record<string, Buffer>): void {
-    const entries = Object.entries(files).map(([name, data]) => ({ mode: '100644', name, oid: hashObject(gitdir, 'blob', data) }));
+    const entries = Object.entries(files).map(([name, data]) => ({
+      mode: '100644',
+      name,
+      oid: hashObject(gitdir, 'blob', data),
+    }));
     entries.sort((x, y) => (x.name < y.name ? -1 : 1));
-    git(gitdir, ['update-ref', 'refs/heads/pristine-tar', commitTree(gitdir, rawTree(gitdir, entries), 'pristine-tar data')]);
+    git(gitdir, [
+      'update-ref',
+      'refs/heads/pristine-tar',
+      commitTree(gitdir, rawTree(gitdir, entries), 'pristine-tar data'),
+    ]);
   }
 
   it('finds the delta and id of a stored tarball, and null when there is none', async () => {
@@ -488,8 +556,12 @@ describe('findPristineTarballs', () => {
       'hello_0.9.orig.tar.gz.delta': Buffer.from('d'),
       'hello_0.9.orig.tar.gz.id': Buffer.from(`${c1}\n`),
     });
-    expect(await findPristineTarballs(gitdir, 'hello', '1.0')).toEqual([{ tarball: 'hello_1.0.orig.tar.xz', delta, id: tree }]);
-    expect(await findPristineTarballs(gitdir, 'hello', '0.9')).toMatchObject([{ tarball: 'hello_0.9.orig.tar.gz', id: c1 }]);
+    expect(await findPristineTarballs(gitdir, 'hello', '1.0')).toEqual([
+      { tarball: 'hello_1.0.orig.tar.xz', delta, id: tree },
+    ]);
+    expect(await findPristineTarballs(gitdir, 'hello', '0.9')).toMatchObject([
+      { tarball: 'hello_0.9.orig.tar.gz', id: c1 },
+    ]);
     expect(await findPristineTarballs(gitdir, 'hello', '2.0')).toEqual([]);
     expect(await findPristineTarballs(gitdir, 'other', '1.0')).toEqual([]);
     await expectError(findPristineTarballs(gitdir, '../hello', '1.0'), 'BadPristineTarName');
@@ -504,8 +576,16 @@ describe('findPristineTarballs', () => {
       'hello_3.0.orig.tar.gz.delta': Buffer.from('d'),
       'hello_3.0.orig.tar.gz.id': Buffer.from('not an id\n'),
     });
-    await expectError(findPristineTarballs(gitdir, 'hello', '1.0'), 'BrokenPristineTar', /has hello_1\.0\.orig\.tar\.gz\.delta but no hello_1\.0\.orig\.tar\.gz\.id/);
-    await expectError(findPristineTarballs(gitdir, 'hello', '2.0'), 'NotFoundError', /upstream bbbbbbb, which is not in the repository/);
+    await expectError(
+      findPristineTarballs(gitdir, 'hello', '1.0'),
+      'BrokenPristineTar',
+      /has hello_1\.0\.orig\.tar\.gz\.delta but no hello_1\.0\.orig\.tar\.gz\.id/,
+    );
+    await expectError(
+      findPristineTarballs(gitdir, 'hello', '2.0'),
+      'NotFoundError',
+      /upstream bbbbbbb, which is not in the repository/,
+    );
     await expectError(findPristineTarballs(gitdir, 'hello', '3.0'), 'BrokenPristineTar');
   });
 });

@@ -15,7 +15,13 @@ describe('host tool sandbox', () => {
   let work: string;
   let secret: string;
   let log: string;
-  const sink = () => new Writable({ write(c, _e, cb) { log += String(c); cb(); } });
+  const sink = () =>
+    new Writable({
+      write(c, _e, cb) {
+        log += String(c);
+        cb();
+      },
+    });
 
   beforeEach(() => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-hosttool-'));
@@ -28,7 +34,17 @@ describe('host tool sandbox', () => {
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  const attempt = (script: string) => runHostTool(['bash', '-c', script], { workDir: work, cwd: path.join(work, 'up'), timeoutMs: 30_000, log: sink(), what: 'attack' }).then(() => 0, () => 1);
+  const attempt = (script: string) =>
+    runHostTool(['bash', '-c', script], {
+      workDir: work,
+      cwd: path.join(work, 'up'),
+      timeoutMs: 30_000,
+      log: sink(),
+      what: 'attack',
+    }).then(
+      () => 0,
+      () => 1,
+    );
 
   it('sees and writes only its work directory', async () => {
     expect(await attempt('pwd; echo made > out.txt')).toBe(0);
@@ -36,7 +52,7 @@ describe('host tool sandbox', () => {
     expect(fs.readFileSync(path.join(work, 'up', 'out.txt'), 'utf8')).toBe('made\n');
   });
 
-  it('cannot read the host\'s secrets or home directories', async () => {
+  it("cannot read the host's secrets or home directories", async () => {
     expect(await attempt(`cat ${secret}`)).toBe(1);
     expect(await attempt('ls /root /home /var /srv /etc/ssh')).toBe(1);
     expect(log).not.toContain('SECRET-KEY-MATERIAL');
@@ -47,18 +63,24 @@ describe('host tool sandbox', () => {
     const marker = path.join(root, 'gnupg', 'planted');
     // Each write is tried (whatever becomes of the others), then one into the work directory,
     // which must reach the host: the tool ran, and what it wrote elsewhere stayed inside.
-    expect(await attempt(`for f in ${marker} /usr/planted ../../planted; do echo x > "$f"; done; echo x > reached`)).toBe(0);
+    expect(
+      await attempt(`for f in ${marker} /usr/planted ../../planted; do echo x > "$f"; done; echo x > reached`),
+    ).toBe(0);
     expect(fs.readFileSync(path.join(work, 'up', 'reached'), 'utf8')).toBe('x\n');
     expect(fs.existsSync(marker)).toBe(false);
     expect(fs.existsSync('/usr/planted')).toBe(false);
     expect(fs.existsSync(path.join(root, 'planted'))).toBe(false);
   });
 
-  it('has no network, not even the host\'s loopback', async () => {
+  it("has no network, not even the host's loopback", async () => {
     const server = await countingServer();
     try {
       // The attempt runs (the script ends normally) and fails inside; the listener sees nothing.
-      expect(await attempt(`if echo hi > /dev/tcp/127.0.0.1/${server.port}; then echo NET-REACHED; else echo NET-UNREACHED; fi`)).toBe(0);
+      expect(
+        await attempt(
+          `if echo hi > /dev/tcp/127.0.0.1/${server.port}; then echo NET-REACHED; else echo NET-UNREACHED; fi`,
+        ),
+      ).toBe(0);
       expect(log).toContain('NET-UNREACHED');
       expect(log).not.toContain('NET-REACHED');
       expect(server.count()).toBe(0);

@@ -14,14 +14,28 @@ const body = `hello 1.0 -> stable: succeeded\n\nFrom the builder, with love.\n\n
 
 /** A message as nodemailer really composes it, in the given transfer encoding. */
 async function compose(o: Record<string, unknown>): Promise<string> {
-  const raw = await new MailComposer({ from: 'pb@builder.example', to: 'audit@example.org', subject: 'x', date: new Date('2026-06-02T10:00:00Z'), ...o }).compile().build();
+  const raw = await new MailComposer({
+    from: 'pb@builder.example',
+    to: 'audit@example.org',
+    subject: 'x',
+    date: new Date('2026-06-02T10:00:00Z'),
+    ...o,
+  })
+    .compile()
+    .build();
   return raw.toString('latin1');
 }
 
 /** The mboxrd writing rule: a "From " separator line, ">" before any (>*)From line, a blank line after. */
 function mbox(...messages: string[]): string {
   return messages
-    .map((m) => `From pb@builder.example Tue Jun  2 10:00:00 2026\n${m.replace(/\r\n/g, '\n').replace(/^(>*From )/gm, '>$1').replace(/\n?$/, '\n')}\n`)
+    .map(
+      (m) =>
+        `From pb@builder.example Tue Jun  2 10:00:00 2026\n${m
+          .replace(/\r\n/g, '\n')
+          .replace(/^(>*From )/gm, '>$1')
+          .replace(/\n?$/, '\n')}\n`,
+    )
     .join('');
 }
 
@@ -51,7 +65,11 @@ describe('mbox', () => {
       html: '<p>see the attached mail</p>',
       attachments: [
         { filename: 'fwd.eml', content: inner, contentType: 'message/rfc822' },
-        { filename: 'junk.bin', content: Buffer.from(armorCheckpoint('not a checkpoint\n')), contentType: 'application/octet-stream' },
+        {
+          filename: 'junk.bin',
+          content: Buffer.from(armorCheckpoint('not a checkpoint\n')),
+          contentType: 'application/octet-stream',
+        },
       ],
     });
     const [m] = parseMbox(mbox(outer));
@@ -60,9 +78,12 @@ describe('mbox', () => {
   });
 
   it('splits only at "From " lines after an empty line, and unescapes >From', () => {
-    const a = 'From: a@x\nSubject: one\n\nline\n>From the start\n>>From deeper\nFrom here on (an mboxo writer forgot to escape)\n';
+    const a =
+      'From: a@x\nSubject: one\n\nline\n>From the start\n>>From deeper\nFrom here on (an mboxo writer forgot to escape)\n';
     const b = 'From: b@x\nSubject: two\n\nsecond\n';
-    const [m1, m2, ...rest] = parseMbox(`From a@x Mon Jun  1 00:00:00 2026\n${a}\nFrom b@x Tue Jun  2 00:00:00 2026\n${b}\n`);
+    const [m1, m2, ...rest] = parseMbox(
+      `From a@x Mon Jun  1 00:00:00 2026\n${a}\nFrom b@x Tue Jun  2 00:00:00 2026\n${b}\n`,
+    );
     expect(rest).toEqual([]);
     expect(m1!.texts).toEqual(['line\nFrom the start\n>From deeper\nFrom here on (an mboxo writer forgot to escape)']);
     expect(m1!.date).toBe('Mon Jun  1 00:00:00 2026');
@@ -77,23 +98,41 @@ describe('mbox', () => {
   });
 });
 
-describe('the e-mail hook\'s message', () => {
+describe("the e-mail hook's message", () => {
   it('carries the build, the anchor in headers, and a checkpoint that verifies after nodemailer encoded it', async () => {
     const mail = composeEventMail({
       event: 'failed',
-      request: { id: '01JTESTID', pocket: 'stable', package: 'hello', commit: 'c0ffee'.repeat(6) + 'abcd', principal: 'alice' },
-      result: { status: 'failed', version: '2.10-3', code: 'BuildFailed', reason: 'dpkg-buildpackage exited with status 2\nsee the log' },
+      request: {
+        id: '01JTESTID',
+        pocket: 'stable',
+        package: 'hello',
+        commit: 'c0ffee'.repeat(6) + 'abcd',
+        principal: 'alice',
+      },
+      result: {
+        status: 'failed',
+        version: '2.10-3',
+        code: 'BuildFailed',
+        reason: 'dpkg-buildpackage exited with status 2\nsee the log',
+      },
       audit: { size: 42, head: 'ab'.repeat(32), checkpoint },
       provenance: { file: '/var/x/provenance.intoto.jsonl', sha256: 'cd'.repeat(32) },
     });
     expect(mail.subject).toBe('[pocketbuild] hello 2.10-3 -> stable: failed (01JTESTID)');
-    expect(mail.headers).toMatchObject({ 'X-Pocketbuild-Audit-Size': '42', 'X-Pocketbuild-Audit-Head': 'ab'.repeat(32), 'X-Pocketbuild-Provenance-Sha256': 'cd'.repeat(32) });
+    expect(mail.headers).toMatchObject({
+      'X-Pocketbuild-Audit-Size': '42',
+      'X-Pocketbuild-Audit-Head': 'ab'.repeat(32),
+      'X-Pocketbuild-Provenance-Sha256': 'cd'.repeat(32),
+    });
     expect(mail.text).toContain('reason:     dpkg-buildpackage exited with status 2 see the log\n');
     expect(mail.text).toContain(`commit:     ${'c0ffee'.repeat(6)}abcd\n`);
     const [m] = parseMbox(mbox(await compose({ subject: mail.subject, text: mail.text, headers: mail.headers })));
     const [found, ...more] = m!.texts.flatMap(findArmoredCheckpoints);
     expect(more).toEqual([]);
-    expect(verifyCheckpoint(found!, publicKey)).toEqual({ ok: true, checkpoint: { origin: 'builder.example/audit', size: 42, head: 'ab'.repeat(32) } });
+    expect(verifyCheckpoint(found!, publicKey)).toEqual({
+      ok: true,
+      checkpoint: { origin: 'builder.example/audit', size: 42, head: 'ab'.repeat(32) },
+    });
   });
 });
 

@@ -26,9 +26,20 @@ const CODE_TYPE = /\b(OutcomeCode|OutcomeCodes|CodeWithStatus|CodeWithExit)\b/;
 function literals(e: ts.Expression | undefined): string[] {
   if (!e) return [];
   if (ts.isStringLiteralLike(e)) return [e.text];
-  if (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isSatisfiesExpression(e) || ts.isTypeAssertionExpression(e) || ts.isNonNullExpression(e)) return literals(e.expression);
+  if (
+    ts.isParenthesizedExpression(e) ||
+    ts.isAsExpression(e) ||
+    ts.isSatisfiesExpression(e) ||
+    ts.isTypeAssertionExpression(e) ||
+    ts.isNonNullExpression(e)
+  )
+    return literals(e.expression);
   if (ts.isConditionalExpression(e)) return [...literals(e.whenTrue), ...literals(e.whenFalse)];
-  if (ts.isBinaryExpression(e) && [ts.SyntaxKind.QuestionQuestionToken, ts.SyntaxKind.BarBarToken].includes(e.operatorToken.kind)) return [...literals(e.left), ...literals(e.right)];
+  if (
+    ts.isBinaryExpression(e) &&
+    [ts.SyntaxKind.QuestionQuestionToken, ts.SyntaxKind.BarBarToken].includes(e.operatorToken.kind)
+  )
+    return [...literals(e.left), ...literals(e.right)];
   return [];
 }
 
@@ -60,7 +71,10 @@ function sourceFiles(dir: string): string[] {
  * literal types of `code:` fields and of OutcomeCodes<…>.
  */
 function scanCodes(files: Array<{ name: string; text: string }>): Use[] {
-  const parsed = files.map((f) => ({ name: f.name, sf: ts.createSourceFile(f.name, f.text, ts.ScriptTarget.Latest, true) }));
+  const parsed = files.map((f) => ({
+    name: f.name,
+    sf: ts.createSourceFile(f.name, f.text, ts.ScriptTarget.Latest, true),
+  }));
   // Pass 1: the classes, their bases, and where their constructors take the code.
   const classes = new Map<string, { base?: string; codeIndex?: number }>();
   for (const { sf } of parsed) {
@@ -69,7 +83,10 @@ function scanCodes(files: Array<{ name: string; text: string }>): Use[] {
         const base = n.heritageClauses?.find((h) => h.token === ts.SyntaxKind.ExtendsKeyword)?.types[0]?.expression;
         const ctor = n.members.find(ts.isConstructorDeclaration);
         const i = ctor?.parameters.findIndex((p) => p.name.getText(sf) === 'code') ?? -1;
-        classes.set(n.name.text, { base: base && ts.isIdentifier(base) ? base.text : undefined, ...(ctor ? { codeIndex: i >= 0 ? i : undefined } : {}) });
+        classes.set(n.name.text, {
+          base: base && ts.isIdentifier(base) ? base.text : undefined,
+          ...(ctor ? { codeIndex: i >= 0 ? i : undefined } : {}),
+        });
       }
       ts.forEachChild(n, visit);
     };
@@ -112,11 +129,22 @@ function scanCodes(files: Array<{ name: string; text: string }>): Use[] {
         add(literalTypes(n.type), n);
       } else if (ts.isVariableDeclaration(n) && n.name.getText(sf) === 'code') {
         add(literals(n.initializer), n, !(n.type && CODE_TYPE.test(n.type.getText(sf))));
-      } else if (ts.isBinaryExpression(n) && [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken].includes(n.operatorToken.kind)) {
-        for (const [a, b] of [[n.left, n.right], [n.right, n.left]] as const) {
+      } else if (
+        ts.isBinaryExpression(n) &&
+        [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken].includes(
+          n.operatorToken.kind,
+        )
+      ) {
+        for (const [a, b] of [
+          [n.left, n.right],
+          [n.right, n.left],
+        ] as const) {
           if (ts.isPropertyAccessExpression(a) && a.name.text === 'code') add(literals(b), n, true);
         }
-      } else if ((ts.isAsExpression(n) || ts.isSatisfiesExpression(n) || ts.isTypeAssertionExpression(n)) && CODE_TYPE.test(n.type.getText(sf))) {
+      } else if (
+        (ts.isAsExpression(n) || ts.isSatisfiesExpression(n) || ts.isTypeAssertionExpression(n)) &&
+        CODE_TYPE.test(n.type.getText(sf))
+      ) {
         add(literals(n.expression), n);
       } else if (ts.isTypeReferenceNode(n) && n.typeName.getText(sf) === 'OutcomeCodes') {
         for (const t of n.typeArguments ?? []) add(literalTypes(t), n);
@@ -169,8 +197,22 @@ describe('the scan of the sources', () => {
     `;
     const found = [...new Set(scanCodes([{ name: 'x.ts', text }]).map((u) => u.code))].sort();
     expect(found).toEqual([
-      'AsSecond', 'Asserted', 'Cast', 'Compared', 'Field', 'FromSuper', 'InDefault', 'InTypeArg', 'Inherited', 'MultiLine',
-      'OtherField', 'Returned', 'ReturnedToo', 'TypedField', 'TypedFieldToo', 'Variable',
+      'AsSecond',
+      'Asserted',
+      'Cast',
+      'Compared',
+      'Field',
+      'FromSuper',
+      'InDefault',
+      'InTypeArg',
+      'Inherited',
+      'MultiLine',
+      'OtherField',
+      'Returned',
+      'ReturnedToo',
+      'TypedField',
+      'TypedFieldToo',
+      'Variable',
     ]);
   });
 
@@ -181,7 +223,9 @@ describe('the scan of the sources', () => {
 
 describe('the outcome catalogue', () => {
   it('has an entry for every code src/ uses (even one cast past the compiler)', () => {
-    const unknown = srcUses().filter((u) => !(u.code in OUTCOMES)).map((u) => `${u.code} (${u.where})`);
+    const unknown = srcUses()
+      .filter((u) => !(u.code in OUTCOMES))
+      .map((u) => `${u.code} (${u.where})`);
     expect(unknown, 'add these to OUTCOMES in src/util/outcomes.ts, or use an existing code').toEqual([]);
   });
 
@@ -191,24 +235,35 @@ describe('the outcome catalogue', () => {
   });
 
   it('gives exit codes and HTTP statuses that agree with whose fault it is', () => {
-    const httpForExit: Partial<Record<number, number>> = { [ExitCode.usage]: 400, [ExitCode.denied]: 403, [ExitCode.notFound]: 404, [ExitCode.conflict]: 409 };
+    const httpForExit: Partial<Record<number, number>> = {
+      [ExitCode.usage]: 400,
+      [ExitCode.denied]: 403,
+      [ExitCode.notFound]: 404,
+      [ExitCode.conflict]: 409,
+    };
     const exits = new Set<number>(Object.values(ExitCode).filter((e) => e !== ExitCode.ok));
     const problems: string[] = [];
     for (const [code, o] of entries) {
       const bad = (why: string) => problems.push(`${code}: ${why}`);
       if (!exits.has(o.exit)) bad(`exit ${o.exit} is not one of ExitCode's`);
       if (!Number.isInteger(o.http) || o.http < 400 || o.http > 599) bad(`HTTP ${o.http} is not an error status`);
-      if (o.blame === 'requester' && !(o.http >= 400 && o.http < 500)) bad('the requester\'s fault must be a 4xx');
-      if (o.blame === 'builder' && !(o.http >= 500 && o.http < 600)) bad('the builder\'s fault must be a 5xx');
+      if (o.blame === 'requester' && !(o.http >= 400 && o.http < 500)) bad("the requester's fault must be a 4xx");
+      if (o.blame === 'builder' && !(o.http >= 500 && o.http < 600)) bad("the builder's fault must be a 5xx");
       // The package's faults are how its builds end; timeout is the one way other than failed.
-      if (o.blame === 'package' && !(o.status === 'failed' || o.status === 'timeout')) bad('the package\'s fault must end a build failed (or timeout)');
-      if (o.blame === 'package' && o.http !== 422) bad('the package\'s fault is a 422 (the request was fine, what it names cannot be built)');
+      if (o.blame === 'package' && !(o.status === 'failed' || o.status === 'timeout'))
+        bad("the package's fault must end a build failed (or timeout)");
+      if (o.blame === 'package' && o.http !== 422)
+        bad("the package's fault is a 422 (the request was fine, what it names cannot be built)");
       const expected = httpForExit[o.exit];
-      if (expected !== undefined && (o.blame !== 'requester' || o.http !== expected)) bad(`exit ${o.exit} is the requester's fault with HTTP ${expected}`);
-      if ((o.exit === ExitCode.config || o.exit === ExitCode.internal) && o.blame !== 'builder') bad(`exit ${o.exit} is the builder's fault`);
-      if ((o.status === 'denied' || o.status === 'cancelled') && o.blame !== 'requester') bad(`a build ends ${o.status} by the requester's doing`);
+      if (expected !== undefined && (o.blame !== 'requester' || o.http !== expected))
+        bad(`exit ${o.exit} is the requester's fault with HTTP ${expected}`);
+      if ((o.exit === ExitCode.config || o.exit === ExitCode.internal) && o.blame !== 'builder')
+        bad(`exit ${o.exit} is the builder's fault`);
+      if ((o.status === 'denied' || o.status === 'cancelled') && o.blame !== 'requester')
+        bad(`a build ends ${o.status} by the requester's doing`);
       if (o.status === 'timeout' && o.blame !== 'package') bad('a build times out by its own doing');
-      if (!/^\S.*\.$/.test(o.summary) || /\.\s+[A-Z]/.test(o.summary)) bad(`summary ${JSON.stringify(o.summary)} is not one sentence`);
+      if (!/^\S.*\.$/.test(o.summary) || /\.\s+[A-Z]/.test(o.summary))
+        bad(`summary ${JSON.stringify(o.summary)} is not one sentence`);
     }
     expect(problems).toEqual([]);
   });
@@ -255,7 +310,14 @@ describe('README.md', () => {
     const table = section.slice(start, end < 0 ? section.length : end).join('\n') + '\n';
     if (table !== outcomeTable() && process.env.UPDATE_README === '1') {
       const first = headings[at]!.i + 1 + start;
-      fs.writeFileSync(file, [...lines.slice(0, first), ...outcomeTable().trimEnd().split('\n'), ...lines.slice(first + table.trimEnd().split('\n').length)].join('\n'));
+      fs.writeFileSync(
+        file,
+        [
+          ...lines.slice(0, first),
+          ...outcomeTable().trimEnd().split('\n'),
+          ...lines.slice(first + table.trimEnd().split('\n').length),
+        ].join('\n'),
+      );
       return;
     }
     // To regenerate: UPDATE_README=1 npx vitest run test/unit/outcomes.test.ts

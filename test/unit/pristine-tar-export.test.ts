@@ -25,17 +25,33 @@ let tmp: string;
 let env: NodeJS.ProcessEnv;
 
 function run(argv: string[], opts: { cwd?: string; input?: Buffer; extraEnv?: NodeJS.ProcessEnv } = {}): Buffer {
-  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: { ...env, ...opts.extraEnv }, input: opts.input, maxBuffer: 256 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status ?? r.signal}:\n${r.stdout.toString()}\n${r.stderr.toString()}`);
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    cwd: opts.cwd,
+    env: { ...env, ...opts.extraEnv },
+    input: opts.input,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (r.status !== 0)
+    throw new Error(
+      `${argv.join(' ')} exited ${r.status ?? r.signal}:\n${r.stdout.toString()}\n${r.stderr.toString()}`,
+    );
   return r.stdout;
 }
-const git = (cwd: string, args: string[], input?: Buffer) => run(['git', '-c', 'init.defaultBranch=main', ...args], { cwd, input }).toString().trim();
+const git = (cwd: string, args: string[], input?: Buffer) =>
+  run(['git', '-c', 'init.defaultBranch=main', ...args], { cwd, input })
+    .toString()
+    .trim();
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 const tarList = (file: string) => run(['tar', '-tf', file]).toString().split('\n').filter(Boolean);
 
 function sink(): Writable & { text: () => string } {
   let text = '';
-  const w = new Writable({ write(c, _e, cb) { text += String(c); cb(); } }) as Writable & { text: () => string };
+  const w = new Writable({
+    write(c, _e, cb) {
+      text += String(c);
+      cb();
+    },
+  }) as Writable & { text: () => string };
   w.text = () => text;
   return w;
 }
@@ -69,12 +85,32 @@ interface Made {
 
 const COMPRESS = { gz: '-z', xz: '-J', bz2: '-j' } as const;
 
-function makePackage(name: string, o: { ext: keyof typeof COMPRESS; upstream: Files; components?: Record<string, Files>; signature?: string; tarOptions?: string[]; importEnv?: NodeJS.ProcessEnv }): Made {
+function makePackage(
+  name: string,
+  o: {
+    ext: keyof typeof COMPRESS;
+    upstream: Files;
+    components?: Record<string, Files>;
+    signature?: string;
+    tarOptions?: string[];
+    importEnv?: NodeJS.ProcessEnv;
+  },
+): Made {
   const work = path.join(tmp, name);
   const stage = path.join(work, 'stage');
   const top = `${name}-1.0`;
   const tar = (dir: string, out: string) =>
-    run(['tar', ...(o.tarOptions ?? ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@1700000000']), COMPRESS[o.ext], '-cf', out, dir], { cwd: stage });
+    run(
+      [
+        'tar',
+        ...(o.tarOptions ?? ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@1700000000']),
+        COMPRESS[o.ext],
+        '-cf',
+        out,
+        dir,
+      ],
+      { cwd: stage },
+    );
   writeTree(path.join(stage, top), o.upstream);
   const main = `${name}_1.0.orig.tar.${o.ext}`;
   tar(top, path.join(work, main));
@@ -85,7 +121,8 @@ function makePackage(name: string, o: { ext: keyof typeof COMPRESS; upstream: Fi
   }
   // The packaging tree: upstream, components in their directories, debian/.
   run(['tar', '-xf', main], { cwd: work });
-  for (const comp of Object.keys(o.components ?? {})) run(['tar', '-C', top, '-xf', `${name}_1.0.orig-${comp}.tar.${o.ext}`], { cwd: work });
+  for (const comp of Object.keys(o.components ?? {}))
+    run(['tar', '-C', top, '-xf', `${name}_1.0.orig-${comp}.tar.${o.ext}`], { cwd: work });
   writeTree(path.join(work, top), {
     'debian/changelog': `${name} (1.0-1) unstable; urgency=medium\n\n  * Test.\n\n -- Pocket Tester <tester@localhost>  Sat, 21 Nov 2026 12:00:00 +0000\n`,
     'debian/control': `Source: ${name}\nMaintainer: Pocket Tester <tester@localhost>\nStandards-Version: 4.6.2\nRules-Requires-Root: no\n\nPackage: ${name}\nArchitecture: all\nDescription: test\n test\n`,
@@ -97,7 +134,10 @@ function makePackage(name: string, o: { ext: keyof typeof COMPRESS; upstream: Fi
   const files: Record<string, string> = {};
   for (const f of fs.readdirSync(work)) if (f.startsWith(`${name}_`)) files[f] = path.join(work, f);
   const clone = path.join(work, 'git');
-  run(['gbp', 'import-dsc', '--pristine-tar', path.join(work, `${name}_1.0-1.dsc`), clone], { cwd: work, extraEnv: o.importEnv });
+  run(['gbp', 'import-dsc', '--pristine-tar', path.join(work, `${name}_1.0-1.dsc`), clone], {
+    cwd: work,
+    extraEnv: o.importEnv,
+  });
   const bare = path.join(tmp, 'repos', `${name}.git`);
   git(tmp, ['init', '-q', '--bare', bare]);
   git(clone, ['push', '-q', bare, 'refs/heads/*:refs/heads/*', 'refs/tags/*:refs/tags/*']);
@@ -124,7 +164,8 @@ function withDelta(m: Made, tarball: string, delta: Buffer): string {
   const copy = fs.mkdtempSync(path.join(tmp, 'hostile-')) + `/${m.name}.git`;
   git(tmp, ['clone', '-q', '--bare', m.bare, copy]);
   const blob = git(copy, ['hash-object', '-w', '--stdin'], delta);
-  const lines = git(copy, ['ls-tree', 'refs/heads/pristine-tar']).split('\n')
+  const lines = git(copy, ['ls-tree', 'refs/heads/pristine-tar'])
+    .split('\n')
     .map((l) => (l.endsWith(`\t${tarball}.delta`) ? `100644 blob ${blob}\t${tarball}.delta` : l));
   const tree = git(copy, ['mktree'], Buffer.from(`${lines.join('\n')}\n`));
   const commit = git(copy, ['commit-tree', tree, '-p', 'refs/heads/pristine-tar', '-m', 'hostile'], Buffer.alloc(0));
@@ -135,7 +176,10 @@ function withDelta(m: Made, tarball: string, delta: Buffer): string {
 /** The delta of `tarball` on m's branch, its manifest changed by `edit`. */
 function editedDelta(m: Made, tarball: string, edit: (manifest: string) => string): Buffer {
   const dir = fs.mkdtempSync(path.join(tmp, 'delta-'));
-  fs.writeFileSync(path.join(dir, 'd.tar.gz'), run(['git', 'show', `refs/heads/pristine-tar:${tarball}.delta`], { cwd: m.bare }));
+  fs.writeFileSync(
+    path.join(dir, 'd.tar.gz'),
+    run(['git', 'show', `refs/heads/pristine-tar:${tarball}.delta`], { cwd: m.bare }),
+  );
   fs.mkdirSync(path.join(dir, 'x'));
   run(['tar', '-xzf', path.join(dir, 'd.tar.gz'), '-C', path.join(dir, 'x')]);
   const manifest = path.join(dir, 'x', 'manifest');
@@ -145,12 +189,12 @@ function editedDelta(m: Made, tarball: string, edit: (manifest: string) => strin
 }
 
 const UPSTREAM: Files = {
-  'README': 'upstream\n',
+  README: 'upstream\n',
   'data/empty/': '',
   'data/nested/deeper/': '',
   'data/file': 'x\n',
   'bin/tool': '#!/bin/sh\necho tool\n',
-  'link': { symlink: 'README' },
+  link: { symlink: 'README' },
   'top-empty/': '',
 };
 const SIGNATURE = '-----BEGIN PGP SIGNATURE-----\n\niHUEABYKAB0WIQ==\n=abcd\n-----END PGP SIGNATURE-----\n';
@@ -168,32 +212,39 @@ afterAll(() => {
 describe('upstream tarballs with empty directories', () => {
   const made = new Map<string, Made>();
   beforeAll(() => {
-    for (const ext of ['gz', 'xz', 'bz2'] as const) made.set(ext, makePackage(`ptx-empty-${ext}`, { ext, upstream: UPSTREAM }));
+    for (const ext of ['gz', 'xz', 'bz2'] as const)
+      made.set(ext, makePackage(`ptx-empty-${ext}`, { ext, upstream: UPSTREAM }));
   });
 
-  it.each(['gz', 'xz', 'bz2'] as const)('.orig.tar.%s: regenerated byte for byte, as pristine-tar checkout makes it, empty directories inside', async (ext) => {
-    const m = made.get(ext)!;
-    const tarball = `${m.name}_1.0.orig.tar.${ext}`;
-    const original = sha256(m.files[tarball]!);
-    const fromCheckout = sha256(checkout(m, tarball));
-    expect(fromCheckout).toBe(original);
+  it.each(['gz', 'xz', 'bz2'] as const)(
+    '.orig.tar.%s: regenerated byte for byte, as pristine-tar checkout makes it, empty directories inside',
+    async (ext) => {
+      const m = made.get(ext)!;
+      const tarball = `${m.name}_1.0.orig.tar.${ext}`;
+      const original = sha256(m.files[tarball]!);
+      const fromCheckout = sha256(checkout(m, tarball));
+      expect(fromCheckout).toBe(original);
 
-    for (const gitdir of [m.bare, path.join(m.clone, '.git')]) {
-      const { id, workDir, log, prepared } = await prepare(m, gitdir);
-      expect(id.needsUpstreamTarball).toBe(true);
-      expect(prepared.upstreamTarball).toEqual({ name: tarball, from: 'pristine-tar' });
-      expect(prepared.upstreamFiles).toEqual([tarball]);
-      const out = path.join(prepared.inDir, tarball);
-      expect(sha256(out)).toBe(original);
-      const names = tarList(out);
-      for (const d of ['data/empty/', 'data/nested/', 'data/nested/deeper/', 'top-empty/']) expect(names).toContain(`${m.name}-1.0/${d}`);
-      expect(log).toContain(`export: 4 directories of ${tarball} that git does not store recreated from its manifest (data/empty, data/nested, data/nested/deeper, top-empty)`);
-      expect(log).toContain(`${tarball} regenerated from the pristine-tar branch`);
-      // Nothing but the tree and the tarball is left for dpkg-source; scratch space is gone.
-      expect(fs.readdirSync(prepared.inDir).sort()).toEqual([`${m.name}-1.0`, tarball]);
-      expect(fs.readdirSync(workDir)).toEqual(['in']);
-    }
-  });
+      for (const gitdir of [m.bare, path.join(m.clone, '.git')]) {
+        const { id, workDir, log, prepared } = await prepare(m, gitdir);
+        expect(id.needsUpstreamTarball).toBe(true);
+        expect(prepared.upstreamTarball).toEqual({ name: tarball, from: 'pristine-tar' });
+        expect(prepared.upstreamFiles).toEqual([tarball]);
+        const out = path.join(prepared.inDir, tarball);
+        expect(sha256(out)).toBe(original);
+        const names = tarList(out);
+        for (const d of ['data/empty/', 'data/nested/', 'data/nested/deeper/', 'top-empty/'])
+          expect(names).toContain(`${m.name}-1.0/${d}`);
+        expect(log).toContain(
+          `export: 4 directories of ${tarball} that git does not store recreated from its manifest (data/empty, data/nested, data/nested/deeper, top-empty)`,
+        );
+        expect(log).toContain(`${tarball} regenerated from the pristine-tar branch`);
+        // Nothing but the tree and the tarball is left for dpkg-source; scratch space is gone.
+        expect(fs.readdirSync(prepared.inDir).sort()).toEqual([`${m.name}-1.0`, tarball]);
+        expect(fs.readdirSync(workDir)).toEqual(['in']);
+      }
+    },
+  );
 
   it('a tarball as upstreams make them (pax format, unsorted, real owners and times, escaped names), imported in the C locale', async () => {
     const m = makePackage('ptx-messy', {
@@ -201,10 +252,22 @@ describe('upstream tarballs with empty directories', () => {
       tarOptions: ['--format=posix'],
       // pristine-tar commit then writes the manifest with octal escapes: caf\303\251.
       importEnv: { LANG: 'C', LC_ALL: 'C' },
-      upstream: { 'README': 'x\n', 'café/notes': 'y\n', 'vide é/': '', 'with space/inner/': '', 'tab\there/': '', 'back\\slash/': '', 'zz/': '', 'aa/b/': '' },
+      upstream: {
+        README: 'x\n',
+        'café/notes': 'y\n',
+        'vide é/': '',
+        'with space/inner/': '',
+        'tab\there/': '',
+        'back\\slash/': '',
+        'zz/': '',
+        'aa/b/': '',
+      },
     });
     const tarball = `${m.name}_1.0.orig.tar.gz`;
-    const manifest = run(['sh', '-c', 'git show "refs/heads/pristine-tar:$1.delta" | tar -xzOf - manifest', 'sh', tarball], { cwd: m.bare }).toString('latin1');
+    const manifest = run(
+      ['sh', '-c', 'git show "refs/heads/pristine-tar:$1.delta" | tar -xzOf - manifest', 'sh', tarball],
+      { cwd: m.bare },
+    ).toString('latin1');
     expect(manifest).toContain('caf\\303\\251/notes');
     expect(manifest).toContain('tab\\there/');
     expect(sha256(checkout(m, tarball))).toBe(sha256(m.files[tarball]!));
@@ -222,7 +285,15 @@ describe('upstream tarballs with empty directories', () => {
     const up = path.join(workDir, 'up');
     await exportTree(m.bare, git(m.bare, ['show', `refs/heads/pristine-tar:${tarball}.id`]), up);
     const log = sink();
-    await expect(runHostTool(['pristine-tar', 'gentar', delta, path.join(workDir, tarball)], { workDir, cwd: up, timeoutMs: 120_000, log, what: 'gentar' })).rejects.toThrow();
+    await expect(
+      runHostTool(['pristine-tar', 'gentar', delta, path.join(workDir, tarball)], {
+        workDir,
+        cwd: up,
+        timeoutMs: 120_000,
+        log,
+        what: 'gentar',
+      }),
+    ).rejects.toThrow();
     expect(log.text()).toMatch(/Cannot stat: No such file or directory/);
   });
 
@@ -234,20 +305,27 @@ describe('upstream tarballs with empty directories', () => {
       { edit: (s) => `${s}${m.name}-1.0/../escape/\n`, why: /has a "\.\." component/ },
       { edit: (s) => `${s}${m.name}-1.0/\\056\\056/escape/\n`, why: /has a "\.\." component/ },
       { edit: (s) => `${s}${path.join(tmp, 'abs-escape')}/\n`, why: /is an absolute path/ },
-      { edit: (s) => `${s}${m.name}-1.0/link/escape/\n`, why: /lies below "link", which is a symlink in the upstream tree/ },
+      {
+        edit: (s) => `${s}${m.name}-1.0/link/escape/\n`,
+        why: /lies below "link", which is a symlink in the upstream tree/,
+      },
       { edit: (s) => `${s}${m.name}-1.0/README/escape/\n`, why: /lies below "README", which is not a directory/ },
     ];
     for (const c of cases) {
       const gitdir = withDelta(m, tarball, editedDelta(m, tarball, c.edit));
       const workDir = fs.mkdtempSync(path.join(tmp, 'build-'));
       const id = await identifySource(gitdir, m.commit, m.name);
-      const err = await prepareSource(gitdir, m.commit, id, workDir, sink()).then(() => null, (e: unknown) => e);
+      const err = await prepareSource(gitdir, m.commit, id, workDir, sink()).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(PocketbuildError);
       expect((err as PocketbuildError).code).toBe('UnsafePristineTarManifest');
       expect((err as PocketbuildError).message).toMatch(c.why);
       expect((err as PocketbuildError).message).toContain('pristine-tar commit');
       // Where each of those names would have landed: the work directory, its parent, tmp.
-      for (const where of [workDir, path.dirname(workDir), tmp, path.dirname(tmp)]) expect(fs.existsSync(path.join(where, 'escape')), where).toBe(false);
+      for (const where of [workDir, path.dirname(workDir), tmp, path.dirname(tmp)])
+        expect(fs.existsSync(path.join(where, 'escape')), where).toBe(false);
       expect(fs.existsSync(path.join(tmp, 'abs-escape'))).toBe(false);
       expect(fs.readdirSync(workDir)).toEqual(['in']);
       expect(fs.readdirSync(path.join(workDir, 'in'))).toEqual([`${m.name}-1.0`]);
@@ -262,10 +340,16 @@ describe('upstream tarballs with empty directories', () => {
       fs.writeFileSync(path.join(dir, 'type'), 'tar\n');
       return run(['tar', '-czf', '-', '-C', dir, 'type']);
     })();
-    for (const [delta, why] of [[Buffer.from('not a tarball at all\n'), /cannot be unpacked/], [noManifest, /has no manifest/]] as const) {
+    for (const [delta, why] of [
+      [Buffer.from('not a tarball at all\n'), /cannot be unpacked/],
+      [noManifest, /has no manifest/],
+    ] as const) {
       const gitdir = withDelta(m, tarball, delta);
       const id = await identifySource(gitdir, m.commit, m.name);
-      const err = await prepareSource(gitdir, m.commit, id, fs.mkdtempSync(path.join(tmp, 'build-')), sink()).then(() => null, (e: unknown) => e);
+      const err = await prepareSource(gitdir, m.commit, id, fs.mkdtempSync(path.join(tmp, 'build-')), sink()).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect((err as PocketbuildError).code).toBe('BrokenPristineTar');
       expect((err as PocketbuildError).message).toMatch(why);
     }
@@ -279,8 +363,8 @@ describe('component tarballs and the upstream signature', () => {
   beforeAll(() => {
     m = makePackage('ptx-comp', {
       ext: 'xz',
-      upstream: { 'README': 'main\n', 'docs/': '' },
-      components: { extra: { 'notes': 'component\n', 'void/': '', 'deep/er/': '' } },
+      upstream: { README: 'main\n', 'docs/': '' },
+      components: { extra: { notes: 'component\n', 'void/': '', 'deep/er/': '' } },
       signature: SIGNATURE,
     });
   });
@@ -288,7 +372,13 @@ describe('component tarballs and the upstream signature', () => {
   it('gbp stored them as this test expects: a tree per tarball, the .asc beside the main one', () => {
     const branch = git(m.bare, ['ls-tree', '--name-only', 'refs/heads/pristine-tar']).split('\n');
     expect(branch).toEqual([`${extra}.delta`, `${extra}.id`, `${main}.asc`, `${main}.delta`, `${main}.id`]);
-    expect(Object.keys(m.files).sort()).toEqual(['ptx-comp_1.0-1.debian.tar.xz', 'ptx-comp_1.0-1.dsc', extra, main, `${main}.asc`]);
+    expect(Object.keys(m.files).sort()).toEqual([
+      'ptx-comp_1.0-1.debian.tar.xz',
+      'ptx-comp_1.0-1.dsc',
+      extra,
+      main,
+      `${main}.asc`,
+    ]);
     // The main tarball's tree is the upstream tree without extra/, made by gbp for the
     // occasion: no commit holds it, so the push did not carry it.
     const mainTree = git(m.clone, ['show', `refs/heads/pristine-tar:${main}.id`]);
@@ -303,7 +393,11 @@ describe('component tarballs and the upstream signature', () => {
       [extra, 'extra', undefined],
     ]);
     // Found again from the upstream tag, hash for hash.
-    expect(found[0]!.rebuiltFrom).toEqual({ ref: 'refs/tags/upstream/1.0', tree: git(m.bare, ['rev-parse', 'upstream/1.0^{tree}']), without: ['extra'] });
+    expect(found[0]!.rebuiltFrom).toEqual({
+      ref: 'refs/tags/upstream/1.0',
+      tree: git(m.bare, ['rev-parse', 'upstream/1.0^{tree}']),
+      without: ['extra'],
+    });
     expect((await findPristineTarballs(path.join(m.clone, '.git'), 'ptx-comp', '1.0'))[0]!.rebuiltFrom).toBeUndefined();
   });
 
@@ -314,10 +408,13 @@ describe('component tarballs and the upstream signature', () => {
       expect(prepared.upstreamTarball).toEqual({ name: main, from: 'pristine-tar' });
       expect(prepared.upstreamFiles).toEqual([main, `${main}.asc`, extra]);
       expect(fs.readdirSync(prepared.inDir).sort()).toEqual(['ptx-comp-1.0', extra, main, `${main}.asc`]);
-      for (const f of [main, `${main}.asc`, extra]) expect(sha256(path.join(prepared.inDir, f)), f).toBe(sha256(m.files[f]!));
+      for (const f of [main, `${main}.asc`, extra])
+        expect(sha256(path.join(prepared.inDir, f)), f).toBe(sha256(m.files[f]!));
       expect(tarList(path.join(prepared.inDir, main))).toEqual(expect.arrayContaining(['ptx-comp-1.0/docs/']));
       expect(tarList(path.join(prepared.inDir, main)).some((n) => n.includes('extra'))).toBe(false);
-      expect(tarList(path.join(prepared.inDir, extra))).toEqual(expect.arrayContaining(['extra/void/', 'extra/deep/', 'extra/deep/er/', 'extra/notes']));
+      expect(tarList(path.join(prepared.inDir, extra))).toEqual(
+        expect.arrayContaining(['extra/void/', 'extra/deep/', 'extra/deep/er/', 'extra/notes']),
+      );
       expect(log).toContain(`${main}.asc (upstream signature) copied from the pristine-tar branch`);
       if (gitdir === m.bare) expect(log).toContain('refs/tags/upstream/1.0 without extra');
     }
@@ -326,7 +423,13 @@ describe('component tarballs and the upstream signature', () => {
   it('dpkg-source builds a source package from them that lists the same files as the original .dsc', async () => {
     const { prepared } = await prepare(m, m.bare);
     run(['dpkg-source', '-b', 'ptx-comp-1.0'], { cwd: prepared.inDir });
-    const files = (dsc: string) => fs.readFileSync(dsc, 'utf8').split('Checksums-Sha256:\n')[1]!.split('\nFiles:')[0]!.split('\n').filter((l) => !l.includes('.debian.tar.'));
+    const files = (dsc: string) =>
+      fs
+        .readFileSync(dsc, 'utf8')
+        .split('Checksums-Sha256:\n')[1]!
+        .split('\nFiles:')[0]!
+        .split('\n')
+        .filter((l) => !l.includes('.debian.tar.'));
     expect(files(path.join(prepared.inDir, 'ptx-comp_1.0-1.dsc'))).toEqual(files(m.files['ptx-comp_1.0-1.dsc']!));
   });
 
@@ -334,15 +437,27 @@ describe('component tarballs and the upstream signature', () => {
     const copy = fs.mkdtempSync(path.join(tmp, 'names-')) + '/ptx-comp.git';
     git(tmp, ['clone', '-q', '--bare', m.bare, copy]);
     const rename = (from: string, to: string) => {
-      const lines = git(copy, ['ls-tree', 'refs/heads/pristine-tar']).split('\n').map((l) => l.replace(`\t${from}`, `\t${to}`));
+      const lines = git(copy, ['ls-tree', 'refs/heads/pristine-tar'])
+        .split('\n')
+        .map((l) => l.replace(`\t${from}`, `\t${to}`));
       const tree = git(copy, ['mktree'], Buffer.from(`${lines.join('\n')}\n`));
-      git(copy, ['update-ref', 'refs/heads/pristine-tar', git(copy, ['commit-tree', tree, '-m', 'renamed'], Buffer.alloc(0))]);
+      git(copy, [
+        'update-ref',
+        'refs/heads/pristine-tar',
+        git(copy, ['commit-tree', tree, '-m', 'renamed'], Buffer.alloc(0)),
+      ]);
     };
     rename(`${extra}.delta`, 'ptx-comp_1.0.orig-Extra_X.tar.xz.delta');
-    await expect(findPristineTarballs(copy, 'ptx-comp', '1.0')).rejects.toMatchObject({ code: 'BadPristineTarName', message: expect.stringMatching(/component name "Extra_X"/) });
+    await expect(findPristineTarballs(copy, 'ptx-comp', '1.0')).rejects.toMatchObject({
+      code: 'BadPristineTarName',
+      message: expect.stringMatching(/component name "Extra_X"/),
+    });
     rename('ptx-comp_1.0.orig-Extra_X.tar.xz.delta', `${extra}.delta`);
     rename(`${main}.delta`, 'elsewhere.delta');
-    await expect(findPristineTarballs(copy, 'ptx-comp', '1.0')).rejects.toMatchObject({ code: 'BrokenPristineTar', message: expect.stringMatching(/no ptx-comp_1\.0\.orig\.tar\.\* for the main upstream tarball/) });
+    await expect(findPristineTarballs(copy, 'ptx-comp', '1.0')).rejects.toMatchObject({
+      code: 'BrokenPristineTar',
+      message: expect.stringMatching(/no ptx-comp_1\.0\.orig\.tar\.\* for the main upstream tarball/),
+    });
   });
 });
 
@@ -356,7 +471,7 @@ describe('createMissingFromManifest', () => {
   const fresh = () => {
     const d = fs.mkdtempSync(path.join(dir, 'up-'));
     outside = fs.mkdtempSync(path.join(dir, 'outside-'));
-    writeTree(d, { 'README': 'x', 'sub/file': 'y', 'link': { symlink: outside }, 'rel': { symlink: '..' } });
+    writeTree(d, { README: 'x', 'sub/file': 'y', link: { symlink: outside }, rel: { symlink: '..' } });
     return d;
   };
   const listing = (d: string): string[] => {
@@ -374,18 +489,45 @@ describe('createMissingFromManifest', () => {
 
   it('creates, as directories, the names the tree lacks (parents first), under the common top directory', () => {
     const d = fresh();
-    const manifest = 'p-1/\np-1/README\np-1/a/b/c/\np-1/sub/\np-1/sub/file\np-1/sub/new\np-1/link\np-1/with\\040space/\np-1/caf\\303\\251/\np-1/back\\\\slash/\n';
+    const manifest =
+      'p-1/\np-1/README\np-1/a/b/c/\np-1/sub/\np-1/sub/file\np-1/sub/new\np-1/link\np-1/with\\040space/\np-1/caf\\303\\251/\np-1/back\\\\slash/\n';
     const created = createMissingFromManifest(Buffer.from(manifest, 'latin1'), d, ctx);
-    expect(created.map((c) => Buffer.from(c, 'latin1').toString('utf8'))).toEqual(['a', 'a/b', 'a/b/c', 'sub/new', 'with space', 'café', 'back\\slash']);
+    expect(created.map((c) => Buffer.from(c, 'latin1').toString('utf8'))).toEqual([
+      'a',
+      'a/b',
+      'a/b/c',
+      'sub/new',
+      'with space',
+      'café',
+      'back\\slash',
+    ]);
     // Also made, not reported: the names as pristine-tar 1.49 misread them, for gentar's
     // second attempt (only that attempt's tarball lists them).
-    expect(listing(d)).toEqual(['README', 'a/', 'a/b/', 'a/b/c/', 'back\\slash/', 'caf\\303\\251/', 'café/', 'link', 'rel', 'sub/', 'sub/file', 'sub/new/', 'with space/', 'with\\040space/']);
+    expect(listing(d)).toEqual([
+      'README',
+      'a/',
+      'a/b/',
+      'a/b/c/',
+      'back\\slash/',
+      'caf\\303\\251/',
+      'café/',
+      'link',
+      'rel',
+      'sub/',
+      'sub/file',
+      'sub/new/',
+      'with space/',
+      'with\\040space/',
+    ]);
     expect(fs.readdirSync(outside)).toEqual([]);
   });
 
   it('without a common top directory, names are relative to the tree itself', () => {
     const d = fresh();
-    expect(createMissingFromManifest(Buffer.from('README\nempty/\nsub/deeper/\n'), d, ctx)).toEqual(['empty', 'sub/deeper']);
+    expect(createMissingFromManifest(Buffer.from('README\nempty/\nsub/deeper/\n'), d, ctx)).toEqual([
+      'empty',
+      'sub/deeper',
+    ]);
   });
 
   it('refuses, before creating anything, names that leave the tree or pass through a symlink or a file', () => {
@@ -422,6 +564,8 @@ describe('createMissingFromManifest', () => {
 
   it('a top directory tar escaped cannot be regenerated, and says why', () => {
     const d = fresh();
-    expect(() => createMissingFromManifest(Buffer.from('caf\\303\\251-1/\ncaf\\303\\251-1/x/\n'), d, ctx)).toThrow(/tar escaped that name/);
+    expect(() => createMissingFromManifest(Buffer.from('caf\\303\\251-1/\ncaf\\303\\251-1/x/\n'), d, ctx)).toThrow(
+      /tar escaped that name/,
+    );
   });
 });

@@ -8,7 +8,17 @@ import { ID_RE, newRequestId, parseRequest, serializeRequest, type Request } fro
 const COMMIT = 'a'.repeat(40);
 
 function req(pkg: string, pocket = 'stable', id = newRequestId()): Request {
-  return { v: 1, id, pocket, package: pkg, commit: COMMIT, commit_spec: 'main', principal: 'alice', origin: 'cli', time: new Date().toISOString() };
+  return {
+    v: 1,
+    id,
+    pocket,
+    package: pkg,
+    commit: COMMIT,
+    commit_spec: 'main',
+    principal: 'alice',
+    origin: 'cli',
+    time: new Date().toISOString(),
+  };
 }
 
 describe('request ids and files', () => {
@@ -104,14 +114,16 @@ describe('DirectoryQueue', () => {
     fs.writeFileSync(path.join(dir, `${newRequestId()}.json`), serializeRequest(mismatched));
     expect(q.pending()).toEqual([good]);
     expect(quarantined).toHaveLength(3);
-    expect(quarantined.find((l) => l.startsWith('notes.txt'))).toBe('notes.txt: not a request file (expected <id>.json)');
+    expect(quarantined.find((l) => l.startsWith('notes.txt'))).toBe(
+      'notes.txt: not a request file (expected <id>.json)',
+    );
     expect(quarantined.find((l) => l.startsWith(bad))).toMatch(/not JSON/);
     expect(quarantined.some((l) => l.includes('does not match the file name'))).toBe(true);
     const q2 = fs.readdirSync(path.join(dir, 'quarantine'));
     expect(q2.filter((n) => n.endsWith('.reason'))).toHaveLength(3);
   });
 
-  it('ignores writers\' temp files', () => {
+  it("ignores writers' temp files", () => {
     fs.writeFileSync(path.join(dir, '.tmp-whatever'), 'partial');
     expect(q.pending()).toEqual([]);
     expect(quarantined).toEqual([]);

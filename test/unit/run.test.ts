@@ -19,7 +19,13 @@ describe('run', () => {
     const seen: Buffer[] = [];
     log.on('data', (c: Buffer) => seen.push(c));
     const r = await run(['sh', '-c', 'echo out; echo err >&2; exit 3'], { timeoutMs: 10_000, log });
-    expect(r).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n', how: 'exited with status 3', timedOut: false });
+    expect(r).toMatchObject({
+      code: 3,
+      stdout: 'out\n',
+      stderr: 'err\n',
+      how: 'exited with status 3',
+      timedOut: false,
+    });
     expect(Buffer.concat(seen).toString()).toContain('out\n');
   });
 
@@ -55,8 +61,12 @@ describe('run', () => {
     // A parent node process that runs `sleep` through run() and then dies hard.
     const script = `import { run } from ${JSON.stringify(new URL('../../src/util/run.ts', import.meta.url).pathname.replace(/\.ts$/, '.js').replace('/src/', '/dist/'))};
       run(['sh', '-c', 'echo $$; exec sleep 300'], { timeoutMs: 60000, log: process.stdout });`;
-    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const pid = await new Promise<number>((resolve) =>
+      parent.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+    );
     expect(alive(pid)).toBe(true);
     parent.kill('SIGKILL');
     await new Promise((r) => parent.once('exit', r));
@@ -65,6 +75,8 @@ describe('run', () => {
   });
 
   it('runChecked turns a failure into one line naming the command and its stderr', async () => {
-    await expect(runChecked(['sh', '-c', 'echo boom >&2; exit 2'], { timeoutMs: 10_000, what: 'the thing' })).rejects.toThrow('the thing exited with status 2: boom');
+    await expect(
+      runChecked(['sh', '-c', 'echo boom >&2; exit 2'], { timeoutMs: 10_000, what: 'the thing' }),
+    ).rejects.toThrow('the thing exited with status 2: boom');
   });
 });

@@ -14,10 +14,14 @@ interface Hostile {
 }
 
 function loadCorpus(): Hostile[] {
-  const lines = fs.readFileSync(CORPUS, 'utf8').split('\n').filter((l) => l !== '');
+  const lines = fs
+    .readFileSync(CORPUS, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
   return lines.map((l, i) => {
     const o = JSON.parse(l) as Partial<Hostile>;
-    if (typeof o.cmd !== 'string' || typeof o.why !== 'string') throw new Error(`corpus line ${i + 1} lacks cmd or why`);
+    if (typeof o.cmd !== 'string' || typeof o.why !== 'string')
+      throw new Error(`corpus line ${i + 1} lacks cmd or why`);
     return { cmd: o.cmd, why: o.why };
   });
 }
@@ -76,12 +80,24 @@ const VALID: [string, Command][] = [
   [`submit prod hello ${FULL}`, { verb: 'submit', pocket: 'prod', package: 'hello', commit: FULL, json: false }],
   ['submit prod hello 3F2A', { verb: 'submit', pocket: 'prod', package: 'hello', commit: '3F2A', json: false }],
   ['submit prod\thello\tmain', { verb: 'submit', pocket: 'prod', package: 'hello', commit: 'main', json: false }],
-  ['\tsubmit \t prod\t\thello   main\t', { verb: 'submit', pocket: 'prod', package: 'hello', commit: 'main', json: false }],
-  ['submit bookworm-backports libfoo++ debian/1.2.3-1', { verb: 'submit', pocket: 'bookworm-backports', package: 'libfoo++', commit: 'debian/1.2.3-1', json: false }],
-  ['submit 0 g++-12 refs/heads/main', { verb: 'submit', pocket: '0', package: 'g++-12', commit: 'refs/heads/main', json: false }],
+  [
+    '\tsubmit \t prod\t\thello   main\t',
+    { verb: 'submit', pocket: 'prod', package: 'hello', commit: 'main', json: false },
+  ],
+  [
+    'submit bookworm-backports libfoo++ debian/1.2.3-1',
+    { verb: 'submit', pocket: 'bookworm-backports', package: 'libfoo++', commit: 'debian/1.2.3-1', json: false },
+  ],
+  [
+    'submit 0 g++-12 refs/heads/main',
+    { verb: 'submit', pocket: '0', package: 'g++-12', commit: 'refs/heads/main', json: false },
+  ],
   ['submit prod hello v1.0_rc1', { verb: 'submit', pocket: 'prod', package: 'hello', commit: 'v1.0_rc1', json: false }],
   ['submit prod hello HEAD', { verb: 'submit', pocket: 'prod', package: 'hello', commit: 'HEAD', json: false }],
-  ['submit prod hello upstream/2.10+dfsg', { verb: 'submit', pocket: 'prod', package: 'hello', commit: 'upstream/2.10+dfsg', json: false }],
+  [
+    'submit prod hello upstream/2.10+dfsg',
+    { verb: 'submit', pocket: 'prod', package: 'hello', commit: 'upstream/2.10+dfsg', json: false },
+  ],
   ['status', { verb: 'status', json: false }],
   ['status --json', { verb: 'status', json: true }],
   [`status ${ID}`, { verb: 'status', id: ID, json: false }],
@@ -128,7 +144,9 @@ describe('refusal messages', () => {
   const message = (raw: string): string => refusal(raw).message;
 
   it('names the position and the character, escaped', () => {
-    expect(message('submit prod\u0000hello main')).toBe('character 12 is "\\u0000", which is not allowed; type printable ASCII separated by spaces');
+    expect(message('submit prod\u0000hello main')).toBe(
+      'character 12 is "\\u0000", which is not allowed; type printable ASCII separated by spaces',
+    );
     expect(message('whoami\n')).toMatch(/^character 7 is "\\u000a"/);
     expect(message('submit prod hell\u043e main')).toMatch(/^character 17 is "\\u043e"/);
     expect(message('submit \uff50rod hello main')).toMatch(/^character 8 is "\\uff50"/);
@@ -147,7 +165,9 @@ describe('refusal messages', () => {
     expect(message('submit prod hello')).toBe('usage: submit POCKET PACKAGE COMMIT [--json] (got 2 arguments)');
     expect(message(`log ${ID} extra`)).toBe('usage: log ID [--follow] (got 2 arguments)');
     expect(message('help me')).toBe('usage: help (got 1 argument)');
-    expect(message("git-receive-pack 'a.git' 'b.git'")).toMatch(/^usage: git-receive-pack 'PACKAGE.git' \(got 2 arguments\)/);
+    expect(message("git-receive-pack 'a.git' 'b.git'")).toMatch(
+      /^usage: git-receive-pack 'PACKAGE.git' \(got 2 arguments\)/,
+    );
   });
 
   it('refuses options it does not know without running anything', () => {
@@ -197,13 +217,39 @@ describe('refusal messages', () => {
 
 describe('commit specs', () => {
   it('takes hex ids and ordinary branch and tag names', () => {
-    for (const ok of ['3f2a', FULL, 'main', 'debian/sid', 'v1.2.3', 'upstream/1.0+dfsg', 'feature-x_y', 'refs/tags/v1']) {
+    for (const ok of [
+      '3f2a',
+      FULL,
+      'main',
+      'debian/sid',
+      'v1.2.3',
+      'upstream/1.0+dfsg',
+      'feature-x_y',
+      'refs/tags/v1',
+    ]) {
       expect(isCommitSpec(ok), ok).toBe(true);
     }
   });
 
   it('refuses revision expressions and unsafe names', () => {
-    for (const bad of ['', 'main@{1}', 'HEAD~1', 'HEAD^', 'a..b', 'a//b', 'a/', 'a.lock', 'a.', 'a/.b', 'a.lock/b', '-x', '.x', 'a b', 'a'.repeat(201), 'a:b']) {
+    for (const bad of [
+      '',
+      'main@{1}',
+      'HEAD~1',
+      'HEAD^',
+      'a..b',
+      'a//b',
+      'a/',
+      'a.lock',
+      'a.',
+      'a/.b',
+      'a.lock/b',
+      '-x',
+      '.x',
+      'a b',
+      'a'.repeat(201),
+      'a:b',
+    ]) {
       expect(isCommitSpec(bad), bad).toBe(false);
     }
   });
@@ -225,7 +271,10 @@ describe('help text', () => {
       "git-receive-pack 'PACKAGE.git'",
       "git-upload-pack 'PACKAGE.git'",
     ]) {
-      expect(lines.filter((l) => l.startsWith(usage)), usage).toHaveLength(1);
+      expect(
+        lines.filter((l) => l.startsWith(usage)),
+        usage,
+      ).toHaveLength(1);
     }
     expect(lines.filter((l) => l.includes('build@HOST:PACKAGE.git') && l.startsWith('git URLs'))).toHaveLength(1);
     expect(lines).toHaveLength(12);

@@ -25,17 +25,38 @@ describe('the vm output stream parser', () => {
   /** A device image: the stream, then the zeros of the rest of the disk. */
   const device = (...parts: Array<string | Buffer>): string => {
     const f = path.join(dir, 'device.raw');
-    fs.writeFileSync(f, Buffer.concat([...parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)), Buffer.alloc(4096)]));
+    fs.writeFileSync(
+      f,
+      Buffer.concat([...parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p)), Buffer.alloc(4096)]),
+    );
     return f;
   };
-  const frame = (name: string, data: string | Buffer) => Buffer.concat([Buffer.from(`F ${name} ${Buffer.byteLength(data)}\n`, 'latin1'), Buffer.from(data)]);
+  const frame = (name: string, data: string | Buffer) =>
+    Buffer.concat([Buffer.from(`F ${name} ${Buffer.byteLength(data)}\n`, 'latin1'), Buffer.from(data)]);
   const parse = (f: string, l = limits) => readOutputStream(f, out, l);
   const outside = () => fs.readdirSync(dir).filter((n) => n !== 'out' && n !== 'device.raw');
 
   it('writes each framed file into the directory and returns the exit status', () => {
     const bin = Buffer.from([0, 1, 2, 0x0a, 0xff, 0x0a]);
-    const r = parse(device(STREAM_MAGIC, frame('hello_1.0_all.deb', bin), frame('hello_1.0.dsc', 'text\n'), frame('empty+1~a', ''), 'E 0\n', 'garbage after the end is ignored'));
-    expect(r).toEqual({ reported: true, status: 0, files: [{ name: 'hello_1.0_all.deb', size: 6 }, { name: 'hello_1.0.dsc', size: 5 }, { name: 'empty+1~a', size: 0 }] });
+    const r = parse(
+      device(
+        STREAM_MAGIC,
+        frame('hello_1.0_all.deb', bin),
+        frame('hello_1.0.dsc', 'text\n'),
+        frame('empty+1~a', ''),
+        'E 0\n',
+        'garbage after the end is ignored',
+      ),
+    );
+    expect(r).toEqual({
+      reported: true,
+      status: 0,
+      files: [
+        { name: 'hello_1.0_all.deb', size: 6 },
+        { name: 'hello_1.0.dsc', size: 5 },
+        { name: 'empty+1~a', size: 0 },
+      ],
+    });
     expect(fs.readFileSync(path.join(out, 'hello_1.0_all.deb'))).toEqual(bin);
     expect(fs.readFileSync(path.join(out, 'hello_1.0.dsc'), 'utf8')).toBe('text\n');
   });
@@ -65,14 +86,18 @@ describe('the vm output stream parser', () => {
 
   it('refuses files over the byte limit, together or alone', () => {
     expect(() => parse(device(STREAM_MAGIC, frame('big', Buffer.alloc(1001)), 'E 0\n'))).toThrow(/over 1000 bytes/);
-    expect(() => parse(device(STREAM_MAGIC, frame('a', Buffer.alloc(600)), frame('b', Buffer.alloc(600)), 'E 0\n'))).toThrow(/over 1000 bytes/);
+    expect(() =>
+      parse(device(STREAM_MAGIC, frame('a', Buffer.alloc(600)), frame('b', Buffer.alloc(600)), 'E 0\n')),
+    ).toThrow(/over 1000 bytes/);
     // A size claim alone is enough: the parser does not read 9 PB to find out.
     expect(() => parse(device(STREAM_MAGIC, 'F huge 9999999999999999\n', 'E 0\n'))).toThrow(/over 1000 bytes/);
     expect(fs.readdirSync(out)).toEqual([]);
   });
 
   it('refuses too many files', () => {
-    expect(() => parse(device(STREAM_MAGIC, frame('a', '1'), frame('b', '2'), frame('c', '3'), frame('d', '4'), 'E 0\n'))).toThrow(/more than 3 files/);
+    expect(() =>
+      parse(device(STREAM_MAGIC, frame('a', '1'), frame('b', '2'), frame('c', '3'), frame('d', '4'), 'E 0\n')),
+    ).toThrow(/more than 3 files/);
     expect(fs.readdirSync(out)).toEqual([]);
   });
 
@@ -127,14 +152,20 @@ describe('the vm output stream parser', () => {
   });
 
   it('removes what it wrote when a later frame is bad', () => {
-    expect(() => parse(device(STREAM_MAGIC, frame('good.deb', 'ok'), frame('../bad', 'x'), 'E 0\n'))).toThrow(/refused/);
+    expect(() => parse(device(STREAM_MAGIC, frame('good.deb', 'ok'), frame('../bad', 'x'), 'E 0\n'))).toThrow(
+      /refused/,
+    );
     expect(fs.readdirSync(out)).toEqual([]);
   });
 });
 
 describe('the initramfs archive', () => {
   it('is newc cpio with root-owned members, 4-byte alignment and a trailer', () => {
-    const a = cpioArchive([{ kind: 'dir', name: 'bin' }, { kind: 'file', name: 'init', data: Buffer.from('#!/bin/sh\n'), mode: 0o755 }, { kind: 'chardev', name: 'dev/console', major: 5, minor: 1 }]);
+    const a = cpioArchive([
+      { kind: 'dir', name: 'bin' },
+      { kind: 'file', name: 'init', data: Buffer.from('#!/bin/sh\n'), mode: 0o755 },
+      { kind: 'chardev', name: 'dev/console', major: 5, minor: 1 },
+    ]);
     expect(a.length % 4).toBe(0);
     expect(a.subarray(0, 6).toString()).toBe('070701');
     const text = a.toString('latin1');

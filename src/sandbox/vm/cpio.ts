@@ -29,7 +29,21 @@ export function cpioArchive(entries: readonly CpioEntry[]): Buffer {
   let ino = 1;
   const member = (name: string, mode: number, data: Buffer, rdev: [number, number] = [0, 0]) => {
     const nameBytes = Buffer.from(name + '\0', 'utf8');
-    const fields = [ino++, mode, 0, 0, (mode & 0o170000) === S_IFDIR ? 2 : 1, 0, data.length, 0, 0, rdev[0], rdev[1], nameBytes.length, 0];
+    const fields = [
+      ino++,
+      mode,
+      0,
+      0,
+      (mode & 0o170000) === S_IFDIR ? 2 : 1,
+      0,
+      data.length,
+      0,
+      0,
+      rdev[0],
+      rdev[1],
+      nameBytes.length,
+      0,
+    ];
     push(Buffer.from('070701' + fields.map((f) => f.toString(16).padStart(8, '0')).join(''), 'ascii'));
     push(nameBytes);
     pad();
@@ -38,7 +52,8 @@ export function cpioArchive(entries: readonly CpioEntry[]): Buffer {
   };
   for (const e of entries) {
     const name = e.name.replace(/^\/+/, '');
-    if (!name || name.split('/').some((c) => c === '' || c === '.' || c === '..')) throw new Error(`cpio: bad member name ${JSON.stringify(e.name)}`);
+    if (!name || name.split('/').some((c) => c === '' || c === '.' || c === '..'))
+      throw new Error(`cpio: bad member name ${JSON.stringify(e.name)}`);
     switch (e.kind) {
       case 'dir':
         member(name, S_IFDIR | (e.mode ?? 0o755), Buffer.alloc(0));

@@ -14,26 +14,63 @@ import { program } from './tools.js';
  * their owners, and the daemon user's own files appear owned by root, as in the userns
  * backend. No journal: the image is only ever attached read-only.
  */
-export async function makeTreeImage(dir: string, file: string, o: { label: string; log: Writable; timeoutMs?: number }): Promise<void> {
-  if (!fs.statSync(dir).isDirectory()) throw new PocketbuildError('VmBindNotDirectory', `the vm sandbox can only pass directories in, and ${dir} is not one.`);
+export async function makeTreeImage(
+  dir: string,
+  file: string,
+  o: { label: string; log: Writable; timeoutMs?: number },
+): Promise<void> {
+  if (!fs.statSync(dir).isDirectory())
+    throw new PocketbuildError(
+      'VmBindNotDirectory',
+      `the vm sandbox can only pass directories in, and ${dir} is not one.`,
+    );
   const timeoutMs = o.timeoutMs ?? 20 * 60_000;
   const ns = userNamespaceArgs();
   const du = await runChecked([...ns, 'du', '-s', '-x', '-k', dir], { timeoutMs, what: `measuring ${dir}` });
-  const inodes = await runChecked([...ns, 'du', '-s', '-x', '--inodes', dir], { timeoutMs, what: `counting the files of ${dir}` });
+  const inodes = await runChecked([...ns, 'du', '-s', '-x', '--inodes', dir], {
+    timeoutMs,
+    what: `counting the files of ${dir}`,
+  });
   const kb = Number(du.stdout.trim().split(/\s+/)[0]);
   const count = Number(inodes.stdout.trim().split(/\s+/)[0]);
-  if (!Number.isFinite(kb) || !Number.isFinite(count)) throw new PocketbuildError('VmImageFailed', `cannot measure ${dir} for its disk image (du said ${JSON.stringify(du.stdout.trim())}).`);
+  if (!Number.isFinite(kb) || !Number.isFinite(count))
+    throw new PocketbuildError(
+      'VmImageFailed',
+      `cannot measure ${dir} for its disk image (du said ${JSON.stringify(du.stdout.trim())}).`,
+    );
   // Room for ext4's metadata (inode tables, directories, bitmaps) on top of the data.
   const mb = Math.ceil((kb * 1.15 + count * 0.5) / 1024) + 32;
   fs.rmSync(file, { force: true });
   await runChecked(
-    [...ns, program('mke2fs'), '-q', '-t', 'ext4', '-O', '^has_journal', '-m', '0', '-N', String(Math.ceil(count * 1.1) + 1024),
-      '-E', 'lazy_itable_init=1,nodiscard', '-L', o.label, '-d', dir, file, `${mb}M`],
+    [
+      ...ns,
+      program('mke2fs'),
+      '-q',
+      '-t',
+      'ext4',
+      '-O',
+      '^has_journal',
+      '-m',
+      '0',
+      '-N',
+      String(Math.ceil(count * 1.1) + 1024),
+      '-E',
+      'lazy_itable_init=1,nodiscard',
+      '-L',
+      o.label,
+      '-d',
+      dir,
+      file,
+      `${mb}M`,
+    ],
     { timeoutMs, log: o.log, what: `mke2fs -d ${dir}` },
   );
   // mke2fs always adds lost+found; an input directory should hold exactly what the host put there.
   if (!fs.existsSync(path.join(dir, 'lost+found'))) {
-    await runChecked([program('debugfs'), '-w', '-R', 'rmdir lost+found', file], { timeoutMs: 60_000, what: 'debugfs (removing lost+found)' });
+    await runChecked([program('debugfs'), '-w', '-R', 'rmdir lost+found', file], {
+      timeoutMs: 60_000,
+      what: 'debugfs (removing lost+found)',
+    });
   }
 }
 
@@ -45,7 +82,24 @@ export async function makeTreeImage(dir: string, file: string, o: { label: strin
 export async function makeScratchImage(seed: string, file: string, mb: number, log: Writable): Promise<void> {
   fs.rmSync(file, { force: true });
   await runChecked(
-    [program('mke2fs'), '-q', '-t', 'ext4', '-O', '^has_journal', '-m', '0', '-E', 'lazy_itable_init=1,nodiscard', '-L', 'pbscratch', '-d', seed, file, `${mb}M`],
+    [
+      program('mke2fs'),
+      '-q',
+      '-t',
+      'ext4',
+      '-O',
+      '^has_journal',
+      '-m',
+      '0',
+      '-E',
+      'lazy_itable_init=1,nodiscard',
+      '-L',
+      'pbscratch',
+      '-d',
+      seed,
+      file,
+      `${mb}M`,
+    ],
     { timeoutMs: 10 * 60_000, log, what: 'mke2fs (scratch disk)' },
   );
 }
@@ -55,8 +109,14 @@ export async function makeScratchImage(seed: string, file: string, mb: number, l
  * `<cacheDir>/vm/<digest>/` and shared by every build: qemu attaches it read-only, so no
  * build can change it. `ready` is written last, under a lock, as for the base itself.
  */
-export async function ensureRootImage(o: { cacheDir: string; baseDigest: string; base: string; log: Writable }): Promise<string> {
-  if (!/^[0-9a-f]{16,128}$/.test(o.baseDigest)) throw new PocketbuildError('VmImageFailed', `the base digest ${JSON.stringify(o.baseDigest)} is not a hex digest.`);
+export async function ensureRootImage(o: {
+  cacheDir: string;
+  baseDigest: string;
+  base: string;
+  log: Writable;
+}): Promise<string> {
+  if (!/^[0-9a-f]{16,128}$/.test(o.baseDigest))
+    throw new PocketbuildError('VmImageFailed', `the base digest ${JSON.stringify(o.baseDigest)} is not a hex digest.`);
   const dir = path.join(o.cacheDir, 'vm', o.baseDigest);
   const image = path.join(dir, 'root.ext4');
   const ready = path.join(dir, 'ready');
@@ -70,7 +130,9 @@ export async function ensureRootImage(o: { cacheDir: string; baseDigest: string;
     await makeTreeImage(o.base, partial, { label: 'pbroot', log: o.log });
     fs.renameSync(partial, image);
     writeFileAtomic(ready, `${new Date().toISOString()}\n`);
-    o.log.write(`vm: root disk image ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${Math.round(fs.statSync(image).size / 1e6)} MB)\n`);
+    o.log.write(
+      `vm: root disk image ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${Math.round(fs.statSync(image).size / 1e6)} MB)\n`,
+    );
     return image;
   });
 }

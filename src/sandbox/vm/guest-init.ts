@@ -4,7 +4,12 @@ import { STREAM_MAGIC } from './output-stream.js';
 export const GUEST_BANNER = 'pocketbuild-vm: guest kernel';
 
 /** Disk serial numbers: how the guest finds each disk whatever order the kernel probes them in. */
-export const SERIAL = { root: 'pbroot', scratch: 'pbscratch', out: 'pbout', input: (i: number) => `pbin${String(i).padStart(3, '0')}` } as const;
+export const SERIAL = {
+  root: 'pbroot',
+  scratch: 'pbscratch',
+  out: 'pbout',
+  input: (i: number) => `pbin${String(i).padStart(3, '0')}`,
+} as const;
 
 /** Where the job (argv, env, mount points) sits on the scratch disk, written there by the host. */
 export const JOB_DIR = 'job';

@@ -32,10 +32,17 @@ export async function runInVmSandbox(o: SandboxOptions): Promise<RunResult> {
   if (problem) throw new PocketbuildError('SandboxUnavailable', problem);
   const outputs = o.binds.filter((b) => b.writable);
   const inputs = o.binds.filter((b) => !b.writable);
-  if (outputs.length !== 1) throw new PocketbuildError('VmBindsUnsupported', `the vm sandbox takes exactly one writable directory (its outputs), not ${outputs.length}.`);
+  if (outputs.length !== 1)
+    throw new PocketbuildError(
+      'VmBindsUnsupported',
+      `the vm sandbox takes exactly one writable directory (its outputs), not ${outputs.length}.`,
+    );
   for (const b of o.binds) {
     if (!/^\/[A-Za-z0-9._/-]*$/.test(b.inside) || b.inside.split('/').includes('..')) {
-      throw new PocketbuildError('VmBindsUnsupported', `the vm sandbox cannot place a directory at ${JSON.stringify(b.inside)}; use a plain absolute path.`);
+      throw new PocketbuildError(
+        'VmBindsUnsupported',
+        `the vm sandbox cannot place a directory at ${JSON.stringify(b.inside)}; use a plain absolute path.`,
+      );
     }
   }
   const kernel = await ensureGuestKernel({ cacheDir: o.cacheDir, base: o.base, log: o.log });
@@ -46,7 +53,12 @@ export async function runInVmSandbox(o: SandboxOptions): Promise<RunResult> {
   fs.mkdirSync(o.scratch, { recursive: true });
   try {
     const seed = path.join(o.scratch, 'seed');
-    writeJob(path.join(seed, JOB_DIR), o, inputs.map((b) => b.inside), outputs[0]!.inside);
+    writeJob(
+      path.join(seed, JOB_DIR),
+      o,
+      inputs.map((b) => b.inside),
+      outputs[0]!.inside,
+    );
     const initrd = path.join(o.scratch, 'initrd.cpio');
     fs.writeFileSync(initrd, initramfs(kernel));
 
@@ -66,9 +78,18 @@ export async function runInVmSandbox(o: SandboxOptions): Promise<RunResult> {
     disks.push({ file: outDisk, serial: SERIAL.out, readonly: false });
 
     let accel = chooseAccel();
-    const machine = { accel, kernel: kernel.vmlinuz, initrd, memoryMb: guestMemoryMb(o.limits.memoryMb), cpus: guestCpus(), disks };
+    const machine = {
+      accel,
+      kernel: kernel.vmlinuz,
+      initrd,
+      memoryMb: guestMemoryMb(o.limits.memoryMb),
+      cpus: guestCpus(),
+      disks,
+    };
     const boot = async (): Promise<RunResult> => {
-      o.log.write(`vm: booting guest kernel ${kernel.version} with accel ${accel.name} (${accel.why}${accel.name === 'tcg' ? '; software emulation, expect builds to be much slower than in the userns sandbox' : ''}), ${machine.memoryMb} MB, ${machine.cpus} cpus, ${o.limits.diskMb} MB disk\n`);
+      o.log.write(
+        `vm: booting guest kernel ${kernel.version} with accel ${accel.name} (${accel.why}${accel.name === 'tcg' ? '; software emulation, expect builds to be much slower than in the userns sandbox' : ''}), ${machine.memoryMb} MB, ${machine.cpus} cpus, ${o.limits.diskMb} MB disk\n`,
+      );
       // qemu itself parses what a hostile guest does to its devices: confine it too, to the
       // files of this VM (and /dev/kvm), with seccomp (-sandbox) inside.
       const confinement = {
@@ -92,12 +113,22 @@ export async function runInVmSandbox(o: SandboxOptions): Promise<RunResult> {
     // qemu exits 0 on SIGTERM; a killed VM must not look like a build that succeeded.
     if (r.timedOut || r.cancelled) return { ...r, stdout, code: null };
     if (r.code !== 0) return { ...r, stdout, how: `ended because qemu ${r.how}` };
-    const report = readOutputStream(outDisk, outputs[0]!.host, { maxBytes: o.limits.diskMb * MiB, maxFiles: MAX_OUTPUT_FILES });
+    const report = readOutputStream(outDisk, outputs[0]!.host, {
+      maxBytes: o.limits.diskMb * MiB,
+      maxFiles: MAX_OUTPUT_FILES,
+    });
     if (!report.reported) {
-      return { ...r, stdout, code: null, how: 'ended without reporting an exit status (the VM console output above says why)' };
+      return {
+        ...r,
+        stdout,
+        code: null,
+        how: 'ended without reporting an exit status (the VM console output above says why)',
+      };
     }
     const bytes = report.files.reduce((n, f) => n + f.size, 0);
-    o.log.write(`vm: the guest returned ${report.files.length} files (${bytes} bytes) and exit status ${report.status}; ran ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    o.log.write(
+      `vm: the guest returned ${report.files.length} files (${bytes} bytes) and exit status ${report.status}; ran ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+    );
     return { ...r, stdout, code: report.status, signal: null, how: `exited with status ${report.status} in the VM` };
   } finally {
     fs.rmSync(o.scratch, { recursive: true, force: true });
@@ -112,18 +143,32 @@ function writeJob(dir: string, o: SandboxOptions, inputs: string[], out: string)
   const list = (name: string, values: string[]) => {
     const d = path.join(dir, name);
     fs.mkdirSync(d, { recursive: true });
-    if (values.length > 999) throw new PocketbuildError('VmJobTooLarge', `the vm sandbox takes at most 999 ${name} entries, not ${values.length}.`);
+    if (values.length > 999)
+      throw new PocketbuildError(
+        'VmJobTooLarge',
+        `the vm sandbox takes at most 999 ${name} entries, not ${values.length}.`,
+      );
     values.forEach((v, i) => fs.writeFileSync(path.join(d, String(i).padStart(3, '0')), v));
   };
   for (const [k, v] of Object.entries(o.env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new PocketbuildError('VmJobTooLarge', `the environment variable name ${JSON.stringify(k)} cannot be passed into the VM.`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+      throw new PocketbuildError(
+        'VmJobTooLarge',
+        `the environment variable name ${JSON.stringify(k)} cannot be passed into the VM.`,
+      );
     if (v.includes('\0')) throw new PocketbuildError('VmJobTooLarge', `the value of ${k} contains a NUL byte.`);
   }
   // env(1) starts the command in the guest and would take a first word with "=" for a variable.
   if (!o.argv.length || o.argv[0]!.includes('=') || o.argv.some((a) => a.includes('\0'))) {
-    throw new PocketbuildError('VmJobTooLarge', 'the command for the VM is empty, starts with a word containing "=", or contains a NUL byte.');
+    throw new PocketbuildError(
+      'VmJobTooLarge',
+      'the command for the VM is empty, starts with a word containing "=", or contains a NUL byte.',
+    );
   }
-  list('env', Object.entries(o.env).map(([k, v]) => `${k}=${v}`));
+  list(
+    'env',
+    Object.entries(o.env).map(([k, v]) => `${k}=${v}`),
+  );
   list('argv', o.argv);
   list('binds', inputs);
   fs.writeFileSync(path.join(dir, 'out'), out);
@@ -134,12 +179,23 @@ function writeJob(dir: string, o: SandboxOptions, inputs: string[], out: string)
 /** A tiny initramfs: busybox, the init script and the few modules it loads. Made per run (milliseconds) so it always matches this code. */
 function initramfs(k: GuestKernel): Buffer {
   const entries: CpioEntry[] = [
-    ...['bin', 'dev', 'etc', 'etc/pocketbuild', 'lib', 'lib/modules', 'proc', 'sys'].map((name) => ({ kind: 'dir' as const, name })),
+    ...['bin', 'dev', 'etc', 'etc/pocketbuild', 'lib', 'lib/modules', 'proc', 'sys'].map((name) => ({
+      kind: 'dir' as const,
+      name,
+    })),
     { kind: 'chardev', name: 'dev/console', major: 5, minor: 1 },
     { kind: 'file', name: 'bin/busybox', data: fs.readFileSync(k.busybox), mode: 0o755 },
     { kind: 'file', name: 'init', data: Buffer.from(GUEST_INIT), mode: 0o755 },
-    { kind: 'file', name: 'etc/pocketbuild/modules', data: Buffer.from(k.modules.map((m) => m.name).join('\n') + '\n') },
-    ...k.modules.map((m) => ({ kind: 'file' as const, name: `lib/modules/${m.name}.ko`, data: fs.readFileSync(m.file) })),
+    {
+      kind: 'file',
+      name: 'etc/pocketbuild/modules',
+      data: Buffer.from(k.modules.map((m) => m.name).join('\n') + '\n'),
+    },
+    ...k.modules.map((m) => ({
+      kind: 'file' as const,
+      name: `lib/modules/${m.name}.ko`,
+      data: fs.readFileSync(m.file),
+    })),
   ];
   return cpioArchive(entries);
 }

@@ -11,10 +11,15 @@ export function readModinfo(ko: Buffer): Map<string, string[]> {
   const shentsize = ko.readUInt16LE(0x3a);
   const shnum = ko.readUInt16LE(0x3c);
   const shstrndx = ko.readUInt16LE(0x3e);
-  if (shentsize < 64 || shoff + shnum * shentsize > ko.length || shstrndx >= shnum) throw bad('section headers out of range');
+  if (shentsize < 64 || shoff + shnum * shentsize > ko.length || shstrndx >= shnum)
+    throw bad('section headers out of range');
   const section = (i: number) => {
     const h = shoff + i * shentsize;
-    return { name: ko.readUInt32LE(h), offset: Number(ko.readBigUInt64LE(h + 0x18)), size: Number(ko.readBigUInt64LE(h + 0x20)) };
+    return {
+      name: ko.readUInt32LE(h),
+      offset: Number(ko.readBigUInt64LE(h + 0x18)),
+      size: Number(ko.readBigUInt64LE(h + 0x20)),
+    };
   };
   const strtab = section(shstrndx);
   const nameAt = (off: number) => {
@@ -41,7 +46,7 @@ export function readModinfo(ko: Buffer): Map<string, string[]> {
 export function moduleDependencies(ko: Buffer, o: { softToo: boolean }): string[] {
   const info = readModinfo(ko);
   const deps = (info.get('depends') ?? []).flatMap((d) => d.split(',')).filter(Boolean);
-  for (const soft of o.softToo ? info.get('softdep') ?? [] : []) {
+  for (const soft of o.softToo ? (info.get('softdep') ?? []) : []) {
     // "pre: a b post: c": the names after `pre:` up to the next `word:`.
     let pre = false;
     for (const word of soft.trim().split(/\s+/)) {

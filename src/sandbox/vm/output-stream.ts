@@ -26,12 +26,15 @@ export interface OutputStreamLimits {
 }
 
 export type OutputStreamResult =
-  | { reported: true; status: number; files: Array<{ name: string; size: number }> }
-  | { reported: false };
+  { reported: true; status: number; files: Array<{ name: string; size: number }> } | { reported: false };
 
 export class BadVmOutput extends PocketbuildError {
   constructor(why: string) {
-    super('BadVmOutput', `the VM's output stream was refused (${why}); the build's outputs were not taken. This is a broken or hostile build, or a pocketbuild bug if the build is ordinary.`, { why });
+    super(
+      'BadVmOutput',
+      `the VM's output stream was refused (${why}); the build's outputs were not taken. This is a broken or hostile build, or a pocketbuild bug if the build is ordinary.`,
+      { why },
+    );
   }
 }
 
@@ -65,7 +68,8 @@ class Reader {
         const s = this.buf.subarray(this.start, nl);
         this.start = nl + 1;
         // Reject non-ASCII rather than let a lossy decoding change what a name is.
-        if (s.some((c) => c < 0x20 || c > 0x7e)) return { error: 'a header line with bytes that are not printable ASCII' };
+        if (s.some((c) => c < 0x20 || c > 0x7e))
+          return { error: 'a header line with bytes that are not printable ASCII' };
         return s.toString('ascii');
       }
       if (this.end - this.start > max) return { error: `a header line longer than ${max} bytes` };
@@ -107,7 +111,8 @@ export function readOutputStream(device: string, destDir: string, limits: Output
     const r = new Reader(fd);
     const head = r.peek(STREAM_MAGIC.length);
     if (head.length === 0 || head.every((b) => b === 0)) return { reported: false };
-    if (!head.equals(Buffer.from(STREAM_MAGIC, 'ascii'))) throw new BadVmOutput('it does not start with the expected header');
+    if (!head.equals(Buffer.from(STREAM_MAGIC, 'ascii')))
+      throw new BadVmOutput('it does not start with the expected header');
     r.line(MAX_LINE);
     const files: Array<{ name: string; size: number }> = [];
     let total = 0;
@@ -121,16 +126,26 @@ export function readOutputStream(device: string, destDir: string, limits: Output
         return { reported: true, status, files };
       }
       const m = /^F (\S+) (\S+)$/.exec(line);
-      if (!m) throw new BadVmOutput(`a frame header ${JSON.stringify(line.slice(0, 80))} that is neither "F NAME SIZE" nor "E STATUS"`);
+      if (!m)
+        throw new BadVmOutput(
+          `a frame header ${JSON.stringify(line.slice(0, 80))} that is neither "F NAME SIZE" nor "E STATUS"`,
+        );
       const [, name, sizeText] = m as unknown as [string, string, string];
-      if (name.length > MAX_NAME || !OUTPUT_NAME.test(name)) throw new BadVmOutput(`the file name ${JSON.stringify(name.slice(0, 80))} is not a plain file name`);
-      if (!SIZE.test(sizeText)) throw new BadVmOutput(`the size ${JSON.stringify(sizeText.slice(0, 30))} of ${name} is not a decimal number`);
+      if (name.length > MAX_NAME || !OUTPUT_NAME.test(name))
+        throw new BadVmOutput(`the file name ${JSON.stringify(name.slice(0, 80))} is not a plain file name`);
+      if (!SIZE.test(sizeText))
+        throw new BadVmOutput(`the size ${JSON.stringify(sizeText.slice(0, 30))} of ${name} is not a decimal number`);
       const size = Number(sizeText);
       if (files.some((f) => f.name === name)) throw new BadVmOutput(`${name} appears twice`);
       if (files.length + 1 > limits.maxFiles) throw new BadVmOutput(`more than ${limits.maxFiles} files`);
-      if (total + size > limits.maxBytes) throw new BadVmOutput(`${name} would bring the outputs over ${limits.maxBytes} bytes (limits.disk_mb)`);
+      if (total + size > limits.maxBytes)
+        throw new BadVmOutput(`${name} would bring the outputs over ${limits.maxBytes} bytes (limits.disk_mb)`);
       const target = path.join(destDir, name);
-      const out = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+      const out = fs.openSync(
+        target,
+        fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+        0o644,
+      );
       written.push(target);
       try {
         if (!r.copy(size, out)) throw new BadVmOutput(`the stream ends inside ${name} (truncated)`);
@@ -142,7 +157,8 @@ export function readOutputStream(device: string, destDir: string, limits: Output
     }
   } catch (e) {
     for (const f of written) fs.rmSync(f, { force: true });
-    if (e instanceof Error && 'code' in e && e.code === 'EEXIST') throw new BadVmOutput('a file name that already exists in the output directory');
+    if (e instanceof Error && 'code' in e && e.code === 'EEXIST')
+      throw new BadVmOutput('a file name that already exists in the output directory');
     throw e;
   } finally {
     fs.closeSync(fd);

@@ -39,24 +39,38 @@ function optionValue(s: string): string {
 export function qemuArgv(m: QemuMachine): string[] {
   const argv = [
     program('qemu-system-x86_64'),
-    '-nodefaults', '-no-user-config', '-display', 'none',
-    '-M', 'microvm,pit=on,pic=on,rtc=on',
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-M',
+    'microvm,pit=on,pic=on,rtc=on',
     ...m.accel.args,
-    '-m', `${m.memoryMb}M`,
-    '-smp', String(m.cpus),
-    '-nic', 'none',
-    '-serial', 'stdio',
+    '-m',
+    `${m.memoryMb}M`,
+    '-smp',
+    String(m.cpus),
+    '-nic',
+    'none',
+    '-serial',
+    'stdio',
     '-no-reboot',
     // seccomp: no exec, no privilege changes, no obsolete syscalls, no scheduler games.
-    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
-    '-kernel', m.kernel,
-    '-initrd', m.initrd,
-    '-append', ['console=ttyS0', 'panic=-1', 'loglevel=4', 'pci=off', 'edd=off', 'rdinit=/init', ...m.accel.kernelArgs].join(' '),
+    '-sandbox',
+    'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    '-kernel',
+    m.kernel,
+    '-initrd',
+    m.initrd,
+    '-append',
+    ['console=ttyS0', 'panic=-1', 'loglevel=4', 'pci=off', 'edd=off', 'rdinit=/init', ...m.accel.kernelArgs].join(' '),
   ];
   m.disks.forEach((d, i) => {
     argv.push(
-      '-drive', `file=${optionValue(d.file)},format=raw,if=none,id=disk${i},cache=writeback${d.readonly ? ',readonly=on' : ''}`,
-      '-device', `virtio-blk-device,drive=disk${i},serial=${d.serial}`,
+      '-drive',
+      `file=${optionValue(d.file)},format=raw,if=none,id=disk${i},cache=writeback${d.readonly ? ',readonly=on' : ''}`,
+      '-device',
+      `virtio-blk-device,drive=disk${i},serial=${d.serial}`,
     );
   });
   return argv;

@@ -21,7 +21,14 @@ const MICROVM_BIOS = '/usr/share/qemu/bios-microvm.bin';
  * an unprivileged daemon's PATH often lacks (mke2fs lives there).
  */
 export function findProgram(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+  const dirs = [
+    ...(process.env.PATH ?? '').split(':').filter(Boolean),
+    '/usr/local/sbin',
+    '/usr/sbin',
+    '/sbin',
+    '/usr/bin',
+    '/bin',
+  ];
   for (const d of dirs) {
     const p = path.join(d, name);
     try {
@@ -40,7 +47,8 @@ export function program(name: string): string {
 
 /** Why the vm backend cannot run on this host (one sentence saying what to install), or undefined if it can. */
 export function vmSandboxProblem(): string | undefined {
-  if (hostArch() !== 'amd64') return `the vm sandbox supports amd64 hosts only, and this one is ${hostArch()}; use sandbox: userns.`;
+  if (hostArch() !== 'amd64')
+    return `the vm sandbox supports amd64 hosts only, and this one is ${hostArch()}; use sandbox: userns.`;
   const missing = NEEDED.filter((n) => !findProgram(n.program));
   if (!fs.existsSync(MICROVM_BIOS)) missing.push({ program: MICROVM_BIOS, pkg: 'qemu-system-data' });
   if (missing.length) {
@@ -64,7 +72,11 @@ export function chooseAccel(): Accel {
     fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
     return { args: ['-accel', 'kvm', '-cpu', 'host'], kernelArgs: [], name: 'kvm', why: '/dev/kvm is usable' };
   } catch {
-    return tcg(fs.existsSync('/dev/kvm') ? `/dev/kvm is not readable and writable by uid ${os.userInfo().uid}` : 'there is no /dev/kvm');
+    return tcg(
+      fs.existsSync('/dev/kvm')
+        ? `/dev/kvm is not readable and writable by uid ${os.userInfo().uid}`
+        : 'there is no /dev/kvm',
+    );
   }
 }
 
