@@ -1,7 +1,7 @@
 import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
 import { Daemon } from '../daemon/daemon.js';
-import { makeWorker } from '../pipeline/worker.js';
+import { makeWorker } from '../pipeline/run-request.js';
 import { AuditLog } from '../record/audit-log.js';
 import { prepareState } from '../publish/prepare-state.js';
 import { stopAgent } from '../publish/signing-key.js';

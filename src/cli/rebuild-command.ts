@@ -4,7 +4,7 @@ import { AptRepository } from '../publish/reprepro.js';
 import { rebuild } from '../pipeline/rebuild.js';
 import { ExitCode } from '../util/errors.js';
 import { untilSignal } from './until-signal.js';
-import { BuildFailed } from '../pipeline/run-build.js';
+import { BuildFailed } from '../util/errors.js';
 
 /** `pocketbuild rebuild ID`: progress to stderr, the comparison to stdout. */
 export async function runRebuild(config: Config, id: string, json: boolean): Promise<number> {

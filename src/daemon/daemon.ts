@@ -43,7 +43,10 @@ export class Daemon {
   private readonly onQueued?: (req: Request) => void;
   /** Requests already passed to onQueued, pruned to what is still queued. */
   private seen = new Set<string>();
-  private readonly running = new Map<string, { req: Request; abort: AbortController; done: Promise<void> }>();
+  private readonly running = new Map<
+    string,
+    { req: Request; abort: AbortController; done: Promise<void>; inSlot: boolean }
+  >();
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
   private pumping = false;
@@ -112,31 +115,51 @@ export class Daemon {
       for (const r of pending) if (!this.seen.has(r.id)) this.onQueued(r);
       this.seen = new Set(pending.map((r) => r.id));
     }
-    for (const [id, r] of this.running) {
-      const by = this.queue.cancelRequestedBy(id);
-      if (by && !r.abort.signal.aborted) {
+    const cancels = this.queue.cancelsRequested();
+    for (const [id, by] of cancels) {
+      const r = this.running.get(id);
+      if (r && !r.abort.signal.aborted) {
         this.log(`build ${id}: cancel requested by ${by}`);
         r.abort.abort(new CancelRequested(by));
+      } else if (!r && !this.closing) {
+        // A request cancelled while it waits is ended at once, outside the slots: it builds nothing.
+        const claim = await this.queue.claim(id);
+        if (claim) {
+          this.log(`build ${id}: cancel requested by ${by} before it started`);
+          this.launch(claim, new CancelRequested(by), false);
+        }
       }
     }
-    while (!this.closing && this.running.size < this.slots) {
+    while (!this.closing && this.busySlots() < this.slots) {
       const claim = await this.queue.claimNext((r) => !this.running.has(r.id));
       if (!claim) return;
       if (this.closing) {
         await claim.release();
         return;
       }
-      const abort = new AbortController();
-      claim.lost.addEventListener('abort', () => abort.abort(claim.lost.reason), { once: true });
-      const id = claim.request.id;
-      const done = this.work(claim, abort.signal)
-        .catch((e) => this.log(`build ${id}: ${errorLine(e)}`))
-        .finally(() => {
-          this.running.delete(id);
-          this.kick();
-        });
-      this.running.set(id, { req: claim.request, abort, done });
+      this.launch(claim);
     }
+  }
+
+  private busySlots(): number {
+    let n = 0;
+    for (const r of this.running.values()) if (r.inSlot) n++;
+    return n;
+  }
+
+  /** Hand a claim to `work`; `cancelled` starts it already aborted, so it ends without building. */
+  private launch(claim: Claim, cancelled?: CancelRequested, inSlot = true): void {
+    const abort = new AbortController();
+    if (cancelled) abort.abort(cancelled);
+    claim.lost.addEventListener('abort', () => abort.abort(claim.lost.reason), { once: true });
+    const id = claim.request.id;
+    const done = this.work(claim, abort.signal)
+      .catch((e) => this.log(`build ${id}: ${errorLine(e)}`))
+      .finally(() => {
+        this.running.delete(id);
+        this.kick();
+      });
+    this.running.set(id, { req: claim.request, abort, done, inSlot });
   }
 
   /** Stop taking work and abort running builds (they stay queued). A second call returns the same promise. */

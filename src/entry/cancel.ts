@@ -1,17 +1,18 @@
 import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
 import { BuildRecord } from '../record/build-record.js';
-import { endedWithoutBuild, finishRequest } from '../notify/finish-request.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { NotFoundError, RefusedError } from '../util/errors.js';
 import { AccessDenied, decide } from '../acl/index.js';
 
-export type CancelOutcome = 'cancelled' | 'cancelling';
+/** Where the request was when its cancel was asked for. */
+export type CancelOutcome = 'queued' | 'running';
 
 /**
- * Stop a request: one still waiting is taken out of the queue and recorded `cancelled` here;
- * one running is marked, and its daemon stops it (the build ends `cancelled`). Principals may
- * cancel their own requests; admins any.
+ * Ask for a request to be stopped. Only the wish is recorded here (a marker in the queue and
+ * an audit entry); the daemon ends the request, as it ends every request: one still waiting
+ * at once, without building it, one running at its next step or by stopping its sandbox.
+ * Principals may cancel their own requests; admins any.
  */
 export async function cancelRequest(
   config: Config,
@@ -35,20 +36,8 @@ export async function cancelRequest(
       { principal, id },
     );
   }
-  if (await queue.removeUnclaimed(id)) {
-    const record = new BuildRecord(config.state_dir, id);
-    record.begin(req);
-    await audit.append({ type: 'cancel', actor: principal, build: id, data: { state: 'queued' } });
-    await finishRequest(
-      config,
-      audit,
-      req,
-      record,
-      endedWithoutBuild(req, 'cancelled', 'BuildCancelled', `cancelled by ${principal} before it started`),
-    );
-    return 'cancelled';
-  }
+  const state: CancelOutcome = (await queue.isClaimed(id)) ? 'running' : 'queued';
   queue.requestCancel(id, principal);
-  await audit.append({ type: 'cancel', actor: principal, build: id, data: { state: 'running' } });
-  return 'cancelling';
+  await audit.append({ type: 'cancel', actor: principal, build: id, data: { state } });
+  return state;
 }

@@ -162,7 +162,9 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Pro
       print(
         cmd.json,
         { id: cmd.id, state },
-        state === 'cancelled' ? `${cmd.id} cancelled\n` : `${cmd.id} is running; its daemon is stopping it\n`,
+        state === 'queued'
+          ? `${cmd.id} will not be built; the daemon records it cancelled\n`
+          : `${cmd.id} is running; its daemon is stopping it\n`,
       );
       return { code: ExitCode.ok, build: cmd.id, data: { state } };
     }

@@ -5,11 +5,13 @@ import type { Config } from '../config/types.js';
 import { BuildRecord, type OutputFile, type StageTiming } from '../record/build-record.js';
 import type { AuditLog } from '../record/audit-log.js';
 import type { AptRepository } from '../publish/reprepro.js';
-import { NotFoundError, PocketbuildError } from '../util/errors.js';
+import { BuildFailed, NotFoundError, PocketbuildError } from '../util/errors.js';
 import { identifySource } from '../steps/source-package.js';
 import { ensureBaseImage } from '../steps/base-image.js';
 import { gatherPinnedDebs } from '../steps/pinned-deps.js';
-import { BuildFailed, runSteps, SHARED_STEPS, type BuildState, type BuildStep } from './run-build.js';
+import type { BuildState, BuildStep } from './build-state.js';
+import { buildStep, checkStep, exportStep } from './build-steps.js';
+import { runSteps } from './run-steps.js';
 
 export interface FileComparison {
   file: string;
@@ -85,7 +87,7 @@ export async function rebuild(
           );
       },
     },
-    { name: 'export', run: SHARED_STEPS.export },
+    { name: 'export', run: exportStep },
     {
       name: 'base',
       run: async () => {
@@ -115,8 +117,8 @@ export async function rebuild(
         s.log.write(`deps: the ${s.deps.length} recorded .debs, each matched by sha256\n`);
       },
     },
-    { name: 'build', run: SHARED_STEPS.build },
-    { name: 'check', run: SHARED_STEPS.check },
+    { name: 'build', run: buildStep },
+    { name: 'check', run: checkStep },
   ];
   const stages: StageTiming[] = [];
   fs.rmSync(s.work, { recursive: true, force: true });

@@ -76,6 +76,28 @@ export class DirectoryQueue {
     }
   }
 
+  /** Every cancel asked for and not yet carried out: request id → who asked. */
+  cancelsRequested(): Map<string, string> {
+    const out = new Map<string, string>();
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(this.dir, CANCEL));
+    } catch {
+      return out;
+    }
+    for (const id of names) {
+      if (!ID_RE.test(id)) continue; // a marker being written (.tmp-…)
+      // A marker outliving its request (it finished as the cancel was asked) would be read forever.
+      if (!fs.existsSync(this.fileOf(id))) {
+        this.clearCancel(id);
+        continue;
+      }
+      const by = this.cancelRequestedBy(id);
+      if (by) out.set(id, by);
+    }
+    return out;
+  }
+
   clearCancel(id: string): void {
     fs.rmSync(path.join(this.dir, CANCEL, id), { force: true });
   }
@@ -154,6 +176,12 @@ export class DirectoryQueue {
     return null;
   }
 
+  /** Claim this pending request, whatever waits before it (to end it without a build, e.g. cancelled). */
+  async claim(id: string): Promise<Claim | null> {
+    const req = this.pending().find((r) => r.id === id);
+    return req ? this.tryClaim(req) : null;
+  }
+
   private async tryClaim(req: Request): Promise<Claim | null> {
     const file = this.fileOf(req.id);
     const lost = new AbortController();
@@ -190,24 +218,6 @@ export class DirectoryQueue {
       });
     };
     return { request: req, lost: lost.signal, finish: () => end(true), release: () => end(false) };
-  }
-
-  /** Remove a pending request that nobody has claimed (cancel). Returns false if it is running or gone. */
-  async removeUnclaimed(id: string): Promise<boolean> {
-    const file = this.fileOf(id);
-    let release: () => Promise<void>;
-    try {
-      release = await lockfile.lock(file, { stale: this.staleMs, realpath: false, retries: 0 });
-    } catch {
-      return false;
-    }
-    try {
-      if (!fs.existsSync(file)) return false;
-      fs.rmSync(file);
-      return true;
-    } finally {
-      await release().catch(() => {});
-    }
   }
 
   /** Move a file aside with its reason; the daemon never reads it again. */

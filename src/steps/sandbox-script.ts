@@ -9,7 +9,7 @@
  *   /in/*.orig*.tar.*    the upstream tarballs (and .asc signatures) a non-native format needs
  *   /debs/               the resolved .debs and their Packages index
  *   /out/                (writable) receives the results
- * When changing the layout, update src/pipeline/run-build.ts (the binds and the arguments).
+ * When changing the layout, update src/steps/build-in-sandbox.ts (the binds and the arguments).
  */
 export const BUILD_UID = 1000;
 export const BUILD_PATH = '/build/reproducible-path';
@@ -18,7 +18,7 @@ export const SANDBOX_SCRIPT = `set -eu
 DIRNAME=$1 EXTRA=$2 SUITE=$3
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 say() { echo "pocketbuild: $*"; }
-# Read back by src/pipeline/run-build.ts to split the build stage's time.
+# Read back by src/steps/build-in-sandbox.ts to split the build stage's time.
 mark() { echo "pocketbuild-mark: $1 $(date +%s%3N)"; }
 say "sandbox: $(uname -r), $(nproc) cpus, running as uid $(id -u)"
 # On the way out, whatever the way: how full the scratch disk is and how many processes the

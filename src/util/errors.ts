@@ -1,4 +1,11 @@
-import { OUTCOMES, ExitCode, type CodeWithExit, type OutcomeCode } from './outcomes.js';
+import {
+  OUTCOMES,
+  ExitCode,
+  type CodeWithExit,
+  type CodeWithStatus,
+  type FinalStatus,
+  type OutcomeCode,
+} from './outcomes.js';
 
 export { ExitCode, type OutcomeCode } from './outcomes.js';
 
@@ -61,4 +68,21 @@ export function outcomeCodeOf(e: unknown): OutcomeCode {
 export function errorLine(e: unknown): string {
   if (e instanceof Error) return e.message.split('\n')[0] ?? e.message;
   return String(e).split('\n')[0] ?? String(e);
+}
+
+/** A refusal by policy, decided before anything is built: the build ends `denied` (only codes whose status is denied). */
+export class Refused extends PocketbuildError {
+  constructor(code: CodeWithStatus<'denied'>, message: string, data: Record<string, unknown> = {}) {
+    super(code, message, data);
+  }
+}
+
+/** A build that ended otherwise than it should: its status is its code's (failed, timeout or cancelled). */
+export class BuildFailed extends PocketbuildError {
+  readonly status: FinalStatus;
+
+  constructor(message: string, code: CodeWithStatus<'failed' | 'timeout' | 'cancelled'> = 'BuildFailed') {
+    super(code, message);
+    this.status = OUTCOMES[code].status;
+  }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { failureLines } from '../../src/steps/failure-reason.js';
 import { explainUnmet, parseUnmet } from '../../src/steps/build-deps.js';
-import { debBuildOptions } from '../../src/pipeline/run-build.js';
+import { debBuildOptions } from '../../src/steps/build-in-sandbox.js';
 
 describe('failureLines: why a build failed, from its output', () => {
   it('prefers the compiler error over make and dpkg-buildpackage echoing it', () => {

@@ -52,6 +52,24 @@ describe('DirectoryQueue', () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  it('lists cancels asked for pending requests; drops markers whose request is gone; leaves markers being written alone', async () => {
+    const waiting = req('hello');
+    const gone = req('other');
+    q.enqueue(waiting);
+    q.requestCancel(waiting.id, 'alice');
+    q.requestCancel(gone.id, 'bob'); // finished as the cancel came
+    const writing = path.join(dir, 'cancel', `.tmp-${waiting.id}-1-abc`);
+    fs.writeFileSync(writing, 'carol\n');
+    expect(q.cancelsRequested()).toEqual(new Map([[waiting.id, 'alice']]));
+    expect(fs.readdirSync(path.join(dir, 'cancel')).sort()).toEqual([path.basename(writing), waiting.id].sort());
+    // Claimed out of turn (a cancelled request is ended at once), finishing clears its marker.
+    const claim = await q.claim(waiting.id);
+    expect(claim?.request).toEqual(waiting);
+    await claim!.finish();
+    expect(q.cancelsRequested()).toEqual(new Map());
+    expect(await q.claim(waiting.id)).toBeNull();
+  });
+
   it('enqueues atomically: one complete file, no temp file left', () => {
     const r = req('hello');
     q.enqueue(r);

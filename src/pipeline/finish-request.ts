@@ -5,7 +5,7 @@ import type { AuditLog } from '../record/audit-log.js';
 import type { BuildRecord, BuildResult } from '../record/build-record.js';
 import { provenanceDigest } from '../record/provenance-file.js';
 import type { FinalStatus, OutcomeCode } from '../util/outcomes.js';
-import { fireHooks } from './build-hooks.js';
+import { fireHooks } from '../notify/build-hooks.js';
 
 /**
  * The one way a request ends, whatever ended it (the build's own outcome, an error around the

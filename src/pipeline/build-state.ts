@@ -1,0 +1,50 @@
+import type { Writable } from 'node:stream';
+import type { Config, PocketConfig } from '../config/types.js';
+import type { Request } from '../queue/request.js';
+import type { AuditLog } from '../record/audit-log.js';
+import type { BuildRecord, StageTiming } from '../record/build-record.js';
+import { LogLimitExceeded } from '../record/capped-log.js';
+import type { AptRepository } from '../publish/reprepro.js';
+import type { BaseImage } from '../steps/base-image.js';
+import type { BuildVariables } from '../steps/build-in-sandbox.js';
+import type { ResolvedDeb } from '../steps/build-deps.js';
+import type { CheckedOutputs } from '../steps/outputs.js';
+import type { SourceIdentity } from '../steps/source-package.js';
+import { BuildFailed, errorLine } from '../util/errors.js';
+
+/** What every step of a build may use, the same for all builds of a daemon. */
+export interface BuildEnvironment {
+  config: Config;
+  repo: AptRepository;
+  audit: AuditLog;
+  /** Cancellation or a lost claim. */
+  signal: AbortSignal;
+}
+
+/** One build as it goes: each step reads what earlier steps made and adds its own. */
+export interface BuildState {
+  req: Request;
+  pocket: PocketConfig;
+  gitdir: string;
+  record: BuildRecord;
+  log: Writable;
+  work: string;
+  source?: SourceIdentity;
+  base?: BaseImage;
+  deps?: ResolvedDeb[];
+  outputs?: CheckedOutputs;
+  /** What the build step ran dpkg-buildpackage with. */
+  buildEnv?: BuildVariables;
+  /** Parts of the build stage, from the sandbox script's marks (build.install, build.compile...). */
+  substages: StageTiming[];
+  /** RFC 3339 UTC, when the build began (provenance startedOn). */
+  started: string;
+}
+
+export type BuildStep = { name: string; run: (s: BuildState, env: BuildEnvironment) => Promise<void> };
+
+/** A build stopped from outside the steps: by its own log's size (failed), else by a cancel. */
+export function stopped(reason: unknown, when: string): BuildFailed {
+  if (reason instanceof LogLimitExceeded) return new BuildFailed(`${reason.message} ${when}`, 'LogLimitExceeded');
+  return new BuildFailed(`${errorLine(reason)}, ${when}`, 'BuildCancelled');
+}

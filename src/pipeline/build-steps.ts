@@ -1,0 +1,186 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { readRef } from '../git/resolve.js';
+import { moveBranch, createTag } from '../git/refs.js';
+import { mangleVersionForGitTag } from '../debian/version.js';
+import { publishBuild } from '../publish/publish-build.js';
+import { ensureBuilderKey } from '../record/builder-key.js';
+import { makeStatement, signStatement } from '../record/provenance.js';
+import { provenanceDigest, provenancePath } from '../record/provenance-file.js';
+import { ensureBaseImage } from '../steps/base-image.js';
+import { buildInSandbox, buildProfiles } from '../steps/build-in-sandbox.js';
+import { fetchBuildDeps } from '../steps/build-deps.js';
+import { checkOutputs } from '../steps/outputs.js';
+import { BUILD_PATH } from '../steps/sandbox-script.js';
+import { prepareSource } from '../steps/source-package.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
+import { VERSION } from '../util/version.js';
+import { stopped, type BuildEnvironment, type BuildState } from './build-state.js';
+import { validateRequest } from './validate.js';
+
+/*
+ * Each step hands the state what it needs to a step module (src/steps/, src/publish/), keeps
+ * what it returns, and is where the build's record, journal and audit log are written: the
+ * step modules themselves touch none of them.
+ */
+
+export async function validateStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  s.source = await validateRequest({
+    config: env.config,
+    req: s.req,
+    pocket: env.config.pockets[s.req.pocket],
+    gitdir: s.gitdir,
+    publishedVersion: (suite, source) => env.repo.publishedVersion(suite, source),
+    log: s.log,
+  });
+}
+
+export async function exportStep(s: BuildState): Promise<void> {
+  await prepareSource(s.gitdir, s.req.commit, s.source!, s.work, s.log);
+}
+
+export async function baseStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  s.base = await ensureBaseImage({
+    cacheDir: path.join(env.config.cache_dir, 'base'),
+    suite: env.config.archive.suite,
+    mirror: env.config.archive.mirror,
+    log: s.log,
+  });
+  s.log.write(`base: ${env.config.archive.suite}, sha256 ${s.base.digest}\n`);
+}
+
+export async function depsStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  const aptDir = env.repo.dir;
+  s.deps = await fetchBuildDeps({
+    baseRoot: s.base!.root,
+    sourceDir: path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`),
+    cacheDir: path.join(env.config.cache_dir, 'apt'),
+    sources: [
+      {
+        uri: env.config.archive.mirror,
+        suite: env.config.archive.suite,
+        components: env.config.archive.components,
+        signedBy: path.join(s.base!.root, 'usr/share/keyrings/debian-archive-keyring.gpg'),
+      },
+      { uri: `file:${aptDir}`, suite: s.pocket.suite, components: ['main'], signedBy: path.join(aptDir, 'key.gpg') },
+    ],
+    extra: s.source!.needsFakeroot ? ['fakeroot'] : [],
+    profiles: buildProfiles(s.pocket),
+    destDir: path.join(s.work, 'debs'),
+    whileReadingSources: (fn) => env.repo.whilePublishingPaused(fn),
+    log: s.log,
+    timeoutMs: 30 * 60_000,
+  });
+  for (const d of s.deps) s.log.write(`  ${d.name} ${d.version} ${d.arch} sha256:${d.sha256}\n`);
+}
+
+export async function buildStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  const r = await buildInSandbox({
+    pocket: s.pocket,
+    limits: env.config.limits,
+    slots: env.config.daemon.slots,
+    cacheDir: env.config.cache_dir,
+    source: s.source!,
+    base: s.base!,
+    work: s.work,
+    log: s.log,
+    signal: env.signal,
+  });
+  if (r.ended === 'stopped') throw stopped(env.signal.reason, `while building (${r.how})`);
+  s.buildEnv = r.buildEnv;
+  s.substages.push(...r.substages);
+}
+
+/** Checked outputs are copied into the build's record, which is what publishing and `verify` read. */
+export async function checkStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  const out = path.join(s.work, 'out');
+  s.outputs = await checkOutputs(out, {
+    source: s.source!.changelog.source,
+    version: s.source!.changelog.version,
+    maxBytes: env.config.limits.disk_mb * 1024 * 1024,
+  });
+  fs.rmSync(s.record.outputsDir, { recursive: true, force: true });
+  fs.mkdirSync(s.record.outputsDir, { recursive: true });
+  for (const f of s.outputs.files) {
+    fs.copyFileSync(path.join(out, f.file), path.join(s.record.outputsDir, f.file));
+    s.log.write(`  ${f.sha256}  ${f.file} (${f.size} bytes)\n`);
+  }
+}
+
+/** Sign what was built from what, before it is published (README.md, "Provenance, verify, rebuild"). */
+export async function provenanceStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  const { config } = env;
+  const statement = makeStatement({
+    req: s.req,
+    version: s.source!.changelog.version,
+    tree: s.source!.tree,
+    sourceDateEpoch: s.source!.changelog.timestamp,
+    buildPath: BUILD_PATH,
+    sandbox: s.pocket.sandbox,
+    limits: { ...config.limits },
+    debBuildOptions: s.buildEnv!.DEB_BUILD_OPTIONS,
+    debBuildProfiles: s.buildEnv!.DEB_BUILD_PROFILES ?? '',
+    baseDigest: s.base!.digest,
+    baseSuite: config.archive.suite,
+    deps: s.deps!.map(({ name, version, arch, sha256 }) => ({ name, version, arch, sha256 })),
+    outputs: s.outputs!.files,
+    builderId: config.builder.id,
+    builderVersion: VERSION,
+    startedOn: s.started,
+    finishedOn: new Date().toISOString(),
+    repositoryUri: `${config.builder.id.replace(/\/+$/, '')}/repos/${s.req.package}.git`,
+  });
+  const envelope = signStatement(statement, ensureBuilderKey(config.state_dir));
+  writeFileAtomic(provenancePath(s.record), JSON.stringify(envelope) + '\n');
+  const digest = provenanceDigest(s.record)!;
+  s.log.write(
+    `provenance: ${statement.subject.length} subjects, ${statement.predicate.buildDefinition.resolvedDependencies.length} resolved dependencies, sha256 ${digest.sha256}\n`,
+  );
+}
+
+export async function publishStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  const version = s.source!.changelog.version;
+  await publishBuild(env.repo, {
+    suite: s.pocket.suite,
+    changesFile: path.join(s.record.outputsDir, s.outputs!.changes),
+    replace: s.pocket.allow_backtracking,
+    provenanceFile: provenancePath(s.record),
+    package: s.req.package,
+    version,
+    id: s.req.id,
+    log: s.log,
+  });
+  // Only now: a crash before this line publishes again, which is harmless.
+  s.record.note({ published: { version, suite: s.pocket.suite } });
+  await env.audit.append({
+    type: 'publish',
+    actor: 'daemon',
+    build: s.req.id,
+    data: { pocket: s.pocket.name, suite: s.pocket.suite, package: s.req.package, version, outputs: s.outputs!.files },
+  });
+  s.log.write(`publish: ${s.req.package} ${version} is in suite ${s.pocket.suite}\n`);
+}
+
+/** The pocket's branch, and (for pockets that keep history) a tag per version, point at the published commit. */
+export async function refsStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  const version = s.source?.changelog.version ?? s.record.journal().published!.version;
+  const moved = async (ref: string, from: string | null): Promise<void> => {
+    await env.audit.append({
+      type: 'ref.moved',
+      actor: 'daemon',
+      build: s.req.id,
+      data: { package: s.req.package, ref, from, to: s.req.commit },
+    });
+  };
+  const before = await readRef(s.gitdir, `refs/heads/${s.pocket.name}`);
+  await moveBranch(s.gitdir, s.pocket.name, s.req.commit);
+  await moved(`refs/heads/${s.pocket.name}`, before);
+  s.log.write(`refs: refs/heads/${s.pocket.name} -> ${s.req.commit}\n`);
+  if (!s.pocket.allow_backtracking) {
+    const tag = `${s.pocket.name}/${mangleVersionForGitTag(version)}`;
+    await createTag(s.gitdir, tag, s.req.commit);
+    await moved(`refs/tags/${tag}`, null);
+    s.log.write(`refs: tag ${tag}\n`);
+  }
+  s.record.note({ refs_moved: true });
+}

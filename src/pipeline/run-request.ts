@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import type { Config } from '../config/types.js';
+import type { Request } from '../queue/request.js';
+import { errorLine } from '../util/errors.js';
+import type { Claim } from '../queue/directory-queue.js';
+import { BuildRecord, type BuildResult } from '../record/build-record.js';
+import { fireHooks } from '../notify/build-hooks.js';
+import { AptRepository } from '../publish/reprepro.js';
+import { CancelRequested, ShuttingDown } from '../daemon/daemon.js';
+import { runBuild } from './run-build.js';
+import type { AuditLog } from '../record/audit-log.js';
+import { CappedLog } from '../record/capped-log.js';
+import { endedWithoutBuild, finishRequest } from './finish-request.js';
+
+/**
+ * A request's life once the daemon has claimed it: the `started` hooks, the build, and its
+ * end. This is the only place a request ends (finishRequest), whatever ended it: the build's
+ * own outcome, a cancel before it started, or an error around the build. A build stopped by
+ * shutdown leaves no result and gives its claim back, so the next start builds it again from
+ * the beginning (or from the journal).
+ */
+export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog, say: (line: string) => void) {
+  const announcing = new Map<string, Promise<void>>();
+  /**
+   * The `submitted` hooks, once per request whichever daemon sees it first: the marker file
+   * is created exclusively in the build's record, so daemons sharing a state dir agree.
+   */
+  const onQueued = (req: Request): void => {
+    const record = new BuildRecord(config.state_dir, req.id);
+    fs.mkdirSync(record.dir, { recursive: true });
+    try {
+      fs.closeSync(fs.openSync(path.join(record.dir, 'submitted-hooks'), 'wx'));
+    } catch {
+      return;
+    }
+    const log = record.openLog();
+    const done = fireHooks(config, 'submitted', req, record, undefined, log, audit)
+      .catch((e) => say(`build ${req.id}: submitted hooks: ${errorLine(e)}`))
+      .finally(() => {
+        log.end();
+        announcing.delete(req.id);
+      });
+    announcing.set(req.id, done);
+  };
+
+  /** Runs the build, or says why none runs; null when the daemon is stopping and the request stays queued. */
+  const outcome = async (req: Request, record: BuildRecord, log: Writable, signal: AbortSignal) => {
+    if (signal.reason instanceof CancelRequested) {
+      log.write(`cancelled by ${signal.reason.by} before it started\n`);
+      return endedWithoutBuild(
+        req,
+        'cancelled',
+        'BuildCancelled',
+        `cancelled by ${signal.reason.by} before it started`,
+      );
+    }
+    say(`build ${req.id}: ${req.package} ${req.commit.slice(0, 12)} -> ${req.pocket}: started`);
+    await audit.append({
+      type: 'build.claimed',
+      actor: 'daemon',
+      build: req.id,
+      data: {
+        pocket: req.pocket,
+        package: req.package,
+        commit: req.commit,
+        principal: req.principal,
+        pid: process.pid,
+      },
+    });
+    await fireHooks(config, 'started', req, record, undefined, log, audit);
+    const result = await runBuild(req, { config, repo, audit, signal }, record, log);
+    return signal.reason instanceof ShuttingDown ? null : result;
+  };
+
+  const work = async (claim: Claim, signal: AbortSignal): Promise<void> => {
+    const req = claim.request;
+    const record = new BuildRecord(config.state_dir, req.id);
+    record.begin(req);
+    const limited = new AbortController();
+    const log = new CappedLog(record.openLog(), config.limits.log_mb * 1024 * 1024, (e) => limited.abort(e));
+    signal = AbortSignal.any([signal, limited.signal]);
+    const began = new Date().toISOString();
+    let result: BuildResult | null;
+    try {
+      await announcing.get(req.id); // so that recipients get "submitted" before "started" or "cancelled"
+      result = await outcome(req, record, log, signal);
+    } catch (e) {
+      // Something around the build failed (the audit log, a record file, the hooks runner).
+      // Left claimed, the request would look "running" until the daemon restarts and then
+      // fail again the same way: end it as failed, saying why, so the submitter sees it.
+      say(`build ${req.id}: internal error: ${errorLine(e)}`);
+      log.write(`\n!!! internal error: ${(e as Error)?.stack ?? errorLine(e)}\n`);
+      const why = `pocketbuild could not finish the build: ${errorLine(e)}; the daemon's log has the details.`;
+      result = endedWithoutBuild(req, 'failed', 'InternalError', why, began);
+    }
+    try {
+      if (result === null) {
+        log.write('daemon shutting down: the request stays queued and will be built again\n');
+        await claim.release();
+        return;
+      }
+      const secs = ((Date.parse(result.finished) - Date.parse(result.started)) / 1000).toFixed(1);
+      say(
+        `build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`,
+      );
+      await finishRequest(config, audit, req, record, result, log).catch((e: unknown) => {
+        // The result is what matters to the submitter; without it the request would be built again.
+        say(`build ${req.id}: could not finish it (audit log or hooks): ${errorLine(e)}`);
+        if (!record.result()) record.finish(result!);
+      });
+      await claim
+        .finish()
+        .catch((err: unknown) =>
+          say(`build ${req.id}: could not remove the request from the queue: ${errorLine(err)}`),
+        );
+    } finally {
+      await new Promise<void>((resolve) => log.end(resolve));
+    }
+  };
+  return { work, onQueued };
+}

@@ -1,0 +1,33 @@
+import type { StageTiming } from '../record/build-record.js';
+import { stopped, type BuildEnvironment, type BuildState, type BuildStep } from './build-state.js';
+
+/**
+ * Run steps in order, timing each, and note each finished step in the audit log; stops
+ * between steps when the build is cancelled.
+ */
+export async function runSteps(
+  steps: BuildStep[],
+  s: BuildState,
+  env: BuildEnvironment,
+  stages: StageTiming[],
+  kind: 'build' | 'rebuild' = 'build',
+): Promise<void> {
+  for (const step of steps) {
+    if (env.signal.aborted) throw stopped(env.signal.reason, `before ${step.name}`);
+    const t0 = Date.now();
+    s.log.write(`\n==> ${step.name} (${new Date().toISOString()})\n`);
+    await step.run(s, env);
+    const ms = Date.now() - t0;
+    stages.push({ name: step.name, ms });
+    if (step.name === 'build') stages.push(...s.substages);
+    await env.audit.append({
+      type: 'build.stage',
+      actor: 'daemon',
+      build: s.req.id,
+      data: { kind, stage: step.name, ms },
+    });
+    // Failpoint for the crash-recovery tests: die as a power cut would, right after a step.
+    if (process.env.POCKETBUILD_TEST_CRASH_AFTER === step.name) process.kill(process.pid, 'SIGKILL');
+    s.log.write(`<== ${step.name}: ${(ms / 1000).toFixed(2)} s\n`);
+  }
+}

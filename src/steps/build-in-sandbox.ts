@@ -1,0 +1,134 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import type { PocketConfig, Config } from '../config/types.js';
+import type { StageTiming } from '../record/build-record.js';
+import { runSandbox } from '../sandbox/index.js';
+import { BuildFailed } from '../util/errors.js';
+import { failureLines } from './failure-reason.js';
+import { limitFailure } from './limit-failure.js';
+import { BUILD_PATH, SANDBOX_SCRIPT } from './sandbox-script.js';
+import type { SourceIdentity } from './source-package.js';
+
+export interface SandboxBuildInput {
+  pocket: Pick<PocketConfig, 'sandbox' | 'suite' | 'deb_build_options'>;
+  limits: Config['limits'];
+  /** Build slots share the CPUs: each build gets its part as parallel=N. */
+  slots: number;
+  cacheDir: string;
+  source: SourceIdentity;
+  base: { root: string; digest: string };
+  /** Holds in/ (the exported source), debs/ (the build-dependencies); out/ and scratch/ are made here. */
+  work: string;
+  log: Writable;
+  signal: AbortSignal;
+}
+
+/** What dpkg-buildpackage ran with: recorded in the provenance. */
+export interface BuildVariables {
+  DEB_BUILD_OPTIONS: string;
+  DEB_BUILD_PROFILES?: string;
+}
+
+export type SandboxBuildOutcome =
+  /** The outputs are in `<work>/out`, unchecked. */
+  | { ended: 'built'; substages: StageTiming[]; buildEnv: BuildVariables; outDir: string }
+  /** Stopped from outside (cancel, or the log's size limit): the caller knows which. */
+  | { ended: 'stopped'; how: string };
+
+/**
+ * The build itself: dpkg-buildpackage in the pocket's sandbox over the base image, offline,
+ * with the build-dependencies already fetched. A failure the sandbox can explain (a limit, a
+ * compiler error) is thrown as a BuildFailed saying so.
+ */
+export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuildOutcome> {
+  const out = path.join(o.work, 'out');
+  fs.mkdirSync(out);
+  const lim = o.limits;
+  const profiles = buildProfiles(o.pocket);
+  const buildEnv: BuildVariables = {
+    DEB_BUILD_OPTIONS: debBuildOptions(o.pocket.deb_build_options, o.slots),
+    ...(profiles.length ? { DEB_BUILD_PROFILES: profiles.join(' ') } : {}),
+  };
+  o.log.write(
+    `build: DEB_BUILD_OPTIONS="${buildEnv.DEB_BUILD_OPTIONS}"${buildEnv.DEB_BUILD_PROFILES ? ` DEB_BUILD_PROFILES="${buildEnv.DEB_BUILD_PROFILES}"` : ''}\n`,
+  );
+  const r = await runSandbox(o.pocket.sandbox, {
+    base: o.base.root,
+    scratch: path.join(o.work, 'scratch'),
+    binds: [
+      { host: path.join(o.work, 'in'), inside: '/in' },
+      { host: path.join(o.work, 'debs'), inside: '/debs' },
+      { host: out, inside: '/out', writable: true },
+    ],
+    argv: [
+      'sh',
+      '-c',
+      SANDBOX_SCRIPT,
+      'pocketbuild-build',
+      `${o.source.changelog.source}-${o.source.upstreamVersion}`,
+      o.source.needsFakeroot ? 'fakeroot' : '',
+      o.pocket.suite,
+    ],
+    env: {
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: '/root',
+      LC_ALL: 'C.UTF-8',
+      SOURCE_DATE_EPOCH: String(o.source.changelog.timestamp),
+      ...buildEnv,
+    },
+    limits: {
+      timeoutMs: lim.build_timeout_seconds * 1000,
+      diskMb: lim.disk_mb,
+      processes: lim.processes,
+      memoryMb: lim.memory_mb,
+      cpuSeconds: lim.cpu_seconds,
+    },
+    log: o.log,
+    signal: o.signal,
+    cacheDir: o.cacheDir,
+    baseDigest: o.base.digest,
+  });
+  if (r.timedOut) throw new BuildFailed(`the build ${r.how} (limits.build_timeout_seconds)`, 'BuildTimedOut');
+  if (r.cancelled) return { ended: 'stopped', how: r.how };
+  if (r.code !== 0) {
+    const limit = limitFailure(`${r.stdout}\n${r.stderr}`, lim);
+    if (limit) throw new BuildFailed(`the build in the sandbox ${r.how}: ${limit.message}`, limit.code);
+    const why = failureLines(`${r.stdout}\n${r.stderr}`);
+    throw new BuildFailed(`the build in the sandbox ${r.how}: ${why || 'the end of build.log says why'}`);
+  }
+  const substages = splitByMarks(r.stdout, Date.now());
+  o.log.write(
+    `build: finished in ${BUILD_PATH} (${substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`,
+  );
+  return { ended: 'built', substages, buildEnv, outDir: out };
+}
+
+/**
+ * The pocket's DEB_BUILD_OPTIONS, plus `parallel=N` for the CPUs one build slot may use
+ * (Debian's buildds set it the same way), unless the pocket sets parallel itself.
+ */
+export function debBuildOptions(pocketOptions: string, slots: number, cpus = os.availableParallelism()): string {
+  const words = pocketOptions.split(/\s+/).filter(Boolean);
+  if (!words.some((w) => w.startsWith('parallel='))) words.push(`parallel=${Math.max(1, Math.floor(cpus / slots))}`);
+  return words.join(' ');
+}
+
+/**
+ * Build profiles: none, as on Debian's buildds, except that a pocket skipping tests
+ * (`nocheck`) also drops the test-only build-dependencies (`<!nocheck>`), as
+ * dpkg-buildpackage(1) recommends setting both together.
+ */
+export function buildProfiles(pocket: { deb_build_options: string }): string[] {
+  return pocket.deb_build_options.split(/\s+/).includes('nocheck') ? ['nocheck'] : [];
+}
+
+/** `pocketbuild-mark: NAME EPOCH_MS` lines → the time between consecutive marks, as build.NAME. */
+export function splitByMarks(output: string, endMs: number): StageTiming[] {
+  const marks = [...output.matchAll(/^pocketbuild-mark: (\w+) (\d+)$/gm)].map((m) => ({
+    name: m[1]!,
+    at: Number(m[2]),
+  }));
+  return marks.map((m, i) => ({ name: `build.${m.name}`, ms: Math.max(0, (marks[i + 1]?.at ?? endMs) - m.at) }));
+}
