@@ -1,17 +1,11 @@
 import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
 import { BuildRecord, type BuildResult, type Status } from '../record/build-record.js';
-import type { Request } from '../queue/request.js';
+import type { Request, RequestKey } from '../queue/request.js';
 import type { OutcomeCode } from '../util/outcomes.js';
 
-export interface StatusRow {
-  id: string;
+export interface StatusRow extends RequestKey, Pick<Request, 'time'> {
   status: Status;
-  pocket: string;
-  package: string;
-  commit: string;
-  principal: string;
-  time: string;
   version?: string;
   /** The outcome code of a build that did not succeed (BuildDepsUnsatisfiable, VersionNotNewer…). */
   code?: OutcomeCode;

@@ -1,6 +1,7 @@
 import type { Config } from '../config/types.js';
 import { PocketbuildError } from '../util/errors.js';
 import { armorCheckpoint } from '../record/checkpoint-armor.js';
+import type { Request, RequestKey } from '../queue/request.js';
 import { statusAt } from './hooks.js';
 
 /**
@@ -9,15 +10,7 @@ import { statusAt } from './hooks.js';
  */
 export interface HookEventPayload {
   event: string;
-  request: {
-    id: string;
-    pocket: string;
-    package: string;
-    commit: string;
-    principal: string;
-    origin?: string;
-    time?: string;
-  };
+  request: RequestKey & Partial<Pick<Request, 'origin' | 'time'>>;
   result?: { status: string; version?: string; code?: string; reason?: string; finished?: string };
   audit?: { size: number; head: string; checkpoint: string };
   provenance?: { file: string; sha256: string };

@@ -26,6 +26,9 @@ export interface Request {
   time: string;
 }
 
+/** What names a request wherever it is shown or recorded (results, status rows, hook events). */
+export type RequestKey = Pick<Request, 'id' | 'pocket' | 'package' | 'commit' | 'principal'>;
+
 let lastMs = 0;
 let lastRandom = 0n;
 

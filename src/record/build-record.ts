@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs-atomic.js';
-import type { Request } from '../queue/request.js';
+import type { Request, RequestKey } from '../queue/request.js';
 import { sha256File } from '../util/sha256-file.js';
 import type { OutcomeCode } from '../util/outcomes.js';
 
@@ -20,12 +20,7 @@ export interface StageTiming {
   ms: number;
 }
 
-export interface BuildResult {
-  id: string;
-  pocket: string;
-  package: string;
-  commit: string;
-  principal: string;
+export interface BuildResult extends RequestKey {
   status: FinalStatus;
   /** Stable outcome code when not succeeded (e.g. NotFastForward, VersionNotNewer, BuildFailed): a key of OUTCOMES. */
   code?: OutcomeCode;
