@@ -3,6 +3,7 @@ import { DirectoryQueue } from '../queue/directory-queue.js';
 import { Daemon } from '../daemon/daemon.js';
 import { makeWorker } from '../pipeline/run-request.js';
 import { AuditLog } from '../record/audit-log.js';
+import { BuildIndex } from '../record/build-index.js';
 import { prepareState } from '../publish/prepare-state.js';
 import { stopAgent } from '../publish/signing-key.js';
 import { ExitCode, PocketbuildError } from '../util/errors.js';
@@ -26,6 +27,8 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
   const queue = DirectoryQueue.forConfig(config, {
     onQuarantine: (file, reason) => say(`queue: moved ${file} to quarantine/: ${reason}`),
   });
+  const indexed = new BuildIndex(config.state_dir).repair();
+  if (indexed) say(`daemon: added ${indexed} finished builds to the build index`);
   const worker = makeWorker(config, repo, new AuditLog(config.state_dir), say);
   const daemon = new Daemon({
     queue,

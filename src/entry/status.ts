@@ -1,6 +1,7 @@
 import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
 import { BuildRecord, type BuildResult, type Status } from '../record/build-record.js';
+import { BuildIndex, type IndexedBuild } from '../record/build-index.js';
 import type { Request, RequestKey } from '../queue/request.js';
 import type { OutcomeCode } from '../util/outcomes.js';
 
@@ -21,15 +22,8 @@ export async function collectStatus(
   const queue = DirectoryQueue.forConfig(config);
   const active: StatusRow[] = [];
   for (const r of queue.pending()) active.push(row(r, (await queue.isClaimed(r.id)) ? 'running' : 'queued'));
-  const finished: StatusRow[] = [];
-  for (const id of BuildRecord.list(config.state_dir).reverse()) {
-    if (finished.length >= recent) break;
-    const rec = new BuildRecord(config.state_dir, id);
-    const res = rec.result();
-    const req = rec.request();
-    if (res && req && (!pkg || req.package === pkg)) finished.push(row(req, res.status, res));
-  }
-  return { active, recent: finished };
+  const finished = new BuildIndex(config.state_dir).query(pkg ? { package: pkg } : {}, 0, recent).items;
+  return { active, recent: finished.map((e) => row(e, e.status, e)) };
 }
 
 /** One build's state: its result if finished, else where it is in the queue. */
@@ -46,7 +40,11 @@ export async function buildStatus(
   return { row: row(req, status, res ?? undefined), result: res, logFile: rec.logFile };
 }
 
-function row(r: Request, status: Status, res?: BuildResult): StatusRow {
+function row(
+  r: Request | IndexedBuild,
+  status: Status,
+  res?: Pick<BuildResult, 'version' | 'code' | 'reason'>,
+): StatusRow {
   return {
     id: r.id,
     status,

@@ -3,6 +3,7 @@ import type { Config } from '../config/types.js';
 import type { Request } from '../queue/request.js';
 import type { AuditLog } from '../record/audit-log.js';
 import type { BuildRecord, BuildResult } from '../record/build-record.js';
+import { BuildIndex } from '../record/build-index.js';
 import { provenanceDigest } from '../record/provenance-file.js';
 import type { FinalStatus, OutcomeCode } from '../util/outcomes.js';
 import { fireHooks } from '../notify/build-hooks.js';
@@ -23,6 +24,7 @@ export async function finishRequest(
   log?: Writable,
 ): Promise<void> {
   record.finish(result);
+  new BuildIndex(config.state_dir).append(req, result);
   await audit.append({
     type: 'build.finished',
     actor: 'daemon',
