@@ -1,5 +1,6 @@
 import type { ParsedKey } from 'ssh2';
 import { parseSshKey, sshFingerprint } from './ssh-host-key.js';
+import { ConfigError } from '../util/errors.js';
 
 /** One public key a principal may log in with. */
 export interface AuthorizedKey {
@@ -35,11 +36,11 @@ export function parseAuthorizedKeys(
   for (const principal of Object.keys(users)) {
     const lines = users[principal];
     if (!Array.isArray(lines))
-      throw new Error(`ssh users: ${JSON.stringify(principal)}: expected a list of public keys`);
+      throw new ConfigError(`ssh users: ${JSON.stringify(principal)}: expected a list of public keys`);
     const keys: AuthorizedKey[] = [];
     lines.forEach((raw, i) => {
       if (typeof raw !== 'string')
-        throw new Error(`ssh users: ${JSON.stringify(principal)} key ${i + 1}: not a string`);
+        throw new ConfigError(`ssh users: ${JSON.stringify(principal)} key ${i + 1}: not a string`);
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) return;
       const where = `ssh users: ${JSON.stringify(principal)} key ${i + 1}`;
@@ -49,11 +50,11 @@ export function parseAuthorizedKeys(
           warn(`${where}: key type ${type} is not supported by the embedded SSH server; ignoring this key`);
           return;
         }
-        throw new Error(`${where}: not an OpenSSH public key line (expected e.g. "ssh-ed25519 AAAA… comment")`);
+        throw new ConfigError(`${where}: not an OpenSSH public key line (expected e.g. "ssh-ed25519 AAAA… comment")`);
       }
       const parsed = parseSshKey(line);
       if (parsed instanceof Error || parsed.isPrivateKey()) {
-        throw new Error(
+        throw new ConfigError(
           `${where}: cannot parse the ${type} public key${parsed instanceof Error ? `: ${parsed.message}` : ''}`,
         );
       }

@@ -3,6 +3,7 @@ import { chmod, link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
+import { ConfigError } from '../util/errors.js';
 
 const { utils } = ssh2;
 
@@ -49,8 +50,8 @@ export async function loadOrCreateHostKey(file: string, warn: (line: string) => 
     }
   }
   const key = parseSshKey(text);
-  if (key instanceof Error) throw new Error(`host key ${file}: cannot parse it: ${key.message}`);
-  if (!key.isPrivateKey()) throw new Error(`host key ${file}: not a private key`);
+  if (key instanceof Error) throw new ConfigError(`host key ${file}: cannot parse it: ${key.message}`);
+  if (!key.isPrivateKey()) throw new ConfigError(`host key ${file}: not a private key`);
   return { privateKey: text, fingerprint: sshFingerprint(key.getPublicSSH()), created };
 }
 
