@@ -13,8 +13,14 @@ export async function runLocalSubmit(
   a: { pocket: string; package: string; commit: string; principal: string },
 ): Promise<Request> {
   const audit = new AuditLog(config.state_dir);
-  const base = { raw: ['submit', a.pocket, a.package, a.commit].join(' '), transport: 'cli', verb: 'submit' };
-  let accepted = false;
+  const base = {
+    origin: 'cli',
+    verb: 'submit',
+    raw: ['submit', a.pocket, a.package, a.commit].join(' '),
+    pocket: a.pocket,
+    package: a.package,
+  } as const;
+  let accepted: string | undefined;
   try {
     // Logged before it is queued: a request the audit log cannot take is not queued.
     return await submit(config, { ...a, origin: 'cli' }, async (req) => {
@@ -24,16 +30,22 @@ export async function runLocalSubmit(
         build: req.id,
         data: { ...base, commit: req.commit },
       });
-      accepted = true;
+      accepted = req.id;
     });
   } catch (e) {
-    const refusal = {
-      ...base,
-      code: outcomeCodeOf(e),
-      reason: errorLine(e),
-      ...(accepted ? { after: 'request.accepted: the request could not be queued' } : {}),
-    };
-    await audit.append({ type: 'request.refused', actor: a.principal, data: refusal }).catch(() => {});
+    await audit
+      .append({
+        type: 'request.refused',
+        actor: a.principal,
+        ...(accepted ? { build: accepted } : {}),
+        data: {
+          ...base,
+          code: outcomeCodeOf(e),
+          reason: errorLine(e),
+          ...(accepted ? { after: 'request.accepted' as const } : {}),
+        },
+      })
+      .catch(() => {});
     throw e;
   }
 }

@@ -3,7 +3,7 @@ import type { Config } from '../config/types.js';
 import { submit } from './submit.js';
 import { decide } from '../acl/index.js';
 import type { AuditLog } from '../record/audit-log.js';
-import { errorLine } from '../util/errors.js';
+import { errorLine, outcomeCodeOf } from '../util/errors.js';
 
 /** One line of a pre-/post-receive hook's stdin. */
 export interface RefUpdate {
@@ -50,7 +50,12 @@ export async function checkPush(
   await audit.append({
     type: 'git.push.refused',
     actor: principal,
-    data: { package: pkg, refs: bad.map((u) => u.ref), reason: 'pocket refs are moved only by the builder' },
+    data: {
+      package: pkg,
+      refs: bad.map((u) => u.ref),
+      code: 'AccessDenied',
+      reason: 'pocket branches and tags are moved only by the builder when it publishes.',
+    },
   });
   return false;
 }
@@ -78,37 +83,53 @@ export async function queueAutoBuilds(
     const branch = u.ref.slice('refs/heads/'.length);
     for (const rule of config.auto_build) {
       if (rule.branch !== branch || (rule.package !== '*' && rule.package !== pkg)) continue;
+      const request = {
+        origin: 'push',
+        verb: 'submit',
+        pocket: rule.pocket,
+        package: pkg,
+        commit: u.new,
+        branch,
+      } as const;
       const d = await decide(config, principal, { kind: 'build', pocket: rule.pocket });
       if (!d.allowed) {
         out.write(`pocketbuild: not building ${pkg} ${branch} into ${rule.pocket}: ${d.reason}\n`);
         await audit.append({
           type: 'request.refused',
           actor: principal,
-          data: { origin: 'push', package: pkg, pocket: rule.pocket, commit: u.new, reason: d.reason },
+          data: { ...request, code: 'AccessDenied', reason: d.reason },
         });
         continue;
       }
+      let accepted: string | undefined;
       try {
-        const req = await submit(config, {
-          pocket: rule.pocket,
-          package: pkg,
-          commit: u.new,
-          principal,
-          origin: 'push',
-        });
+        // Logged before it is queued, as for every other way in.
+        const req = await submit(
+          config,
+          { pocket: rule.pocket, package: pkg, commit: u.new, principal, origin: 'push' },
+          async (r) => {
+            await audit.append({
+              type: 'request.accepted',
+              actor: principal,
+              build: r.id,
+              data: { ...request, commit: r.commit },
+            });
+            accepted = r.id;
+          },
+        );
         out.write(`pocketbuild: queued ${req.id}: ${pkg} ${u.new.slice(0, 12)} (${branch}) -> ${rule.pocket}\n`);
-        await audit.append({
-          type: 'request.accepted',
-          actor: principal,
-          build: req.id,
-          data: { origin: 'push', package: pkg, pocket: rule.pocket, commit: u.new, branch },
-        });
       } catch (e) {
         out.write(`pocketbuild: could not queue ${pkg} ${branch} into ${rule.pocket}: ${errorLine(e)}\n`);
         await audit.append({
           type: 'request.refused',
           actor: principal,
-          data: { origin: 'push', package: pkg, pocket: rule.pocket, commit: u.new, reason: errorLine(e) },
+          ...(accepted ? { build: accepted } : {}),
+          data: {
+            ...request,
+            code: outcomeCodeOf(e),
+            reason: errorLine(e),
+            ...(accepted ? { after: 'request.accepted' as const } : {}),
+          },
         });
       }
     }

@@ -9,6 +9,7 @@ import { followLog } from './follow-log.js';
 import { cancelRequest } from './cancel.js';
 import { serveGit } from './git-transport.js';
 import { AuditLog } from '../record/audit-log.js';
+import type { RequestAccepted } from '../record/audit-entries.js';
 import { provenanceDigest } from '../record/provenance-file.js';
 import { BuildRecord } from '../record/build-record.js';
 import { decide, requireRight } from '../acl/index.js';
@@ -34,17 +35,18 @@ export interface RunCommandOptions {
  */
 export async function runCommand(o: RunCommandOptions): Promise<number> {
   const audit = new AuditLog(o.config.state_dir);
-  const base = { raw: o.raw, transport: o.transport };
+  const base = { origin: 'ssh', raw: o.raw, transport: o.transport } as const;
   let cmd: Command | undefined;
+  const submitted: Submitted = {};
   try {
     cmd = parseCommand(o.raw);
-    const out = await execute(o, cmd, audit);
+    const out = await execute(o, cmd, audit, submitted);
     if (!out.audited)
       await audit.append({
         type: 'request.accepted',
         actor: o.principal,
         ...(out.build ? { build: out.build } : {}),
-        data: { ...base, verb: cmd.verb, ...out.data },
+        data: { ...base, verb: cmd.verb, ...commandFields(cmd), ...out.data },
       });
     return out.code;
   } catch (e) {
@@ -59,22 +61,50 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
       .append({
         type: 'request.refused',
         actor: o.principal,
-        data: { ...base, ...(cmd ? { verb: cmd.verb } : {}), code: outcomeCodeOf(e), reason: errorLine(e) },
+        ...(submitted.accepted ? { build: submitted.accepted } : {}),
+        data: {
+          ...base,
+          verb: cmd?.verb ?? null,
+          ...(cmd ? commandFields(cmd) : {}),
+          code: outcomeCodeOf(e),
+          reason: errorLine(e),
+          ...(submitted.accepted ? { after: 'request.accepted' as const } : {}),
+        },
       })
       .catch((err) => o.logInternal?.(`audit append failed: ${errorLine(err)}`));
     return outcome(outcomeCodeOf(e)).exit;
   }
 }
 
+/** The pocket and package a parsed command names, for its audit entry whether accepted or refused. */
+function commandFields(cmd: Command): Pick<RequestAccepted, 'pocket' | 'package'> {
+  switch (cmd.verb) {
+    case 'submit':
+      return { pocket: cmd.pocket, package: cmd.package };
+    case 'history':
+      return cmd.package ? { package: cmd.package } : {};
+    case 'git-receive-pack':
+    case 'git-upload-pack':
+      return { package: cmd.package };
+    default:
+      return {};
+  }
+}
+
+/** Set once a submit's request.accepted is written, so that a failure to queue it afterwards names it. */
+interface Submitted {
+  accepted?: string;
+}
+
 interface Outcome {
   code: number;
   build?: string;
-  data?: Record<string, unknown>;
+  data?: Pick<RequestAccepted, 'state' | 'git_exit'>;
   /** The command wrote its own request.accepted entry (a submit logs it before queueing). */
   audited?: boolean;
 }
 
-async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Promise<Outcome> {
+async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, submitted: Submitted): Promise<Outcome> {
   const { config, principal, io } = o;
   const print = (json: boolean, value: unknown, text: string) =>
     io.stdout.write(json ? JSON.stringify(value) + '\n' : text);
@@ -100,22 +130,23 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Pro
       const req = await submit(
         config,
         { pocket: cmd.pocket, package: cmd.package, commit: cmd.commit, principal, origin: 'ssh' },
-        (r) =>
-          audit
-            .append({
-              type: 'request.accepted',
-              actor: principal,
-              build: r.id,
-              data: {
-                raw: o.raw,
-                transport: o.transport,
-                verb: 'submit',
-                pocket: r.pocket,
-                package: r.package,
-                commit: r.commit,
-              },
-            })
-            .then(() => {}),
+        async (r) => {
+          await audit.append({
+            type: 'request.accepted',
+            actor: principal,
+            build: r.id,
+            data: {
+              origin: 'ssh',
+              raw: o.raw,
+              transport: o.transport,
+              verb: 'submit',
+              pocket: r.pocket,
+              package: r.package,
+              commit: r.commit,
+            },
+          });
+          submitted.accepted = r.id;
+        },
       );
       print(cmd.json, req, `${req.id}\n`);
       return { code: ExitCode.ok, build: req.id, audited: true };
@@ -175,7 +206,7 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog): Pro
         package: cmd.package,
       });
       const code = await serveGit(config, cmd.verb, cmd.package, principal, io, o.signal);
-      return { code, data: { package: cmd.package, git_exit: code } };
+      return { code, data: { git_exit: code } };
     }
   }
 }

@@ -3,33 +3,18 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { withLock } from '../util/lock.js';
-import type { OutcomeCode } from '../util/outcomes.js';
+import type { AuditEntries, AuditType } from './audit-entries.js';
 
-/** What happened. When adding a type, update README.md ("Audit log"). */
-export type AuditType =
-  | 'request.accepted'
-  | 'request.refused'
-  | 'build.claimed'
-  | 'build.stage'
-  | 'build.finished'
-  | 'publish'
-  | 'ref.moved'
-  | 'hook'
-  | 'git.push.accepted'
-  | 'git.push.refused'
-  | 'cancel'
-  | 'rebuild';
+export type { AuditEntries, AuditType } from './audit-entries.js';
 
-export interface AuditEvent {
-  type: AuditType;
+/** One entry before it is chained; its data must be the shape its type has (audit-entries.ts). */
+export interface AuditEvent<T extends AuditType = AuditType> {
+  type: T;
   /** The principal, or `daemon` for the builder itself. */
   actor: string;
   build?: string;
-  data: AuditData;
+  data: AuditEntries[T];
 }
-
-/** An entry's details; a `code` (request.refused, build.finished) is an outcome code or null. */
-export type AuditData = Record<string, unknown> & { code?: OutcomeCode | null };
 
 export const ZERO_HASH = '0'.repeat(64);
 
@@ -49,7 +34,7 @@ export class AuditLog {
     this.lockPath = path.join(stateDir, 'locks', 'audit');
   }
 
-  async append(e: AuditEvent): Promise<string> {
+  async append<T extends AuditType>(e: AuditEvent<T>): Promise<string> {
     // An append holds the lock for a read of the tail and one write: poll fast.
     return withLock(
       this.lockPath,

@@ -83,6 +83,10 @@ describe('cancelling a queued request', () => {
     // and the `cancelled` hook. Never claimed, never started.
     expect(mine).toEqual(['request.accepted', 'cancel', 'request.accepted', 'hook', 'build.finished', 'hook']);
     expect(entries.find((e) => e.build === id && e.type === 'cancel')!.data).toEqual({ state: 'queued' });
+    expect(entries.filter((e) => e.build === id && e.type === 'request.accepted').map((e) => e.data.verb)).toEqual([
+      'submit',
+      'cancel',
+    ]);
     expect(entries.find((e) => e.build === id && e.type === 'build.finished')!.data).toMatchObject({
       status: 'cancelled',
       code: 'BuildCancelled',

@@ -95,7 +95,7 @@ describe('pocketbuild CLI', () => {
             type: string;
             actor: string;
             build?: string;
-            data: { raw: string; transport: string; code?: string };
+            data: { origin: string; raw: string; code?: string };
           },
       );
     const refused = entries.filter((e) => e.type === 'request.refused');
@@ -109,13 +109,22 @@ describe('pocketbuild CLI', () => {
     // The principal of a local run is the name of the user who ran it: b.cli runs as the test
     // user (pbtest when we are root, else ourselves).
     const actor = testUser().name;
-    expect(refused.map((e) => [e.data.raw, e.data.transport, e.actor])).toEqual(
+    expect(refused.map((e) => [e.data.raw, e.data.origin, e.actor])).toEqual(
       refused.map((e) => [e.data.raw, 'cli', actor]),
+    );
+    expect(refused.map((e) => [e.data.raw, e.data.code])).toEqual(
+      expect.arrayContaining([
+        ['submit nope pb-cli main', 'NotFoundError'],
+        ['submit stable pb-absent main', 'NotFoundError'],
+      ]),
     );
     const accepted = entries.filter((e) => e.type === 'request.accepted');
     expect(accepted).toHaveLength(1);
     expect(accepted[0]!.build).toBe(queued()[0]!.replace(/\.json$/, ''));
-    expect(accepted[0]).toMatchObject({ actor, data: { raw: 'submit stable pb-cli main', transport: 'cli' } });
+    expect(accepted[0]).toMatchObject({
+      actor,
+      data: { origin: 'cli', verb: 'submit', raw: 'submit stable pb-cli main', pocket: 'stable', package: 'pb-cli' },
+    });
     expect(b.cli(['audit', 'verify']).status).toBe(0);
   });
 

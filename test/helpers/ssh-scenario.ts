@@ -148,4 +148,30 @@ export async function sshScenario(b: TestBuilder, t: SshTarget): Promise<void> {
     ),
   ).toBe(true);
   expect(audit.some((e) => e.type === 'git.push.refused' && e.actor === 'alice')).toBe(true);
+
+  // A request has one shape whichever way it came in, and every refusal has its outcome code.
+  const request = (type: string, build: string) => audit.find((e) => e.type === type && e.build === build)?.data;
+  expect(request('request.accepted', queuedId!)).toEqual({
+    origin: 'push',
+    verb: 'submit',
+    pocket: 'dev',
+    package: pkg,
+    commit: c1,
+    branch: 'main',
+  });
+  expect(request('request.accepted', id)).toEqual({
+    origin: 'ssh',
+    verb: 'submit',
+    raw: `submit stable ${pkg} ${c1.slice(0, 8)}`,
+    transport: expect.stringMatching(/^(openssh|embedded)$/),
+    pocket: 'stable',
+    package: pkg,
+    commit: c1,
+  });
+  expect(
+    audit.find((e) => e.type === 'request.refused' && e.actor === 'mallory' && e.data.verb === 'submit')?.data,
+  ).toMatchObject({ origin: 'ssh', pocket: 'stable', package: pkg, code: 'AccessDenied' });
+  const refusals = audit.filter((e) => e.type === 'request.refused' || e.type === 'git.push.refused');
+  expect(refusals.filter((e) => !/^[A-Z][A-Za-z]+$/.test(e.data.code ?? '')).map((e) => e.data)).toEqual([]);
+  expect(audit.find((e) => e.type === 'git.push.refused')?.data.code).toBe('AccessDenied');
 }

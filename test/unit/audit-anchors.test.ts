@@ -28,7 +28,12 @@ describe('checking the audit log against mailed checkpoints', () => {
     const log = new AuditLog(dir);
     mailed = [];
     for (let i = 0; i < 12; i++) {
-      await log.append({ type: 'request.accepted', actor: `user${i}`, build: `b${i}`, data: { n: i } });
+      await log.append({
+        type: 'request.accepted',
+        actor: `user${i}`,
+        build: `b${i}`,
+        data: { origin: 'cli', verb: 'submit', raw: `submit stable pkg ${i}` },
+      });
       if (i === 2 || i === 6 || i === 9) {
         const { size, head } = log.head();
         mailed.push({

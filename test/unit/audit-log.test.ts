@@ -18,7 +18,7 @@ describe('audit log', () => {
         type: 'request.accepted',
         actor: `user${i}`,
         build: `b${i}`,
-        data: { raw: `submit stable pkg ${i}`, n: i },
+        data: { origin: 'ssh', verb: 'submit', raw: `submit stable pkg ${i}`, transport: 'openssh' },
       });
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -41,7 +41,13 @@ describe('audit log', () => {
     const writers = [...Array(5)].map(() => new AuditLog(dir));
     await Promise.all(
       writers.flatMap((w, k) =>
-        [...Array(10)].map((_, i) => w.append({ type: 'hook', actor: 'daemon', data: { k, i } })),
+        [...Array(10)].map((_, i) =>
+          w.append({
+            type: 'hook',
+            actor: 'daemon',
+            data: { event: 'started', hook: `h${k}`, ok: true, how: `run ${i}` },
+          }),
+        ),
       ),
     );
     expect(verifyAuditLog(file)).toMatchObject({ ok: true, entries: 58 });

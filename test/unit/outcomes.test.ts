@@ -288,8 +288,12 @@ describe('the outcome catalogue', () => {
       (): Pick<BuildResult, 'code'> => ({ code: 'Cancelled' }),
       // @ts-expect-error a limit failure's code is one of the four limits
       (): Pick<LimitFailure, 'code'> => ({ code: 'BuildFailed' }),
-      // @ts-expect-error so is a code in the audit log
-      (): AuditEvent => ({ type: 'request.refused', actor: 'x', data: { code: 'Refused' } }),
+      (): AuditEvent<'request.refused'> => ({
+        type: 'request.refused',
+        actor: 'x',
+        // @ts-expect-error so is a code in the audit log
+        data: { origin: 'ssh', verb: null, code: 'Refused', reason: 'No.' },
+      }),
     ];
     expect(refused).toHaveLength(5);
   });
