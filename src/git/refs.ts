@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { NotFoundError, PocketbuildError, RefusedError } from '../util/errors.js';
 import { RepoReader } from './object-store.js';
-import { shortOid } from './repo-errors.js';
+import { missingRepo, shortOid } from './repo-errors.js';
 import { isValidRefName, peel, readRef } from './resolve.js';
 
 /**
@@ -129,11 +129,7 @@ async function withRefLock(
         ref: full,
       });
     }
-    if (code === 'ENOENT' && !fs.existsSync(path.join(gitdir, 'objects'))) {
-      throw new NotFoundError(`repository ${label} does not exist at ${gitdir}; check the name or create it first.`, {
-        gitdir,
-      });
-    }
+    if (code === 'ENOENT' && !fs.existsSync(path.join(gitdir, 'objects'))) throw missingRepo(gitdir);
     throw e;
   }
   let renamed = false;

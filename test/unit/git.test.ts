@@ -360,12 +360,14 @@ describe('resolveCommit', () => {
     );
     await expectError(resolveCommit(gitdir, '../../../etc/passwd'), 'BadRevision');
     await expectError(resolveCommit(gitdir, 'a b'), 'BadRevision');
+    // The code and words of a submit naming the package, and no server path.
     const err = await expectError(
       resolveCommit(path.join(tmp, 'nope.git'), 'main'),
-      'NotFoundError',
-      /repository nope\.git does not exist/,
+      'UnknownPackage',
+      /^unknown package nope: there is no repository nope\.git on this builder; /,
     );
     expect(err.exitCode).toBe(ExitCode.notFound);
+    expect(err.message).not.toContain(tmp);
   });
 
   it('says when a prefix matches nothing', async () => {

@@ -4,7 +4,15 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { ExitCode, OUTCOMES, outcomeTable, type OutcomeCode, type OutcomeEntry } from '../../src/util/outcomes.js';
-import { NotFoundError, PocketbuildError, RefusedError, UsageError, outcomeCodeOf } from '../../src/util/errors.js';
+import {
+  NotFoundError,
+  PocketbuildError,
+  RefusedError,
+  UnknownPackage,
+  UnknownPocket,
+  UsageError,
+  outcomeCodeOf,
+} from '../../src/util/errors.js';
 import type { BuildResult } from '../../src/record/build-record.js';
 import type { AuditEvent } from '../../src/record/audit-log.js';
 import type { LimitFailure } from '../../src/steps/limit-failure.js';
@@ -271,6 +279,8 @@ describe('the outcome catalogue', () => {
   it('is what errors carry: the exit code comes from the catalogue', () => {
     expect(new UsageError('x').exitCode).toBe(ExitCode.usage);
     expect(new NotFoundError('x').exitCode).toBe(ExitCode.notFound);
+    expect(new UnknownPocket('x', []).exitCode).toBe(ExitCode.notFound);
+    expect(new UnknownPackage('x').exitCode).toBe(ExitCode.notFound);
     expect(new RefusedError('AlreadyFinished', 'x').exitCode).toBe(ExitCode.conflict);
     for (const [code, o] of entries) expect(new PocketbuildError(code, 'x').exitCode, code).toBe(o.exit);
     expect(outcomeCodeOf(new Error('boom'))).toBe('InternalError');
