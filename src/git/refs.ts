@@ -115,7 +115,7 @@ async function withRefLock(
     if (code === 'EEXIST') {
       throw new PocketbuildError(
         'RefLocked',
-        `${full} in ${label} is being updated by another process; retry, or delete ${lock} if no git process is running.`,
+        `${full} in ${label} is being updated by another process; retry, or, if no git process is running, ask an admin to delete ${full}.lock in ${label}.`,
         {
           gitdir,
           ref: full,
