@@ -4,6 +4,7 @@
  */
 import { PACKAGE_NAME, POCKET_NAME, PRINCIPAL_NAME } from '../util/names.js';
 import type { Config } from '../config/types.js';
+import { UnknownPocket } from '../util/errors.js';
 import { AccessDenied } from './access-denied.js';
 import { askAclCommand, ACL_COMMAND_TIMEOUT_MS } from './acl-command.js';
 import { listEntries, matchingEntry } from './entries.js';
@@ -39,7 +40,11 @@ export async function decide(
   }
 }
 
-/** Like `decide`, but a refusal is thrown as AccessDenied whose message is the reason. */
+/**
+ * Like `decide`, but a refusal is thrown as AccessDenied whose message is the reason; except
+ * that a pocket the configuration does not have is UnknownPocket, the code submit and the
+ * build give it too, since no ACL could allow it.
+ */
 export async function requireRight(
   config: Config,
   principal: string,
@@ -47,7 +52,14 @@ export async function requireRight(
   opts: DecideOptions = {},
 ): Promise<void> {
   const d = await decide(config, principal, right, opts);
-  if (!d.allowed) throw new AccessDenied(d.reason, { principal, right });
+  if (d.allowed) return;
+  const unknownPocket =
+    right.kind === 'build' &&
+    PRINCIPAL_NAME.test(principal) &&
+    POCKET_NAME.test(right.pocket) &&
+    !Object.hasOwn(config.pockets, right.pocket);
+  if (unknownPocket) throw new UnknownPocket(right.pocket, Object.keys(config.pockets));
+  throw new AccessDenied(d.reason, { principal, right });
 }
 
 async function decideBuild(config: Config, principal: string, name: string, timeoutMs: number): Promise<Decision> {

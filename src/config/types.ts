@@ -89,3 +89,8 @@ export interface Config {
   repos: Record<string, RepoAcl>; // package name -> its ACL; a list it leaves out is repo_defaults'
   auto_build: AutoBuildRule[]; // default []
 }
+
+/** The pocket configured under `name`; never an inherited property (a pocket named "constructor"). */
+export function configuredPocket(config: Pick<Config, 'pockets'>, name: string): PocketConfig | undefined {
+  return Object.hasOwn(config.pockets, name) ? config.pockets[name] : undefined;
+}

@@ -2,7 +2,7 @@ import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
 import { BuildRecord } from '../record/build-record.js';
 import type { AuditLog } from '../record/audit-log.js';
-import { NotFoundError, RefusedError } from '../util/errors.js';
+import { NotFoundError, ConflictError } from '../util/errors.js';
 import { AccessDenied, decide } from '../acl/index.js';
 
 /** Where the request was when its cancel was asked for. */
@@ -25,9 +25,13 @@ export async function cancelRequest(
   if (!req) {
     const done = new BuildRecord(config.state_dir, id).result();
     if (done)
-      throw new RefusedError('AlreadyFinished', `request ${id} already finished (${done.status}); nothing to cancel.`, {
-        id,
-      });
+      throw new ConflictError(
+        'AlreadyFinished',
+        `request ${id} already finished (${done.status}); nothing to cancel.`,
+        {
+          id,
+        },
+      );
     throw new NotFoundError(`no request ${id}; see "queue" for what is pending.`, { id });
   }
   if (req.principal !== principal && !(await decide(config, principal, { kind: 'admin' })).allowed) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import type { Config } from '../config/types.js';
 import type { SessionIO } from './session-io.js';
-import { NotFoundError } from '../util/errors.js';
+import { UnknownPackage } from '../util/errors.js';
 
 /** A push or fetch may legitimately take long (big packs over slow links), but not forever. */
 const GIT_TIMEOUT_MS = 2 * 60 * 60_000;
@@ -23,12 +23,7 @@ export function serveGit(
   signal?: AbortSignal,
 ): Promise<number> {
   const gitdir = path.join(config.repos_dir, `${pkg}.git`);
-  if (!fs.existsSync(gitdir)) {
-    throw new NotFoundError(
-      `unknown package ${pkg}: there is no repository ${pkg}.git on this builder; ask an admin to run "pocketbuild repo create ${pkg}".`,
-      { package: pkg },
-    );
-  }
+  if (!fs.existsSync(gitdir)) throw new UnknownPackage(pkg);
   const sub = verb === 'git-receive-pack' ? 'receive-pack' : 'upload-pack';
   return new Promise((resolve) => {
     // safe.directory: the repositories belong to the service user, but a test or an admin

@@ -5,7 +5,7 @@ import { DirectoryQueue } from '../queue/directory-queue.js';
 import { isCommitSpec } from './grammar.js';
 import { checkField, newRequestId, type Origin, type Request } from '../queue/request.js';
 import { revParseCommit } from '../git/rev-parse.js';
-import { NotFoundError, UsageError } from '../util/errors.js';
+import { UnknownPackage, UnknownPocket, UsageError } from '../util/errors.js';
 
 export interface SubmitInput {
   pocket: string;
@@ -34,18 +34,10 @@ export async function submit(
       `invalid commit ${JSON.stringify(input.commit.slice(0, 80))}: give a commit id, a unique prefix of one, or a branch or tag name.`,
     );
   }
-  if (!config.pockets[input.pocket]) {
-    throw new NotFoundError(`unknown pocket ${input.pocket} (known: ${Object.keys(config.pockets).join(', ')}).`, {
-      pocket: input.pocket,
-    });
-  }
+  // hasOwn: a pocket named like an inherited property ("constructor") is not configured.
+  if (!Object.hasOwn(config.pockets, input.pocket)) throw new UnknownPocket(input.pocket, Object.keys(config.pockets));
   const gitdir = path.join(config.repos_dir, `${input.package}.git`);
-  if (!fs.existsSync(gitdir)) {
-    throw new NotFoundError(
-      `unknown package ${input.package}: there is no ${gitdir}; create it with "pocketbuild repo create ${input.package}" and push to it.`,
-      { package: input.package },
-    );
-  }
+  if (!fs.existsSync(gitdir)) throw new UnknownPackage(input.package);
   const commit = await revParseCommit(gitdir, input.commit);
   const req: Request = {
     v: 1,

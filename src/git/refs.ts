@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir } from '../util/fs-atomic.js';
-import { NotFoundError, PocketbuildError, RefusedError } from '../util/errors.js';
+import { NotFoundError, PocketbuildError, ConflictError } from '../util/errors.js';
 import { RepoReader } from './object-store.js';
-import { shortOid } from './repo-errors.js';
+import { missingRepo, shortOid } from './repo-errors.js';
 import { isValidRefName, peel, readRef } from './resolve.js';
 
 /**
@@ -29,7 +29,7 @@ export async function createTag(gitdir: string, name: string, commit: string): P
     if (current === commit) return null;
     const other = await peel(repo, current);
     if (other?.oid === commit) return null;
-    throw new RefusedError(
+    throw new ConflictError(
       'TagExists',
       `tag ${full.slice('refs/tags/'.length)} already exists in ${repo.label} and points at ${shortOid(other?.oid ?? current)}, not ${shortOid(commit)}; delete the tag or pick another name.`,
       { gitdir, tag: full, existing: current, commit },
@@ -115,7 +115,7 @@ async function withRefLock(
     if (code === 'EEXIST') {
       throw new PocketbuildError(
         'RefLocked',
-        `${full} in ${label} is being updated by another process; retry, or delete ${lock} if no git process is running.`,
+        `${full} in ${label} is being updated by another process; retry, or, if no git process is running, ask an admin to delete ${full}.lock in ${label}.`,
         {
           gitdir,
           ref: full,
@@ -129,11 +129,7 @@ async function withRefLock(
         ref: full,
       });
     }
-    if (code === 'ENOENT' && !fs.existsSync(path.join(gitdir, 'objects'))) {
-      throw new NotFoundError(`repository ${label} does not exist at ${gitdir}; check the name or create it first.`, {
-        gitdir,
-      });
-    }
+    if (code === 'ENOENT' && !fs.existsSync(path.join(gitdir, 'objects'))) throw missingRepo(gitdir);
     throw e;
   }
   let renamed = false;

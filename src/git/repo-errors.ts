@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { NotFoundError, PocketbuildError } from '../util/errors.js';
+import { PocketbuildError, UnknownPackage } from '../util/errors.js';
 
 /** The repository's name as users know it (`hello.git`), for messages. */
 export function repoLabel(gitdir: string): string {
@@ -19,19 +19,19 @@ export function isomorphicGitCode(e: unknown): string | undefined {
 
 /**
  * Called after a lookup failed: when the repository itself is missing, saying so is far more
- * useful than "commit not found", and it costs nothing on the successful path.
+ * useful than "commit not found", and it costs nothing on the successful path. Package
+ * repositories are the only ones read, so a missing one is an unknown package, as at submit.
  */
 export async function assertRepoExists(gitdir: string): Promise<void> {
   try {
     await fs.promises.access(path.join(gitdir, 'objects'));
   } catch {
-    throw new NotFoundError(
-      `repository ${repoLabel(gitdir)} does not exist at ${gitdir}; check the name or create it first.`,
-      {
-        gitdir,
-      },
-    );
+    throw missingRepo(gitdir);
   }
+}
+
+export function missingRepo(gitdir: string): UnknownPackage {
+  return new UnknownPackage(repoLabel(gitdir).replace(/\.git$/, ''));
 }
 
 /** The error for an object that is stored but cannot be made sense of: `what` is `tree`, `commit`... */

@@ -36,6 +36,6 @@ export async function revParseCommit(gitdir: string, spec: string): Promise<stri
       { spec },
     );
   }
-  if (r.timedOut) throw new PocketbuildError('GitFailed', `git rev-parse ${r.how} in ${pkg}.`, { spec });
+  if (r.timedOut) throw new PocketbuildError('CommandFailed', `git rev-parse ${r.how} in ${pkg}.`, { spec });
   throw new NotFoundError(`commit ${spec} is not in ${pkg}; did you push it?`, { spec, package: pkg });
 }

@@ -1,4 +1,4 @@
-import type { Config } from '../config/types.js';
+import { configuredPocket, type Config } from '../config/types.js';
 import { PocketbuildError } from '../util/errors.js';
 import { armorCheckpoint } from '../record/checkpoint-armor.js';
 import type { Request, RequestKey } from '../queue/request.js';
@@ -34,7 +34,7 @@ export class BadHookInput extends PocketbuildError {
 
 /** Who gets one event's mail: the pocket's notify list, then the audit addresses, each once. */
 export function recipients(config: Config, e: HookEventPayload): string[] {
-  return [...new Set([...(config.pockets[e.request.pocket]?.notify ?? []), ...config.mail.audit_to])];
+  return [...new Set([...(configuredPocket(config, e.request.pocket)?.notify ?? []), ...config.mail.audit_to])];
 }
 
 /** Check and type the JSON a hook read from stdin. */

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { configuredPocket } from '../config/types.js';
 import { readRef } from '../git/resolve.js';
 import { moveBranch, createTag } from '../git/refs.js';
 import { mangleVersionForGitTag } from '../debian/version.js';
@@ -28,7 +29,7 @@ export async function validateStep(s: BuildState, env: BuildEnvironment): Promis
   s.source = await validateRequest({
     config: env.config,
     req: s.req,
-    pocket: env.config.pockets[s.req.pocket],
+    pocket: configuredPocket(env.config, s.req.pocket),
     gitdir: s.gitdir,
     publishedVersion: (suite, source) => env.repo.publishedVersion(suite, source),
     log: s.log,

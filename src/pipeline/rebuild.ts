@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import type { Config } from '../config/types.js';
+import { configuredPocket, type Config } from '../config/types.js';
 import { BuildRecord, type OutputFile, type StageTiming } from '../record/build-record.js';
 import type { AuditLog } from '../record/audit-log.js';
 import type { AptRepository } from '../publish/reprepro.js';
@@ -56,7 +56,7 @@ export async function rebuild(
       { id },
     );
   }
-  const pocket = config.pockets[req.pocket];
+  const pocket = configuredPocket(config, req.pocket);
   if (!pocket)
     throw new PocketbuildError(
       'UnknownPocket',

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
+import { configuredPocket } from '../config/types.js';
 import type { Request } from '../queue/request.js';
 import type { BuildRecord, BuildResult, FinalStatus, StageTiming } from '../record/build-record.js';
 import { errorLine, isPocketbuildError, outcomeCodeOf } from '../util/errors.js';
@@ -50,7 +51,7 @@ export async function runBuild(
   const stages: StageTiming[] = [];
   const s: BuildState = {
     req,
-    pocket: env.config.pockets[req.pocket]!,
+    pocket: configuredPocket(env.config, req.pocket)!, // validate ends the build when it is gone
     gitdir: path.join(env.config.repos_dir, `${req.package}.git`),
     record,
     log,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { PocketbuildError } from '../util/errors.js';
+import { UsageError } from '../util/errors.js';
 
 // The grammar of each field is util/names.ts's; when changing it, update README.md ("SSH").
 import { COMMIT_ID, PACKAGE_NAME, POCKET_NAME, PRINCIPAL_NAME, REQUEST_ID } from '../util/names.js';
@@ -58,11 +58,8 @@ function encode(n: bigint, width: number): string {
   return s;
 }
 
-export class InvalidRequest extends PocketbuildError {
-  constructor(message: string, data: Record<string, unknown> = {}) {
-    super('InvalidRequest', message, data);
-  }
-}
+/** A request field not in its form: a UsageError wherever it is found (CLI, SSH, a queue file). */
+export class InvalidRequest extends UsageError {}
 
 /** Check one field against its grammar; the message names the field and the rule. */
 export function checkField(field: 'pocket' | 'package' | 'principal' | 'id' | 'commit', value: string): string {

@@ -48,8 +48,32 @@ export class NotFoundError extends PocketbuildError {
   }
 }
 
+/**
+ * A pocket the configuration does not have. Submit, the ACL check and a build whose pocket was
+ * removed after it was queued all end with this code, so a script need not know where it was found.
+ */
+export class UnknownPocket extends PocketbuildError {
+  constructor(pocket: string, known: readonly string[]) {
+    super('UnknownPocket', `unknown pocket ${pocket} (known: ${known.join(', ') || 'none'}).`, { pocket });
+  }
+}
+
+/**
+ * A package with no repository on this builder. Remote users see this message, so it names
+ * no server path; creating a repository is an admin's command.
+ */
+export class UnknownPackage extends PocketbuildError {
+  constructor(pkg: string) {
+    super(
+      'UnknownPackage',
+      `unknown package ${pkg}: there is no repository ${pkg}.git on this builder; ask an admin to run "pocketbuild repo create ${pkg}", then push to it.`,
+      { package: pkg },
+    );
+  }
+}
+
 /** A request that was valid in form but may not proceed (a finished build to cancel, a tag taken...): exit 5. */
-export class RefusedError extends PocketbuildError {
+export class ConflictError extends PocketbuildError {
   constructor(code: CodeWithExit<typeof ExitCode.conflict>, message: string, data: Record<string, unknown> = {}) {
     super(code, message, data);
   }

@@ -52,20 +52,30 @@ export const OUTCOMES = {
     exit: ExitCode.usage,
     http: 400,
     blame: 'requester',
-    summary: 'The command or one of its arguments is malformed.',
+    summary: 'The command, one of its arguments or a field of the request (pocket, package, principal) is malformed.',
   },
-  InvalidRequest: {
-    exit: ExitCode.usage,
-    http: 400,
+  UnknownPocket: {
+    status: 'denied',
+    exit: ExitCode.notFound,
+    http: 404,
     blame: 'requester',
-    summary: 'A field of the request (pocket, package, principal) is not in the accepted form.',
+    summary:
+      'The pocket the request names is not configured, found so at submit or, if it was removed meanwhile, at build time.',
+  },
+  UnknownPackage: {
+    status: 'denied',
+    exit: ExitCode.notFound,
+    http: 404,
+    blame: 'requester',
+    summary:
+      'The package the request names has no repository on the builder, found so at submit, git push or fetch or, if it was removed meanwhile, at build time.',
   },
   NotFoundError: {
     status: 'failed',
     exit: ExitCode.notFound,
     http: 404,
     blame: 'requester',
-    summary: 'Something the request names (pocket, package, commit, build or file) does not exist.',
+    summary: 'Something else the request names (a commit, a build or request, a file) does not exist.',
   },
   AccessDenied: {
     status: 'denied',
@@ -145,20 +155,6 @@ export const OUTCOMES = {
     summary: 'A hook got something other than a pocketbuild hook event on stdin.',
   },
   // Policy refusals at build time, and conflicts with the repository's refs.
-  UnknownPocket: {
-    status: 'denied',
-    exit: ExitCode.failure,
-    http: 404,
-    blame: 'requester',
-    summary: 'The pocket of the request is no longer configured.',
-  },
-  UnknownPackage: {
-    status: 'denied',
-    exit: ExitCode.failure,
-    http: 404,
-    blame: 'requester',
-    summary: 'The package repository of the request no longer exists.',
-  },
   NotFastForward: {
     status: 'denied',
     exit: ExitCode.failure,
@@ -425,12 +421,6 @@ export const OUTCOMES = {
     http: 502,
     blame: 'builder',
     summary: 'apt-get could not read the archive or fetch the build-dependencies.',
-  },
-  GitFailed: {
-    exit: ExitCode.failure,
-    http: 500,
-    blame: 'builder',
-    summary: 'git failed or timed out resolving a revision.',
   },
   SandboxUnavailable: {
     status: 'failed',

@@ -95,9 +95,21 @@ export async function sshScenario(b: TestBuilder, t: SshTarget): Promise<void> {
   const denied = t.run('mallory', `submit stable ${pkg} main`);
   expect(denied.code).toBe(3);
   expect(denied.stderr).toMatch(/^pocketbuild: mallory may not build into stable[^\n]*\n$/);
+  // An unknown pocket or package: exit 4 and the codes a build would end with, not the ACL's
+  // refusal; the message names no server path.
   const unknown = t.run('alice', 'submit dev pb-nope main');
   expect(unknown.code).toBe(4);
-  expect(unknown.stderr).toMatch(/^pocketbuild: unknown package pb-nope[^\n]*\n$/);
+  expect(unknown.stderr).toBe(
+    'pocketbuild: unknown package pb-nope: there is no repository pb-nope.git on this builder; ask an admin to run "pocketbuild repo create pb-nope", then push to it.\n',
+  );
+  const noPocket = t.run('alice', `submit staging ${pkg} main`);
+  expect(noPocket.code).toBe(4);
+  expect(noPocket.stderr).toBe('pocketbuild: unknown pocket staging (known: stable, dev).\n');
+  const nopeGit = t.git('alice', 'pb-nope');
+  const nopeFetch = git(['ls-remote', nopeGit.url], { env: nopeGit.env });
+  expect(nopeFetch.code).not.toBe(0);
+  expect(nopeFetch.stderr).toContain('pocketbuild: unknown package pb-nope: there is no repository pb-nope.git');
+  expect(nopeFetch.stderr).not.toContain(b.root);
   expect(queueFiles()).toEqual([]);
 
   // cancel: a slow build, running; mallory may not cancel it, alice may.
@@ -174,4 +186,11 @@ export async function sshScenario(b: TestBuilder, t: SshTarget): Promise<void> {
   const refusals = audit.filter((e) => e.type === 'request.refused' || e.type === 'git.push.refused');
   expect(refusals.filter((e) => !/^[A-Z][A-Za-z]+$/.test(e.data.code ?? '')).map((e) => e.data)).toEqual([]);
   expect(audit.find((e) => e.type === 'git.push.refused')?.data.code).toBe('AccessDenied');
+  const refusedCode = (raw: RegExp) =>
+    audit.find((e) => e.type === 'request.refused' && e.actor === 'alice' && raw.test(e.data.raw))?.data.code;
+  expect([/^submit dev pb-nope main$/, /^submit staging /, /^git-upload-pack .*pb-nope/].map(refusedCode)).toEqual([
+    'UnknownPackage',
+    'UnknownPocket',
+    'UnknownPackage',
+  ]);
 }

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AccessDenied, decide, requireRight, type Right } from '../../src/acl/index.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
-import { ExitCode } from '../../src/util/errors.js';
+import { ExitCode, type PocketbuildError } from '../../src/util/errors.js';
 
 let dir: string;
 beforeEach(() => {
@@ -228,6 +228,30 @@ describe('requireRight', () => {
     expect(denied.exitCode).toBe(ExitCode.denied);
     expect(denied.message).toBe('zed may not build into prod (allowed: group:release, carol)');
     expect(denied.data).toEqual({ principal: 'zed', right });
+  });
+
+  it('throws UnknownPocket, as submit and the build do, for a pocket that is not configured', async () => {
+    const cfg = config(...BASE);
+    for (const pocket of ['staging', 'constructor']) {
+      const err = await requireRight(cfg, 'alice', { kind: 'build', pocket }).then(
+        () => undefined,
+        (e: unknown) => e as PocketbuildError,
+      );
+      expect(err?.code).toBe('UnknownPocket');
+      expect(err?.exitCode).toBe(ExitCode.notFound);
+      expect(err?.message).toBe(`unknown pocket ${pocket} (known: prod, dev, closed).`);
+    }
+    // Not a name at all, or asked by no principal: still the ACL's refusal.
+    for (const [principal, pocket] of [
+      ['alice', 'Staging'],
+      ['*', 'staging'],
+    ] as const) {
+      const err = await requireRight(cfg, principal, { kind: 'build', pocket }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AccessDenied);
+    }
   });
 });
 

@@ -154,7 +154,7 @@ describe('every way in', () => {
           data: {
             ...request,
             pocket: 'dev',
-            code: 'NotFoundError',
+            code: 'UnknownPackage',
             reason: expect.stringContaining('unknown package pb-gone'),
           },
         },
@@ -197,7 +197,7 @@ describe('every way in', () => {
           raw: 'submit stable pb-gone main',
           pocket: 'stable',
           package: 'pb-gone',
-          code: 'NotFoundError',
+          code: 'UnknownPackage',
           reason: expect.stringContaining('unknown package pb-gone'),
         },
       }),

@@ -360,12 +360,14 @@ describe('resolveCommit', () => {
     );
     await expectError(resolveCommit(gitdir, '../../../etc/passwd'), 'BadRevision');
     await expectError(resolveCommit(gitdir, 'a b'), 'BadRevision');
+    // The code and words of a submit naming the package, and no server path.
     const err = await expectError(
       resolveCommit(path.join(tmp, 'nope.git'), 'main'),
-      'NotFoundError',
-      /repository nope\.git does not exist/,
+      'UnknownPackage',
+      /^unknown package nope: there is no repository nope\.git on this builder; /,
     );
     expect(err.exitCode).toBe(ExitCode.notFound);
+    expect(err.message).not.toContain(tmp);
   });
 
   it('says when a prefix matches nothing', async () => {
@@ -507,7 +509,10 @@ describe('refs', () => {
   it('moveBranch respects a lock held by git', async () => {
     const { gitdir, c1, c2 } = makeRepo();
     fs.writeFileSync(path.join(gitdir, 'refs/heads/main.lock'), '');
-    await expectError(moveBranch(gitdir, 'main', c1), 'RefLocked', /being updated by another process/);
+    const locked = await expectError(moveBranch(gitdir, 'main', c1), 'RefLocked', /being updated by another process/);
+    // The reason lands in result.json, which remote users read: the ref, not the server path.
+    expect(locked.message).toContain('refs/heads/main.lock in hello.git');
+    expect(locked.message).not.toContain(gitdir);
     expect(git(gitdir, ['rev-parse', 'main'])).toBe(c2);
     expect(fs.existsSync(path.join(gitdir, 'refs/heads/main.lock'))).toBe(true);
   });

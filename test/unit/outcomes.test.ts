@@ -4,7 +4,15 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { ExitCode, OUTCOMES, outcomeTable, type OutcomeCode, type OutcomeEntry } from '../../src/util/outcomes.js';
-import { NotFoundError, PocketbuildError, RefusedError, UsageError, outcomeCodeOf } from '../../src/util/errors.js';
+import {
+  NotFoundError,
+  PocketbuildError,
+  ConflictError,
+  UnknownPackage,
+  UnknownPocket,
+  UsageError,
+  outcomeCodeOf,
+} from '../../src/util/errors.js';
 import type { BuildResult } from '../../src/record/build-record.js';
 import type { AuditEvent } from '../../src/record/audit-log.js';
 import type { LimitFailure } from '../../src/steps/limit-failure.js';
@@ -271,7 +279,9 @@ describe('the outcome catalogue', () => {
   it('is what errors carry: the exit code comes from the catalogue', () => {
     expect(new UsageError('x').exitCode).toBe(ExitCode.usage);
     expect(new NotFoundError('x').exitCode).toBe(ExitCode.notFound);
-    expect(new RefusedError('AlreadyFinished', 'x').exitCode).toBe(ExitCode.conflict);
+    expect(new UnknownPocket('x', []).exitCode).toBe(ExitCode.notFound);
+    expect(new UnknownPackage('x').exitCode).toBe(ExitCode.notFound);
+    expect(new ConflictError('AlreadyFinished', 'x').exitCode).toBe(ExitCode.conflict);
     for (const [code, o] of entries) expect(new PocketbuildError(code, 'x').exitCode, code).toBe(o.exit);
     expect(outcomeCodeOf(new Error('boom'))).toBe('InternalError');
     expect(OUTCOMES.InternalError.exit).toBe(ExitCode.internal);
@@ -282,8 +292,8 @@ describe('the outcome catalogue', () => {
     const refused = [
       // @ts-expect-error not an outcome code
       () => new PocketbuildError('NoSuchOutcome', 'x'),
-      // @ts-expect-error RefusedError takes the codes that exit 5 (conflict) only
-      () => new RefusedError('BuildFailed', 'x'),
+      // @ts-expect-error ConflictError takes the codes that exit 5 (conflict) only
+      () => new ConflictError('BuildFailed', 'x'),
       // @ts-expect-error a build result's code is an outcome code
       (): Pick<BuildResult, 'code'> => ({ code: 'Cancelled' }),
       // @ts-expect-error a limit failure's code is one of the four limits
