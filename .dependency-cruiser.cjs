@@ -76,6 +76,29 @@ module.exports = {
       to: { path: '^src/(build|entry|server|cli|daemon|queue|publish|sandbox)/', pathNot: '^src/queue/request\\.ts$' },
     },
     {
+      name: 'web-only-reads',
+      severity: 'error',
+      comment:
+        'web/ serves what is published: it may read config/, record/, util/ and publish/’s helpers, and starts, queues or builds nothing.',
+      from: { path: folder('web') },
+      to: { path: outside('web', 'config', 'record', 'util', 'publish') },
+    },
+    {
+      name: 'web-does-not-publish',
+      severity: 'error',
+      comment:
+        'Of publish/, web/ needs only the list of what clients may read; reprepro and the keys are not its business.',
+      from: { path: folder('web') },
+      to: { path: folder('publish'), pathNot: '^src/publish/public-paths\\.ts$' },
+    },
+    {
+      name: 'only-cli-starts-web',
+      severity: 'error',
+      comment: 'The web server is an entry point like the SSH server: only cli/ starts it.',
+      from: { pathNot: '^src/(cli|web)/' },
+      to: { path: folder('web') },
+    },
+    {
       name: 'nobody-imports-cli',
       severity: 'error',
       comment: 'cli/ holds entry points only.',

@@ -1,12 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
 import type { PocketConfig } from '../config/types.js';
 import { PocketbuildError } from '../util/errors.js';
 import { runChecked } from '../util/run.js';
 import { withLock } from '../util/lock.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
 import { gnupgHome } from '../publish/signing-key.js';
 import { hostArch } from '../util/host-arch.js';
+import { HOOK_NAME, hookScript } from './release-hook.js';
+
+/** The checkout (src/publish/ or dist/publish/ → ../..), whose CLI reprepro's signing hook runs. */
+const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface AptRepoOptions {
   /** `<state_dir>/apt`: conf/, db/, dists/, pool/. */
@@ -37,9 +43,19 @@ export class AptRepository {
     this.env = { ...process.env, GNUPGHOME: gnupgHome(o.stateDir) };
   }
 
-  /** (Re)write conf/distributions for the configured pockets and export every suite, so clients and build-dep resolution see (possibly empty) signed indices. */
+  /**
+   * (Re)write conf/distributions for the configured pockets and export every suite, so clients
+   * and build-dep resolution see (possibly empty) signed indices. Signing goes through our hook,
+   * which adds by-hash indices; a repository made before that gets them here, since its
+   * conf/distributions changes.
+   */
   async configure(pockets: PocketConfig[], fpr: string): Promise<void> {
     fs.mkdirSync(path.join(this.dir, 'conf'), { recursive: true });
+    const hook = hookScript({
+      node: process.execPath,
+      cli: path.join(PROJECT, 'dist', 'cli', 'main.js'),
+      fingerprint: fpr,
+    });
     const stanzas = pockets.map((p) =>
       [
         'Origin: pocketbuild',
@@ -51,11 +67,14 @@ export class AptRepository {
         // Installer components (udebs) of a source go to main/debian-installer, as in Debian.
         'UDebComponents: main',
         `Description: pocketbuild pocket ${p.name}`,
-        `SignWith: ${fpr}`,
+        `SignWith: ! ${HOOK_NAME}`,
       ].join('\n'),
     );
     const conf = stanzas.join('\n\n') + '\n';
     await this.locked(async () => {
+      const hookFile = path.join(this.dir, 'conf', HOOK_NAME);
+      if (!fs.existsSync(hookFile) || fs.readFileSync(hookFile, 'utf8') !== hook)
+        writeFileAtomic(hookFile, hook, 0o755);
       const file = path.join(this.dir, 'conf', 'distributions');
       const before = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
       if (before !== conf || !fs.existsSync(path.join(this.dir, 'dists'))) {

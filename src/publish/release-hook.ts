@@ -1,0 +1,58 @@
+/**
+ * reprepro's signing hook (`SignWith: ! FILE` in conf/distributions): called for each suite it
+ * exports, with the new Release (not yet visible to clients) and the InRelease and Release.gpg
+ * to create. Adds the by-hash indices (./by-hash.ts) before signing, so the signatures cover
+ * `Acquire-By-Hash: yes`, then signs with gpg as reprepro itself would have.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { PocketbuildError } from '../util/errors.js';
+import { runChecked } from '../util/run.js';
+import { addByHash } from './by-hash.js';
+
+/** The hook script's name in conf/ (reprepro looks for a relative `SignWith: !` name there). */
+export const HOOK_NAME = 'pocketbuild-sign-release';
+
+/** The executable reprepro runs: our CLI, with the fingerprint to sign with. */
+export function hookScript(o: { node: string; cli: string; fingerprint: string }): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return [
+    '#!/bin/sh',
+    '# Written by pocketbuild at every daemon start; edits are lost. reprepro runs it to sign a',
+    "# suite's Release; pocketbuild adds the by-hash indices first (README: APT over HTTP).",
+    `exec ${q(o.node)} ${q(o.cli)} release-hook --key ${q(o.fingerprint)} -- "$@"`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The hook's work. `inRelease` and `releaseGpg` are empty when reprepro does not want that
+ * file. GNUPGHOME comes from reprepro's environment, which is the publisher's.
+ */
+export async function signRelease(o: {
+  release: string;
+  inRelease: string;
+  releaseGpg: string;
+  fingerprint: string;
+}): Promise<void> {
+  if (!o.release || !fs.existsSync(o.release)) {
+    throw new PocketbuildError(
+      'PublishFailed',
+      `release-hook: no Release file to sign at ${JSON.stringify(o.release)}`,
+    );
+  }
+  addByHash(path.resolve(o.release));
+  const gpg = ['gpg', '--batch', '--yes', '--no-tty', '--local-user', o.fingerprint, '--digest-algo', 'SHA512'];
+  if (o.inRelease) {
+    await runChecked([...gpg, '--clearsign', '--output', o.inRelease, o.release], {
+      timeoutMs: 60_000,
+      what: 'gpg --clearsign',
+    });
+  }
+  if (o.releaseGpg) {
+    await runChecked([...gpg, '--armor', '--detach-sign', '--output', o.releaseGpg, o.release], {
+      timeoutMs: 60_000,
+      what: 'gpg --detach-sign',
+    });
+  }
+}
