@@ -107,6 +107,7 @@ export function addByHash(releaseFile: string, now: number = Date.now()): void {
     }
     fs.mkdirSync(path.dirname(target), { recursive: true });
     writeFileAtomic(target, fs.readFileSync(source));
+    fs.utimesSync(target, stamp, stamp);
   }
 
   const current = path.join(suiteDir, 'Release');

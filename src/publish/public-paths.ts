@@ -19,7 +19,6 @@ const PUBLIC_FILES = new Set(['key.gpg', 'key.asc', 'builder.pub']);
  */
 export function isPublishedPath(relative: string): boolean {
   const rel = relative.startsWith('/') ? relative.slice(1) : relative;
-  // eslint-disable-next-line no-control-regex
   if (rel === '' || /[\\\x00-\x1f\x7f]/.test(rel)) return false;
   const segments = rel.split('/');
   if (segments.some((s) => s === '' || s.startsWith('.'))) return false;
