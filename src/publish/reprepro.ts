@@ -104,15 +104,21 @@ export class AptRepository {
    * Publish a build's .changes into a suite, signed. The distribution named inside the
    * .changes is the packager's wish; the pocket decides. With `replace` (backtracking
    * pockets) the source's current version is removed first, in the same locked section,
-   * because reprepro never puts an older version over a newer one.
+   * because reprepro never puts an older version over a newer one. The removal is exported
+   * with the inclusion, as one new Release: clients never see the package gone in between.
    */
   async include(suite: string, changesFile: string, o: { replace?: boolean; log?: Writable } = {}): Promise<void> {
     await this.locked(async () => {
-      if (o.replace) {
-        const source = /^Source:\s*(\S+)/m.exec(fs.readFileSync(changesFile, 'utf8'))?.[1];
-        if (source) await this.reprepro(['removesrc', suite, source], o.log);
+      const source = o.replace ? /^Source:\s*(\S+)/m.exec(fs.readFileSync(changesFile, 'utf8'))?.[1] : undefined;
+      if (source) await this.reprepro(['--export=silent-never', 'removesrc', suite, source], o.log);
+      try {
+        await this.reprepro(['--ignore=wrongdistribution', 'include', suite, changesFile], o.log);
+      } catch (e) {
+        // The removal is in the database but not yet in the suite's indices: export it, so the
+        // suite says what the database holds (the error that matters is the include's).
+        if (source) await this.reprepro(['export', suite], o.log).catch(() => undefined);
+        throw e;
       }
-      await this.reprepro(['--ignore=wrongdistribution', 'include', suite, changesFile], o.log);
     });
   }
 

@@ -15,6 +15,8 @@ import { request } from '../helpers/http.js';
  * publish step makes it) puts one version after another into the suite it reads.
  */
 const UPDATES = 200;
+/** A suite signs at most one new Release a second (release-hook.ts), so three suites make three times the churn. */
+const SUITES = ['stable', 'testing', 'unstable'];
 
 let tmp: string;
 let aptDir: string;
@@ -26,7 +28,7 @@ let aptOptions: string[];
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketbuild-web-race-'));
-  const made = await makePublishedRepo(path.join(tmp, 'state'), ['stable']);
+  const made = await makePublishedRepo(path.join(tmp, 'state'), SUITES);
   repo = made.repo;
   stopRepo = made.stop;
   fs.mkdirSync(path.join(tmp, 'upload'));
@@ -34,16 +36,20 @@ beforeAll(async () => {
   versions = ['1.0', '2.0', '3.0'].map((version, i) =>
     makeChanges(path.join(tmp, 'upload'), { name: 'pb-race', version, payloadBytes: 1000 * (i + 1) }),
   );
-  await repo.include('stable', versions[0]!.changes, { replace: true });
+  for (const suite of SUITES) await repo.include(suite, versions[0]!.changes, { replace: true });
   server = await startWebServer({ repoDir: repo.dir, listen: '127.0.0.1', port: 0, log: () => {} });
 
   aptDir = tempDirForTestUser('web-race-apt');
   const key = await request(server.port, '/apt/key.gpg');
   expect(key.status).toBe(200);
   fs.writeFileSync(path.join(aptDir, 'pocketbuild.gpg'), key.body, { mode: 0o644 });
-  aptOptions = privateAptOptions(aptDir, [
-    `deb [signed-by=${path.join(aptDir, 'pocketbuild.gpg')}] http://127.0.0.1:${server.port}/apt stable main`,
-  ]);
+  aptOptions = privateAptOptions(
+    aptDir,
+    SUITES.map(
+      (suite) =>
+        `deb [signed-by=${path.join(aptDir, 'pocketbuild.gpg')}] http://127.0.0.1:${server.port}/apt ${suite} main`,
+    ),
+  );
 });
 
 afterAll(async () => {
@@ -74,35 +80,55 @@ describe('apt-get update while packages are published', () => {
     let publishing = true;
     let publishes = 0;
     const publisher = (async () => {
-      for (let i = 1; publishing; i++) {
+      for (let i = 3; publishing; i++) {
         // replace: the source's version goes down as well as up, as in a backtracking pocket.
-        await repo.include('stable', versions[i % versions.length]!.changes, { replace: true });
+        const version = versions[Math.floor(i / SUITES.length) % versions.length]!;
+        await repo.include(SUITES[i % SUITES.length]!, version.changes, { replace: true });
         publishes++;
       }
     })();
     const failures: string[] = [];
-    let fetchedNew = 0;
+    let indexFetches = 0;
     try {
       for (let i = 0; i < UPDATES; i++) {
         // No-Cache: InRelease is fetched every time, not only once a second (Last-Modified has
         // whole seconds), so the window between InRelease and the index opens as often as it can.
-        const r = await aptGet(['-o', 'Acquire::http::No-Cache=true', 'update']);
+        const r = await aptGet(['-o', 'Acquire::http::No-Cache=true', '-o', 'Debug::Acquire::http=true', 'update']);
         const out = r.stdout + r.stderr;
-        if (r.code !== 0 || /Hash Sum mismatch|^(E|W|Err):/m.test(out)) failures.push(`update ${i}: ${r.how}\n${out}`);
-        if (/^Get:\d+ .*Packages/m.test(out)) fetchedNew++;
+        if (r.code !== 0 || /Hash Sum mismatch|unexpected size|^(E|W|Err):/m.test(out))
+          failures.push(`update ${i}: ${r.how}\n${out}`);
+        // The mechanism, every time: indices only by hash, never by a name a publish may replace.
+        const byName = /GET \/apt\/dists\/\S+\/(Packages|Sources)\S* HTTP/.exec(out);
+        if (byName) failures.push(`update ${i} fetched an index by name: ${byName[0]}`);
+        indexFetches += (out.match(/GET \/apt\/dists\/\S+\/by-hash\/SHA256\/[0-9a-f]{64} HTTP/g) ?? []).length;
       }
     } finally {
       publishing = false;
       await publisher;
     }
-    console.log(`publishes ${publishes}, updates that fetched a new index ${fetchedNew}`);
     expect(failures).toEqual([]);
-    // The race was run: publishes kept coming, and updates kept finding new indices.
+    // The race was run: publishes kept coming, and updates kept fetching the new indices.
     expect(publishes).toBeGreaterThanOrEqual(20);
-    expect(fetchedNew).toBeGreaterThanOrEqual(20);
-    // Once publishing has stopped (after an include), apt sees the package in what it read.
+    expect(indexFetches).toBeGreaterThanOrEqual(40);
+    // Once publishing has stopped (after an include), a plain update (If-Modified-Since, no
+    // No-Cache) sees it: no 304 for an InRelease written in the second the client last saw.
     expect((await aptGet(['update'])).code).toBe(0);
     const show = await aptGet(['show', 'pb-race'], 'apt-cache');
     expect(show.stdout).toMatch(/^Package: pb-race$/m);
+  });
+
+  it('sees a publish made right after its previous update, in the same second as the one before', async () => {
+    // Versions above any the race published, one export each (no replace): as fast as publishing goes.
+    const numbers = ['10.0', '11.0', '12.0', '13.0', '14.0', '15.0'];
+    const later = numbers.map((version) => makeChanges(path.join(tmp, 'upload'), { name: 'pb-race', version }));
+    await repo.include('stable', later[0]!.changes);
+    for (let i = 1; i < later.length; i++) {
+      expect((await aptGet(['update'])).code).toBe(0);
+      await repo.include('stable', later[i]!.changes);
+      const r = await aptGet(['update']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const show = await aptGet(['show', 'pb-race'], 'apt-cache');
+      expect(show.stdout, `round ${i}`).toContain(`Version: ${numbers[i]}\n`);
+    }
   });
 });

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addByHash, BY_HASH_KEEP_SECONDS, sha256Entries, withAcquireByHash } from '../../src/publish/by-hash.js';
 import { isPublishedPath } from '../../src/publish/public-paths.js';
+import { signInALaterSecond } from '../../src/publish/release-hook.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -140,5 +141,20 @@ describe('what clients may read', () => {
       'Key.gpg',
     ])
       expect(isPublishedPath(bad), JSON.stringify(bad)).toBe(false);
+  });
+});
+
+describe('a new Release', () => {
+  it('is signed in a later second than the current one, so If-Modified-Since never hides it', async () => {
+    write('InRelease', 'current');
+    const current = Math.floor(fs.statSync(path.join(suite, 'InRelease')).mtimeMs / 1000);
+    await signInALaterSecond(suite);
+    expect(Math.floor(Date.now() / 1000)).toBeGreaterThan(current);
+    // An old one costs no wait.
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(path.join(suite, 'InRelease'), old, old);
+    const t0 = Date.now();
+    await signInALaterSecond(suite);
+    expect(Date.now() - t0).toBeLessThan(100);
   });
 });
