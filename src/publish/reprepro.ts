@@ -11,8 +11,15 @@ import { gnupgHome } from '../publish/signing-key.js';
 import { hostArch } from '../util/host-arch.js';
 import { HOOK_NAME, hookScript } from './release-hook.js';
 
-/** The checkout (src/publish/ or dist/publish/ → ../..), whose CLI reprepro's signing hook runs. */
-const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The checkout whose CLI reprepro's signing hook runs: the nearest directory upwards with a
+ * package.json (this module runs from src/ under vitest, from dist/, and from dist-bench/src/).
+ */
+const PROJECT = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 
 export interface AptRepoOptions {
   /** `<state_dir>/apt`: conf/, db/, dists/, pool/. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import fastifyStatic from '@fastify/static';
+import fastifyStatic, { type SendOptions } from '@fastify/static';
 import { isPublishedPath } from '../publish/public-paths.js';
 import { PocketbuildError } from '../util/errors.js';
 
@@ -67,9 +67,14 @@ export async function registerAptRoutes(app: FastifyInstance, repoDir: string): 
     const file = await openPublished(repoDir, rel);
     if (!file) return reply.callNotFound();
     reply.raw.once('close', () => void file.close().catch(() => undefined));
-    // A by-hash file's name is its content's digest: it never changes.
-    const immutable = rel.startsWith('dists/') && rel.includes('/by-hash/') ? { maxAge: '365d', immutable: true } : {};
-    return reply.sendFile(String(file.fd), OPEN_FILES, immutable);
+    // @fastify/static hands these options to @fastify/send whole; its types list fewer.
+    const options: SendOptions & { highWaterMark?: number } = {
+      // Reads of 256 KiB, not 64: a 20 MB .deb in a quarter of the trips through the event loop.
+      highWaterMark: 256 * 1024,
+      // A by-hash file's name is its content's digest: it never changes.
+      ...(rel.startsWith('dists/') && rel.includes('/by-hash/') ? { maxAge: '365d', immutable: true } : {}),
+    };
+    return reply.sendFile(String(file.fd), OPEN_FILES, options);
   };
   app.route({ method: ['GET', 'HEAD'], url: `${APT_PREFIX}*`, handler: serve });
 }
