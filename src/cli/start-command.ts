@@ -199,7 +199,7 @@ The first build makes the base image (about a minute). Then install the result w
   EOS
   apt-get update && apt-get install ${DEMO} && ${DEMO}
 
-Or over HTTP (the web server serves the repository at ${web.url}), from any machine that reaches it:
+Or over HTTP: the web server serves the repository at ${web.url}:
 
   curl -fsSo /etc/apt/keyrings/pocketbuild.gpg ${web.url}key.gpg
   echo '${aptSourcesLine(config, web.port, pocket.suite, '/etc/apt/keyrings/pocketbuild.gpg')}' > /etc/apt/sources.list.d/pocketbuild.list
