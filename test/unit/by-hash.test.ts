@@ -2,10 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addByHash, BY_HASH_KEEP_SECONDS, sha256Entries, withAcquireByHash } from '../../src/publish/by-hash.js';
 import { isPublishedPath } from '../../src/publish/public-paths.js';
 import { signInALaterSecond } from '../../src/publish/release-hook.js';
+import { AptRepository } from '../../src/publish/reprepro.js';
+import { createSigningKey, exportPublicKey, gnupgHome, stopAgent } from '../../src/publish/signing-key.js';
+import { hostArch } from '../../src/util/host-arch.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -156,5 +160,61 @@ describe('a new Release', () => {
     const t0 = Date.now();
     await signInALaterSecond(suite);
     expect(Date.now() - t0).toBeLessThan(100);
+  });
+});
+
+describe('a repository made before the signing hook', () => {
+  it('gets by-hash indices when the daemon configures it', async () => {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'pocketbuild-oldrepo-'));
+    try {
+      const fpr = await createSigningKey(state);
+      const repo = AptRepository.forStateDir(state);
+      // As older versions wrote it: reprepro signs by itself, no by-hash.
+      fs.mkdirSync(path.join(repo.dir, 'conf'), { recursive: true });
+      fs.writeFileSync(
+        path.join(repo.dir, 'conf', 'distributions'),
+        `Codename: stable\nSuite: stable\nArchitectures: ${hostArch()} source\nComponents: main\nSignWith: ${fpr}\n`,
+      );
+      const r = spawnSync('reprepro', ['-b', repo.dir, 'export'], {
+        env: { ...process.env, GNUPGHOME: gnupgHome(state) },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const release = () => fs.readFileSync(path.join(repo.dir, 'dists', 'stable', 'Release'), 'utf8');
+      expect(release()).not.toContain('Acquire-By-Hash');
+
+      const pocket = {
+        name: 'stable',
+        suite: 'stable',
+        acl: [],
+        allow_backtracking: false,
+        sandbox: 'userns' as const,
+        deb_build_options: '',
+        notify: [],
+      };
+      await repo.configure([pocket], fpr);
+      expect(release()).toMatch(/\nAcquire-By-Hash: yes\n/);
+      for (const e of sha256Entries(release()).filter((e) =>
+        fs.existsSync(path.join(repo.dir, 'dists', 'stable', e.path)),
+      ))
+        expect(
+          fs.existsSync(path.join(repo.dir, 'dists', 'stable', path.dirname(e.path), 'by-hash', 'SHA256', e.sha256)),
+          e.path,
+        ).toBe(true);
+      expect(fs.readFileSync(path.join(repo.dir, 'conf', 'distributions'), 'utf8')).toContain(
+        'SignWith: ! pocketbuild-sign-release',
+      );
+      // The hook's signature is good.
+      const key = await exportPublicKey(state, fpr, path.join(state, 'public'));
+      const v = spawnSync('gpgv', ['--keyring', key, path.join(repo.dir, 'dists', 'stable', 'InRelease')], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(v.status, v.stderr).toBe(0);
+    } finally {
+      await stopAgent(state);
+      fs.rmSync(state, { recursive: true, force: true });
+    }
   });
 });
