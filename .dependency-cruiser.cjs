@@ -7,7 +7,7 @@
  */
 const LAYERS = [
   ['cli'], // entry points: the commands, the daemon process
-  ['server'], // the embedded SSH server
+  ['server', 'web'], // the embedded SSH server; the HTTP server (reads only)
   ['entry'], // what a remote command or push becomes: a queued request, a status, a log
   ['pipeline'], // a claimed request's life: its steps in order, then its one way to end
   ['daemon', 'notify', 'steps', 'acl', 'publish'], // slots; hooks; what each step does; who may; the APT repository
@@ -76,6 +76,22 @@ module.exports = {
         path: '^src/record/(build-record|audit-log|capped-log|provenance)\\.ts$',
         dependencyTypesNot: ['type-only'],
       },
+    },
+    {
+      name: 'web-only-reads',
+      severity: 'error',
+      comment:
+        'web/ serves what is published: it may read config/, record/, util/ and publish/’s helpers, and starts, queues or builds nothing.',
+      from: { path: folder('web') },
+      to: { path: outside('web', 'config', 'record', 'util', 'publish') },
+    },
+    {
+      name: 'web-does-not-publish',
+      severity: 'error',
+      comment:
+        'Of publish/, web/ needs only the list of what clients may read; reprepro and the keys are not its business.',
+      from: { path: folder('web') },
+      to: { path: folder('publish'), pathNot: '^src/publish/public-paths\\.ts$' },
     },
     {
       name: 'no-orphans',

@@ -43,7 +43,12 @@ Commands:
   rebuild ID                     build ID again from its recorded inputs (same commit, base
                                  image and .debs) and compare the outputs' sha256; exit 1
                                  naming the files that differ
-  start                          set up everything and run the daemon (what "npm start" does)
+  web                            serve the APT repository over HTTP at /apt/ (config: web)
+  release-hook --key FPR RELEASE INRELEASE RELEASE.GPG
+                                 run by reprepro to sign a suite's Release (conf/distributions
+                                 SignWith); adds the by-hash indices first
+  start                          set up everything and run the daemon, the SSH server and the
+                                 web server (what "npm start" does)
   help                           this text
 
 Options:
@@ -145,6 +150,15 @@ async function main(argv: string[]): Promise<number> {
     case 'rebuild':
       want(1, 'rebuild ID');
       return (await import('./rebuild-command.js')).runRebuild(config(), rest[0]!, json);
+    case 'web':
+      want(0, 'web');
+      return (await import('./web-command.js')).runWeb(config());
+    case 'release-hook':
+      // No config: reprepro runs this with the publisher's environment and the key in argv.
+      return (await import('./release-hook-command.js')).runReleaseHook(
+        args.flags.get('key') as string | undefined,
+        rest,
+      );
     case 'start':
       want(0, 'start');
       return (await import('./start-command.js')).runStart(args.flags.get('config') as string | undefined);

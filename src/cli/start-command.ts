@@ -10,6 +10,7 @@ import { commitDirectory } from '../git/import-directory.js';
 import { createRepo } from './repo-command.js';
 import { startDaemon } from './daemon-command.js';
 import { startSshServer } from './ssh-server-command.js';
+import { aptSourcesLine, startWeb } from './web-command.js';
 import { say, untilSignal } from './until-signal.js';
 import { ExitCode, PocketbuildError } from '../util/errors.js';
 
@@ -81,9 +82,11 @@ export async function runStart(explicitConfig: string | undefined): Promise<numb
   await seedDemo(config);
   const daemon = await startDaemon(config);
   const ssh = await startSshServer(config);
-  printWalkthrough(config, ssh.port);
+  const web = await startWeb(config);
+  printWalkthrough(config, ssh.port, web);
   const sig = await untilSignal();
   say(`${sig}: stopping; running builds stay queued and restart next time`);
+  await web.stop();
   await ssh.stop();
   await daemon.stop();
   return ExitCode.ok;
@@ -175,7 +178,7 @@ async function seedDemo(config: Config): Promise<void> {
   tell(`setup: created ${gitdir} with the demo package`);
 }
 
-function printWalkthrough(config: Config, sshPort: number): void {
+function printWalkthrough(config: Config, sshPort: number, web: { port: number; url: string }): void {
   const cli = `${path.join(PROJECT, 'bin', 'pocketbuild')} --config ${config.file}`;
   const pocket = Object.values(config.pockets).find((p) => p.acl.includes('*')) ?? Object.values(config.pockets)[0]!;
   tell(`
@@ -195,6 +198,11 @@ The first build makes the base image (about a minute). Then install the result w
   Signed-By: ${path.join(config.state_dir, 'apt', 'key.gpg')}
   EOS
   apt-get update && apt-get install ${DEMO} && ${DEMO}
+
+Or over HTTP: the web server serves the repository at ${web.url}:
+
+  curl -fsSo /etc/apt/keyrings/pocketbuild.gpg ${web.url}key.gpg
+  echo '${aptSourcesLine(config, web.port, pocket.suite, '/etc/apt/keyrings/pocketbuild.gpg')}' > /etc/apt/sources.list.d/pocketbuild.list
 
 Walk back from the package to its build (signed provenance), and check the audit log:
 

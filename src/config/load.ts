@@ -34,6 +34,8 @@ const DEB_BUILD_OPTIONS =
 const MAIL_HOST = /^[A-Za-z0-9._:-]+$/;
 const URL_HTTP_OR_FILE = /^(https?|file):\/\/\S+$/;
 const URI = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/;
+/** A base URL: http(s), a host, an optional path; no query, fragment or user info. */
+const BASE_URL = /^https?:\/\/[^\s/?#@]+(\/[^\s?#]*)?$/;
 /** An auto_build package: a package name or "*". */
 const PACKAGE_OR_ANY = new RegExp(`^(\\*|${src(PACKAGE_NAME)})$`);
 /** The key types the embedded server accepts, each followed by its base64 key blob and an optional comment. */
@@ -68,6 +70,7 @@ const aclList: ListSchema = {
 };
 /** Shared by the schema row and the rule that finishes the check, so both say the same thing. */
 const PORT_EXPECT = 'a port number from 1 to 65535';
+const WEB_PORT_EXPECT = 'a port number from 0 to 65535 (0: any free port)';
 const LISTEN_EXPECT = 'an IP address literal such as 127.0.0.1 or ::';
 /**
  * A repos entry leaves a list out to take repo_defaults'. A row's defaultFrom only sees its own
@@ -224,6 +227,25 @@ export const CONFIG_SCHEMA: ObjectSchema = {
         },
       },
     },
+    web: {
+      schema: {
+        kind: 'object',
+        fields: {
+          // Like ssh: RULES finish the checks of these two.
+          listen: { schema: { kind: 'string', expect: LISTEN_EXPECT }, default: '127.0.0.1' },
+          port: { schema: { kind: 'number', integer: true, above: -1, expect: WEB_PORT_EXPECT }, default: 8080 },
+          base_url: {
+            schema: {
+              kind: 'string',
+              pattern: BASE_URL,
+              nullable: true,
+              expect: 'an http:// or https:// URL with no query, fragment or user, or null',
+            },
+            default: null,
+          },
+        },
+      },
+    },
     groups: {
       schema: {
         kind: 'record',
@@ -344,7 +366,9 @@ function inheritDefaults(cfg: Walked): Checked {
     ]),
   );
   const host_key = cfg.ssh.host_key ?? path.join(cfg.state_dir, 'ssh', 'host_ed25519_key');
-  return { ...cfg, ssh: { ...cfg.ssh, host_key }, repos };
+  // One spelling, so consumers append paths without doubling the slash.
+  const base_url = cfg.web.base_url?.replace(/\/+$/, '') ?? null;
+  return { ...cfg, ssh: { ...cfg.ssh, host_key }, web: { ...cfg.web, base_url }, repos };
 }
 
 /** Every ACL list with its key path, in file-section order (so a shared mistake is reported where it is written). */
@@ -395,6 +419,13 @@ export const RULES: ReadonlyArray<Rule<Checked>> = [
   },
   function sshPortFits(cfg, fail) {
     if (cfg.ssh.port > 65535) fail('ssh.port', `ssh.port must be ${PORT_EXPECT}, got ${cfg.ssh.port}`);
+  },
+  function webListenIsAnAddress(cfg, fail) {
+    if (net.isIP(cfg.web.listen) === 0)
+      fail('web.listen', `web.listen must be ${LISTEN_EXPECT}, got ${quoted(cfg.web.listen)}`);
+  },
+  function webPortFits(cfg, fail) {
+    if (cfg.web.port > 65535) fail('web.port', `web.port must be ${WEB_PORT_EXPECT}, got ${cfg.web.port}`);
   },
   function mailIsComplete(cfg, fail) {
     const m = cfg.mail;

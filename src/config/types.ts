@@ -47,6 +47,14 @@ export interface SshConfig {
   users: Record<string, string[]>;
 }
 
+/** `pocketbuild web`: the APT repository (and later more) over HTTP. */
+export interface WebConfig {
+  listen: string; // an IP address literal; default '127.0.0.1'
+  port: number; // 0-65535, 0 meaning any free port (printed at start); default 8080
+  /** How clients reach the server (a reverse proxy's URL), without a trailing slash; null: http://LISTEN:PORT. */
+  base_url: string | null;
+}
+
 /** SMTP for the shipped e-mail hook (hooks/50-email); smtp_host null means no mail is sent. */
 export interface MailConfig {
   smtp_host: string | null; // a host name or IP address; default null (mail off)
@@ -82,6 +90,7 @@ export interface Config {
   hooks: { timeout_seconds: number }; // 30
   mail: MailConfig;
   ssh: SshConfig;
+  web: WebConfig;
   groups: Record<string, string[]>; // group name -> principal names (groups never contain groups)
   admins: string[]; // acl entries who may cancel anyone's request; default []; no right to build
   pockets: Record<string, PocketConfig>;

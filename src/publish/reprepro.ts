@@ -1,12 +1,25 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
 import type { PocketConfig } from '../config/types.js';
 import { PocketbuildError } from '../util/errors.js';
 import { runChecked } from '../util/run.js';
 import { withLock } from '../util/lock.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
 import { gnupgHome } from '../publish/signing-key.js';
 import { hostArch } from '../util/host-arch.js';
+import { HOOK_NAME, hookScript } from './release-hook.js';
+
+/**
+ * The checkout whose CLI reprepro's signing hook runs: the nearest directory upwards with a
+ * package.json (this module runs from src/ under vitest, from dist/, and from dist-bench/src/).
+ */
+const PROJECT = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 
 export interface AptRepoOptions {
   /** `<state_dir>/apt`: conf/, db/, dists/, pool/. */
@@ -37,9 +50,19 @@ export class AptRepository {
     this.env = { ...process.env, GNUPGHOME: gnupgHome(o.stateDir) };
   }
 
-  /** (Re)write conf/distributions for the configured pockets and export every suite, so clients and build-dep resolution see (possibly empty) signed indices. */
+  /**
+   * (Re)write conf/distributions for the configured pockets and export every suite, so clients
+   * and build-dep resolution see (possibly empty) signed indices. Signing goes through our hook,
+   * which adds by-hash indices; a repository made before that gets them here, since its
+   * conf/distributions changes.
+   */
   async configure(pockets: PocketConfig[], fpr: string): Promise<void> {
     fs.mkdirSync(path.join(this.dir, 'conf'), { recursive: true });
+    const hook = hookScript({
+      node: process.execPath,
+      cli: path.join(PROJECT, 'dist', 'cli', 'main.js'),
+      fingerprint: fpr,
+    });
     const stanzas = pockets.map((p) =>
       [
         'Origin: pocketbuild',
@@ -51,11 +74,14 @@ export class AptRepository {
         // Installer components (udebs) of a source go to main/debian-installer, as in Debian.
         'UDebComponents: main',
         `Description: pocketbuild pocket ${p.name}`,
-        `SignWith: ${fpr}`,
+        `SignWith: ! ${HOOK_NAME}`,
       ].join('\n'),
     );
     const conf = stanzas.join('\n\n') + '\n';
     await this.locked(async () => {
+      const hookFile = path.join(this.dir, 'conf', HOOK_NAME);
+      if (!fs.existsSync(hookFile) || fs.readFileSync(hookFile, 'utf8') !== hook)
+        writeFileAtomic(hookFile, hook, 0o755);
       const file = path.join(this.dir, 'conf', 'distributions');
       const before = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
       if (before !== conf || !fs.existsSync(path.join(this.dir, 'dists'))) {
@@ -85,15 +111,21 @@ export class AptRepository {
    * Publish a build's .changes into a suite, signed. The distribution named inside the
    * .changes is the packager's wish; the pocket decides. With `replace` (backtracking
    * pockets) the source's current version is removed first, in the same locked section,
-   * because reprepro never puts an older version over a newer one.
+   * because reprepro never puts an older version over a newer one. The removal is exported
+   * with the inclusion, as one new Release: clients never see the package gone in between.
    */
   async include(suite: string, changesFile: string, o: { replace?: boolean; log?: Writable } = {}): Promise<void> {
     await this.locked(async () => {
-      if (o.replace) {
-        const source = /^Source:\s*(\S+)/m.exec(fs.readFileSync(changesFile, 'utf8'))?.[1];
-        if (source) await this.reprepro(['removesrc', suite, source], o.log);
+      const source = o.replace ? /^Source:\s*(\S+)/m.exec(fs.readFileSync(changesFile, 'utf8'))?.[1] : undefined;
+      if (source) await this.reprepro(['--export=silent-never', 'removesrc', suite, source], o.log);
+      try {
+        await this.reprepro(['--ignore=wrongdistribution', 'include', suite, changesFile], o.log);
+      } catch (e) {
+        // The removal is in the database but not yet in the suite's indices: export it, so the
+        // suite says what the database holds (the error that matters is the include's).
+        if (source) await this.reprepro(['export', suite], o.log).catch(() => undefined);
+        throw e;
       }
-      await this.reprepro(['--ignore=wrongdistribution', 'include', suite, changesFile], o.log);
     });
   }
 

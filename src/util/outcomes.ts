@@ -550,6 +550,12 @@ export const OUTCOMES = {
     blame: 'builder',
     summary: 'A step of setting up the service user or its files failed.',
   },
+  ListenFailed: {
+    exit: ExitCode.failure,
+    http: 500,
+    blame: 'builder',
+    summary: 'A server could not listen on its configured address and port.',
+  },
   NoSubordinateIds: {
     exit: ExitCode.failure,
     http: 500,

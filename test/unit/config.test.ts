@@ -51,7 +51,7 @@ function expectProblem(text: string, line: number, key: string | null, what: str
 
 const POCKET_KEYS = 'suite, acl, acl_command, allow_backtracking, sandbox, deb_build_options, notify';
 const TOP_KEYS =
-  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, limits, signing, hooks, mail, ssh, groups, admins, pockets, repo_defaults, repos, auto_build';
+  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, limits, signing, hooks, mail, ssh, web, groups, admins, pockets, repo_defaults, repos, auto_build';
 const ACL_ALLOWED = '"*", "group:NAME" or a principal name matching [a-z_][a-z0-9_.-]{0,31}';
 const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILyTfLNksivK6GNQN84LyQicOGAh0yiPF8rjqHPRDUxn alice@laptop';
 const BOB_KEY =
@@ -182,6 +182,7 @@ describe('defaults', () => {
         timeout_seconds: 20,
       },
       ssh: { listen: '127.0.0.1', port: 2222, host_key: path.join(here, 'var', 'ssh', 'host_ed25519_key'), users: {} },
+      web: { listen: '127.0.0.1', port: 8080, base_url: null },
       groups: {},
       admins: [],
       pockets: {
@@ -671,6 +672,50 @@ describe('errors', () => {
       'ssh.host_key',
       'ssh.host_key must be a path (absolute, or relative to the directory of the config file), got ""',
     );
+  });
+
+  it('accepts any web port including 0, IPv6, and a base_url with or without its trailing slash', () => {
+    const load = (...web: string[]) => loadConfig(write('config.yml', lines(...pockets, 'web:', ...web))).web;
+    expect(load('  port: 0')).toEqual({ listen: '127.0.0.1', port: 0, base_url: null });
+    expect(load('  listen: "::1"', '  port: 65535')).toEqual({ listen: '::1', port: 65535, base_url: null });
+    expect(load('  base_url: https://builder.example.org/').base_url).toBe('https://builder.example.org');
+    expect(load('  base_url: http://10.0.0.1:8080/pb').base_url).toBe('http://10.0.0.1:8080/pb');
+  });
+
+  it('reports bad web settings', () => {
+    expectProblem(
+      lines(...pockets, 'web:', '  prot: 80'),
+      5,
+      'web.prot',
+      'unknown key "web.prot" (did you mean "port"? known: listen, port, base_url)',
+    );
+    expectProblem(
+      lines(...pockets, 'web:', '  listen: localhost'),
+      5,
+      'web.listen',
+      'web.listen must be an IP address literal such as 127.0.0.1 or ::, got "localhost"',
+    );
+    for (const [given, shown] of [
+      ['65536', '65536'],
+      ['-1', '-1'],
+      ['80.5', '80.5'],
+      ['"80"', '"80"'],
+    ]) {
+      expectProblem(
+        lines(...pockets, 'web:', `  port: ${given}`),
+        5,
+        'web.port',
+        `web.port must be a port number from 0 to 65535 (0: any free port), got ${shown}`,
+      );
+    }
+    for (const url of ['ftp://x.org/', 'https://x.org/?a=1', 'https://user@x.org/', 'http://', 'x.org']) {
+      expectProblem(
+        lines(...pockets, 'web:', `  base_url: "${url}"`),
+        5,
+        'web.base_url',
+        `web.base_url must be an http:// or https:// URL with no query, fragment or user, or null, got "${url}"`,
+      );
+    }
   });
 
   it('reports bad ssh users and keys', () => {
