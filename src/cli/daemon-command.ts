@@ -6,7 +6,8 @@ import { AuditLog } from '../record/audit-log.js';
 import { BuildIndex } from '../record/build-index.js';
 import { prepareState } from '../publish/prepare-state.js';
 import { stopAgent } from '../publish/signing-key.js';
-import { ExitCode, PocketbuildError } from '../util/errors.js';
+import { ExitCode, PocketbuildError, UsageError } from '../util/errors.js';
+import { isFaultPoint } from '../util/fault-point.js';
 import { say, untilSignal } from './until-signal.js';
 import path from 'node:path';
 import { EntrySocketServer } from '../entry/entry-socket.js';
@@ -23,6 +24,12 @@ export function refuseRoot(what: string): void {
 /** Prepare the state and start building; returns how to stop. */
 export async function startDaemon(config: Config): Promise<{ stop: () => Promise<void> }> {
   refuseRoot('the daemon');
+  const fault = process.env.POCKETBUILD_FAULT;
+  if (fault && !isFaultPoint(fault))
+    throw new UsageError(
+      `POCKETBUILD_FAULT=${fault} names no fault point; it is for the fault campaign only (docs/faults.md lists the points), unset it to build.`,
+    );
+  if (fault) say(`daemon: POCKETBUILD_FAULT=${fault}: this daemon kills itself when it gets there`);
   const { repo, fingerprint } = await prepareState(config, { createKey: true });
   const queue = DirectoryQueue.forConfig(config, {
     onQuarantine: (file, reason) => say(`queue: moved ${file} to quarantine/: ${reason}`),

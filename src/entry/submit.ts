@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
 import { isCommitSpec } from './grammar.js';
-import { checkField, newRequestId, type Origin, type Request } from '../queue/request.js';
+import { checkField, type Origin, type Request } from '../queue/request.js';
 import { revParseCommit } from '../git/rev-parse.js';
 import { UnknownPackage, UnknownPocket, UsageError } from '../util/errors.js';
 
@@ -39,9 +39,10 @@ export async function submit(
   const gitdir = path.join(config.repos_dir, `${input.package}.git`);
   if (!fs.existsSync(gitdir)) throw new UnknownPackage(input.package);
   const commit = await revParseCommit(gitdir, input.commit);
+  const queue = DirectoryQueue.forConfig(config);
   const req: Request = {
     v: 1,
-    id: newRequestId(),
+    id: queue.newId(),
     pocket: input.pocket,
     package: input.package,
     commit,
@@ -52,6 +53,6 @@ export async function submit(
   };
   // E.g. the audit entry: if it cannot be written, nothing is queued.
   await beforeQueue?.(req);
-  DirectoryQueue.forConfig(config).enqueue(req);
+  queue.enqueue(req);
   return req;
 }

@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import type { Config } from '../config/types.js';
 import type { Request } from '../queue/request.js';
 import type { BuildRecord, BuildResult } from '../record/build-record.js';
+import { die, faultArmed } from '../util/fault-point.js';
 import { runHooks, statusAt, type HookEvent } from './hooks.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { ensureBuilderKey } from '../record/builder-key.js';
@@ -48,7 +49,11 @@ export function auditAnchor(config: Config, audit: AuditLog): { size: number; he
   return { size, head, checkpoint };
 }
 
-/** Run the hooks for one event of one build. */
+/**
+ * Run the hooks for one event of one build, each audited as it ends. With `once`, the event is
+ * a request's end: each hook that ends is noted in the build's journal, and a finish resumed
+ * after a crash runs only the hooks not noted (a hook killed with its daemon runs again).
+ */
 export async function fireHooks(
   config: Config,
   event: HookEvent,
@@ -57,13 +62,15 @@ export async function fireHooks(
   result?: BuildResult,
   log?: Writable,
   audit?: AuditLog,
+  o: { once?: boolean } = {},
 ): Promise<void> {
   const anchor = audit ? auditAnchor(config, audit) : undefined;
   const provenance = provenanceDigest(record);
   const vars = hookVars(config, req, record, result, event);
   if (anchor) Object.assign(vars, { audit_size: String(anchor.size), audit_head: anchor.head });
   if (provenance) Object.assign(vars, { provenance: provenance.file, provenance_sha256: provenance.sha256 });
-  const outcomes = await runHooks({
+  const ran = new Set(o.once ? (record.journal().hooks_ran ?? []) : []);
+  await runHooks({
     hooksDir: config.hooks_dir,
     event,
     payload: {
@@ -75,12 +82,18 @@ export async function fireHooks(
     vars,
     timeoutMs: config.hooks.timeout_seconds * 1000,
     log,
+    skip: ran,
+    onStarted: () => {
+      if (o.once && faultArmed('hooks:during')) setTimeout(die, 300);
+    },
+    onEnded: async (h) => {
+      if (o.once) record.note({ hooks_ran: [...ran.add(h.hook)] });
+      await audit?.append({
+        type: 'hook',
+        actor: 'daemon',
+        build: req.id,
+        data: { event, hook: h.hook, ok: h.ok, how: h.how },
+      });
+    },
   });
-  for (const o of outcomes)
-    await audit?.append({
-      type: 'hook',
-      actor: 'daemon',
-      build: req.id,
-      data: { event, hook: o.hook, ok: o.ok, how: o.how },
-    });
 }

@@ -27,6 +27,12 @@ export interface RunHooksOptions {
   vars: Record<string, string>;
   timeoutMs: number;
   log?: Writable;
+  /** Hooks not to run (they ran for this event before the daemon was killed). */
+  skip?: ReadonlySet<string>;
+  /** Told as each hook starts. */
+  onStarted?: (hook: string) => void;
+  /** Told as each hook ends, before the next starts. */
+  onEnded?: (o: HookOutcome) => Promise<void>;
 }
 
 /** run-parts' rule for names, so editor backups and `.disabled` files are never run. */
@@ -63,13 +69,21 @@ export async function runHooks(o: RunHooksOptions): Promise<HookOutcome[]> {
     } catch {
       continue;
     }
+    if (o.skip?.has(name)) {
+      o.log?.write(`hook ${name} (${o.event}): ran before the daemon stopped\n`);
+      continue;
+    }
     o.log?.write(`hook ${name} (${o.event}): running\n`);
-    const r = await run([file], { env, input, timeoutMs: o.timeoutMs, graceMs: 2000, log: o.log, capture: false });
+    const running = run([file], { env, input, timeoutMs: o.timeoutMs, graceMs: 2000, log: o.log, capture: false });
+    o.onStarted?.(name);
+    const r = await running;
     const ok = r.code === 0;
     o.log?.write(
       `hook ${name} (${o.event}): ${r.how}${ok ? '' : " (ignored: hooks never change a build's outcome)"}\n`,
     );
-    outcomes.push({ hook: name, ok, how: r.how });
+    const outcome = { hook: name, ok, how: r.how };
+    outcomes.push(outcome);
+    await o.onEnded?.(outcome);
   }
   return outcomes;
 }

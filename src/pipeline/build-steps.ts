@@ -4,7 +4,7 @@ import { configuredPocket } from '../config/types.js';
 import { readRef } from '../git/resolve.js';
 import { moveBranch, createTag } from '../git/refs.js';
 import { mangleVersionForGitTag } from '../debian/version.js';
-import { publishBuild } from '../publish/publish-build.js';
+import { publishBuild, publishProvenance } from '../publish/publish-build.js';
 import { ensureBuilderKey } from '../record/builder-key.js';
 import { makeStatement, signStatement } from '../record/provenance.js';
 import { provenanceDigest, provenancePath } from '../record/provenance-file.js';
@@ -15,6 +15,8 @@ import { checkOutputs } from '../steps/outputs.js';
 import { BUILD_PATH } from '../steps/sandbox-script.js';
 import { prepareSource } from '../steps/source-package.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
+import { faultPoint } from '../util/fault-point.js';
+import type { OutputFile } from '../record/build-record.js';
 import { VERSION } from '../util/version.js';
 import { stopped, type BuildEnvironment, type BuildState } from './build-state.js';
 import { validateRequest } from './validate.js';
@@ -141,6 +143,8 @@ export async function provenanceStep(s: BuildState, env: BuildEnvironment): Prom
 
 export async function publishStep(s: BuildState, env: BuildEnvironment): Promise<void> {
   const version = s.source!.changelog.version;
+  // Before reprepro runs: a daemon killed from here on asks the suite what it holds (resumePublish).
+  s.record.note({ publishing: { version, suite: s.pocket.suite } });
   await publishBuild(env.repo, {
     suite: s.pocket.suite,
     changesFile: path.join(s.record.outputsDir, s.outputs!.changes),
@@ -151,32 +155,81 @@ export async function publishStep(s: BuildState, env: BuildEnvironment): Promise
     id: s.req.id,
     log: s.log,
   });
-  // Only now: a crash before this line publishes again, which is harmless.
+  await notePublished(s, env, version, s.outputs!.files);
+}
+
+/** Only once the suite holds the build: a crash before this publishes again, or finds it published. */
+async function notePublished(s: BuildState, env: BuildEnvironment, version: string, outputs: OutputFile[]) {
   s.record.note({ published: { version, suite: s.pocket.suite } });
   await env.audit.append({
     type: 'publish',
     actor: 'daemon',
     build: s.req.id,
-    data: { pocket: s.pocket.name, suite: s.pocket.suite, package: s.req.package, version, outputs: s.outputs!.files },
+    data: { pocket: s.pocket.name, suite: s.pocket.suite, package: s.req.package, version, outputs },
   });
   s.log.write(`publish: ${s.req.package} ${version} is in suite ${s.pocket.suite}\n`);
 }
 
-/** The pocket's branch, and (for pockets that keep history) a tag per version, point at the published commit. */
+/**
+ * A daemon died while this build was being published. If the suite holds exactly its source
+ * package (reprepro finished), the publish is completed from the record (provenance, journal,
+ * audit) and true returned: building again would be refused as "not newer" by its own
+ * publication. Otherwise nothing of it is published and the build starts over.
+ */
+export async function resumePublish(s: BuildState, env: BuildEnvironment): Promise<boolean> {
+  const j = s.record.journal();
+  if (!j.publishing || j.published) return false;
+  const { version, suite } = j.publishing;
+  const outputs = fs.existsSync(s.record.outputsDir) ? await s.record.outputsOnDisk() : [];
+  const dsc = outputs.find((o) => o.file.endsWith('.dsc'));
+  const source = dsc?.file.slice(0, dsc.file.indexOf('_'));
+  if (!dsc || !source || !(await env.repo.holdsSource(suite, source, version, dsc.sha256))) {
+    s.log.write(
+      `resume: ${s.req.id} was being published when the daemon stopped; the suite does not hold it: building again\n`,
+    );
+    return false;
+  }
+  s.log.write(
+    `resume: ${s.req.id} was being published when the daemon stopped; suite ${suite} holds ${source} ${version}: completing the publish\n`,
+  );
+  publishProvenance(env.repo, {
+    provenanceFile: provenancePath(s.record),
+    package: s.req.package,
+    version,
+    id: s.req.id,
+  });
+  await notePublished(s, env, version, outputs);
+  return true;
+}
+
+/**
+ * The pocket's branch, and (for pockets that keep history) a tag per version, point at the
+ * published commit. Where the branch pointed before is noted first, so a daemon killed between
+ * the moves resumes with the same `from` and audits each ref once.
+ */
 export async function refsStep(s: BuildState, env: BuildEnvironment): Promise<void> {
-  const version = s.source?.changelog.version ?? s.record.journal().published!.version;
-  const moved = async (ref: string, from: string | null): Promise<void> => {
+  const journal = s.record.journal();
+  const version = s.source?.changelog.version ?? journal.published!.version;
+  const branch = `refs/heads/${s.pocket.name}`;
+  const resumed = journal.refs_from !== undefined;
+  const from = resumed ? journal.refs_from!.branch : await readRef(s.gitdir, branch);
+  if (!resumed) s.record.note({ refs_from: { branch: from } });
+  const audited = new Set(
+    resumed ? env.audit.entriesOf(s.req.id).flatMap((e) => (e.type === 'ref.moved' ? [e.data.ref] : [])) : [],
+  );
+  const moved = async (ref: string, before: string | null): Promise<void> => {
+    if (audited.has(ref)) return;
     await env.audit.append({
       type: 'ref.moved',
       actor: 'daemon',
       build: s.req.id,
-      data: { package: s.req.package, ref, from, to: s.req.commit },
+      data: { package: s.req.package, ref, from: before, to: s.req.commit },
     });
   };
-  const before = await readRef(s.gitdir, `refs/heads/${s.pocket.name}`);
   await moveBranch(s.gitdir, s.pocket.name, s.req.commit);
-  await moved(`refs/heads/${s.pocket.name}`, before);
-  s.log.write(`refs: refs/heads/${s.pocket.name} -> ${s.req.commit}\n`);
+  await moved(branch, from);
+  s.log.write(`refs: ${branch} -> ${s.req.commit}\n`);
+  faultPoint('refs:after-branch');
   if (!s.pocket.allow_backtracking) {
     const tag = `${s.pocket.name}/${mangleVersionForGitTag(version)}`;
     await createTag(s.gitdir, tag, s.req.commit);

@@ -7,13 +7,15 @@ import { BuildIndex } from '../record/build-index.js';
 import { provenanceDigest } from '../record/provenance-file.js';
 import type { FinalStatus, OutcomeCode } from '../util/outcomes.js';
 import { fireHooks } from '../notify/build-hooks.js';
+import { faultPoint } from '../util/fault-point.js';
 
 /**
  * The one way a request ends, whatever ended it (the build's own outcome, an error around the
  * build, a cancel before it started): the result is written, then the audit log says so, then
  * the hooks run, in that order, so that a hook never reports what the record does not hold
  * and the audit log never misses an outcome a hook reported. The caller then removes the
- * request from the queue.
+ * request from the queue. `resumed`: the result was written by a daemon that died before the
+ * request left the queue; each later part is done unless it is on record already.
  */
 export async function finishRequest(
   config: Config,
@@ -22,23 +24,28 @@ export async function finishRequest(
   record: BuildRecord,
   result: BuildResult,
   log?: Writable,
+  o: { resumed?: boolean } = {},
 ): Promise<void> {
-  record.finish(result);
-  new BuildIndex(config.state_dir).append(req, result);
-  await audit.append({
-    type: 'build.finished',
-    actor: 'daemon',
-    build: req.id,
-    data: {
-      status: result.status,
-      code: result.code ?? null,
-      reason: result.reason ?? null,
-      version: result.version ?? null,
-      outputs: result.outputs,
-      provenance: provenanceDigest(record)?.sha256 ?? null,
-    },
-  });
-  await fireHooks(config, result.status, req, record, result, log, audit);
+  if (!o.resumed) record.finish(result);
+  new BuildIndex(config.state_dir).append(req, result); // one entry per id, however often appended
+  faultPoint('finish:after-result');
+  const audited = o.resumed && audit.entriesOf(req.id).some((e) => e.type === 'build.finished');
+  if (!audited)
+    await audit.append({
+      type: 'build.finished',
+      actor: 'daemon',
+      build: req.id,
+      data: {
+        status: result.status,
+        code: result.code ?? null,
+        reason: result.reason ?? null,
+        version: result.version ?? null,
+        outputs: result.outputs,
+        provenance: provenanceDigest(record)?.sha256 ?? null,
+      },
+    });
+  faultPoint('finish:after-audit');
+  await fireHooks(config, result.status, req, record, result, log, audit, { once: true });
 }
 
 /** The result of a request that ended without a build's own result (nothing built, nothing published). */

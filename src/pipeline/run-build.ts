@@ -16,6 +16,7 @@ import {
   provenanceStep,
   publishStep,
   refsStep,
+  resumePublish,
   validateStep,
 } from './build-steps.js';
 import { runSteps } from './run-steps.js';
@@ -36,6 +37,21 @@ const STEPS: BuildStep[] = [
   { name: 'publish', run: publishStep },
   { name: 'refs', run: refsStep },
 ];
+
+/**
+ * Where a request whose daemon died resumes: after publish once the suite holds it (noted in
+ * the journal, or found there by resumePublish), past refs once they moved; else from the start.
+ */
+async function resumeAt(s: BuildState, env: BuildEnvironment): Promise<number> {
+  const published = s.record.journal().published ?? ((await resumePublish(s, env)) && s.record.journal().published);
+  if (!published) return 0;
+  if (s.record.journal().refs_moved) {
+    s.log.write(`resume: ${s.req.id} was already published (${published.version}) and its refs moved\n`);
+    return STEPS.length;
+  }
+  s.log.write(`resume: ${s.req.id} was already published (${published.version}); finishing the ref moves\n`);
+  return STEPS.findIndex((x) => x.name === 'refs');
+}
 
 /**
  * Run a claimed request's steps and say how they ended. Never throws for the build's own
@@ -59,7 +75,6 @@ export async function runBuild(
     substages: [],
     started,
   };
-  const journal = record.journal();
   const result = (status: FinalStatus, extra: Partial<BuildResult> = {}): BuildResult => ({
     id: req.id,
     pocket: req.pocket,
@@ -70,7 +85,7 @@ export async function runBuild(
     started,
     finished: new Date().toISOString(),
     stages,
-    version: s.source?.changelog.version ?? journal.published?.version,
+    version: s.source?.changelog.version ?? record.journal().published?.version,
     outputs: s.outputs?.files ?? [],
     base_digest: s.base?.digest,
     build_deps: s.deps?.map(({ name, version, arch, sha256, file }) => ({ name, version, arch, sha256, file })),
@@ -79,10 +94,7 @@ export async function runBuild(
   try {
     fs.rmSync(s.work, { recursive: true, force: true });
     fs.mkdirSync(s.work, { recursive: true });
-    const resumeAt = journal.published ? STEPS.findIndex((x) => x.name === 'refs') : 0;
-    if (resumeAt > 0)
-      log.write(`resume: ${req.id} was already published (${journal.published!.version}); finishing the ref moves\n`);
-    await runSteps(STEPS.slice(resumeAt), s, env, stages);
+    await runSteps(STEPS.slice(await resumeAt(s, env)), s, env, stages);
     if (!s.outputs) s.outputs = { changes: '', files: await record.outputsOnDisk() }; // resumed after publish
     return result('succeeded');
   } catch (e) {

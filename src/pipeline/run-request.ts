@@ -82,10 +82,13 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
     const log = new CappedLog(record.openLog(), config.limits.log_mb * 1024 * 1024, (e) => limited.abort(e));
     signal = AbortSignal.any([signal, limited.signal]);
     const began = new Date().toISOString();
+    // A result on record: a daemon ended this request and died before it left the queue.
+    const ended = record.result();
+    if (ended) log.write(`resume: ${req.id} ended (${ended.status}) before the daemon stopped; finishing it\n`);
     let result: BuildResult | null;
     try {
       await announcing.get(req.id); // so that recipients get "submitted" before "started" or "cancelled"
-      result = await outcome(req, record, log, signal);
+      result = ended ?? (await outcome(req, record, log, signal));
     } catch (e) {
       // Something around the build failed (the audit log, a record file, the hooks runner).
       // Left claimed, the request would look "running" until the daemon restarts and then
@@ -105,11 +108,13 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
       say(
         `build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`,
       );
-      await finishRequest(config, audit, req, record, result, log).catch((e: unknown) => {
-        // The result is what matters to the submitter; without it the request would be built again.
-        say(`build ${req.id}: could not finish it (audit log or hooks): ${errorLine(e)}`);
-        if (!record.result()) record.finish(result!);
-      });
+      await finishRequest(config, audit, req, record, result, log, { resumed: result === ended }).catch(
+        (e: unknown) => {
+          // The result is what matters to the submitter; without it the request would be built again.
+          say(`build ${req.id}: could not finish it (audit log or hooks): ${errorLine(e)}`);
+          if (!record.result()) record.finish(result!);
+        },
+      );
       await claim
         .finish()
         .catch((err: unknown) =>

@@ -1,3 +1,4 @@
+import { faultPoint, isFaultPoint } from '../util/fault-point.js';
 import type { StageTiming } from '../record/build-record.js';
 import { stopped, type BuildEnvironment, type BuildState, type BuildStep } from './build-state.js';
 
@@ -26,8 +27,8 @@ export async function runSteps(
       build: s.req.id,
       data: { kind, stage: step.name, ms },
     });
-    // Failpoint for the crash-recovery tests: die as a power cut would, right after a step.
-    if (process.env.POCKETBUILD_TEST_CRASH_AFTER === step.name) process.kill(process.pid, 'SIGKILL');
+    const point = `after:${step.name}`;
+    if (isFaultPoint(point)) faultPoint(point);
     s.log.write(`<== ${step.name}: ${(ms / 1000).toFixed(2)} s\n`);
   }
 }

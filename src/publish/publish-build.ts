@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { publishedProvenancePath } from '../record/provenance-file.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
+import { faultPoint } from '../util/fault-point.js';
 import type { AptRepository } from './reprepro.js';
 
 export interface BuildToPublish {
@@ -24,7 +25,17 @@ export interface BuildToPublish {
  * a crash before the caller notes "published" does both again.
  */
 export async function publishBuild(repo: AptRepository, b: BuildToPublish): Promise<void> {
+  faultPoint('publish:before-include');
   await repo.include(b.suite, b.changesFile, { replace: b.replace, log: b.log });
+  faultPoint('publish:after-include');
+  publishProvenance(repo, b);
+}
+
+/** The provenance beside the packages; also what a publish resumed after a crash still owes. */
+export function publishProvenance(
+  repo: AptRepository,
+  b: Pick<BuildToPublish, 'provenanceFile' | 'package' | 'version' | 'id'>,
+): void {
   const published = publishedProvenancePath(repo.dir, b.package, b.version, b.id);
   fs.mkdirSync(path.dirname(published), { recursive: true });
   writeFileAtomic(published, fs.readFileSync(b.provenanceFile));

@@ -9,6 +9,7 @@ import { withLock } from '../util/lock.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { gnupgHome } from '../publish/signing-key.js';
 import { hostArch } from '../util/host-arch.js';
+import { sha256File } from '../util/sha256-file.js';
 import { HOOK_NAME, hookScript } from './release-hook.js';
 
 /**
@@ -108,6 +109,18 @@ export class AptRepository {
   }
 
   /**
+   * Whether the suite publishes exactly this source package: its version is `version` and the
+   * pool's .dsc has this sha256 (a pool file name holds one content only, so a matching .dsc
+   * is this build's or a byte-identical one). Asked when a daemon died while publishing.
+   */
+  async holdsSource(suite: string, source: string, version: string, dscSha256: string): Promise<boolean> {
+    if ((await this.publishedVersion(suite, source)) !== version) return false;
+    const prefix = source.startsWith('lib') ? source.slice(0, 4) : source[0]!;
+    const dsc = path.join(this.dir, 'pool', 'main', prefix, source, `${source}_${version.replace(/^\d+:/, '')}.dsc`);
+    return fs.existsSync(dsc) && (await sha256File(dsc)) === dscSha256;
+  }
+
+  /**
    * Publish a build's .changes into a suite, signed. The distribution named inside the
    * .changes is the packager's wish; the pocket decides. With `replace` (backtracking
    * pockets) the source's current version is removed first, in the same locked section,
@@ -115,7 +128,7 @@ export class AptRepository {
    * with the inclusion, as one new Release: clients never see the package gone in between.
    */
   async include(suite: string, changesFile: string, o: { replace?: boolean; log?: Writable } = {}): Promise<void> {
-    await this.locked(async () => {
+    await this.wholeOrNothing(o.log, async () => {
       const source = o.replace ? /^Source:\s*(\S+)/m.exec(fs.readFileSync(changesFile, 'utf8'))?.[1] : undefined;
       if (source) await this.reprepro(['--export=silent-never', 'removesrc', suite, source], o.log);
       try {
@@ -137,6 +150,43 @@ export class AptRepository {
     return this.locked(fn);
   }
 
+  /**
+   * Run a change of the database so that it happens whole or not at all: reprepro writes its
+   * database before it signs and exports, so a failing signer, a reprepro that fails after
+   * writing, or one killed half-way would leave the database holding what the suite's signed
+   * indices do not. The database is copied first; on failure the copy is put back, what the
+   * pool gained is deleted and the indices are exported again from it. A copy found when the
+   * lock is next taken is the mark of a publisher killed mid-change, undone the same way.
+   */
+  private wholeOrNothing<T>(log: Writable | undefined, fn: () => Promise<T>): Promise<T> {
+    return this.locked(async () => {
+      fs.cpSync(path.join(this.dir, 'db'), this.dbBefore, { recursive: true });
+      try {
+        const r = await fn();
+        fs.rmSync(this.dbBefore, { recursive: true, force: true });
+        return r;
+      } catch (e) {
+        await this.rollBack(log);
+        throw e;
+      }
+    });
+  }
+
+  private get dbBefore(): string {
+    return path.join(this.dir, 'db.before-publish');
+  }
+
+  private async rollBack(log?: Writable): Promise<void> {
+    if (!fs.existsSync(this.dbBefore)) return;
+    const db = path.join(this.dir, 'db');
+    fs.rmSync(db, { recursive: true, force: true });
+    fs.renameSync(this.dbBefore, db);
+    log?.write('publish: the repository database was put back as it was before this publish\n');
+    await this.reprepro(['deleteunreferenced'], log).catch(() => undefined);
+    // Fails again if the signer still fails; then the suite's indices were never replaced either.
+    await this.reprepro(['export'], log).catch(() => undefined);
+  }
+
   private locked<T>(fn: () => Promise<T>): Promise<T> {
     return withLock(this.lockPath, async () => {
       // Every reprepro run of ours holds this lock, so a reprepro lock file seen now was left
@@ -148,6 +198,12 @@ export class AptRepository {
         process.stderr.write(
           `${new Date().toISOString()} publish: removed ${stale}, left by a reprepro that was killed\n`,
         );
+      }
+      if (fs.existsSync(this.dbBefore)) {
+        process.stderr.write(
+          `${new Date().toISOString()} publish: a publish was cut short (its publisher was killed): putting the repository database back as it was before it\n`,
+        );
+        await this.rollBack();
       }
       return fn();
     });
@@ -163,11 +219,20 @@ export class AptRepository {
       });
       return r.stdout;
     } catch (e) {
-      throw new PocketbuildError(
-        'PublishFailed',
-        `reprepro ${args.filter((a) => !a.startsWith('-')).join(' ')} failed: ${(e as Error).message}`,
-        { args },
-      );
+      // reprepro ends with advice about its own files; the first error line is the cause.
+      const stderr = String((e as PocketbuildError).data?.stderr ?? '');
+      const cause = stderr.split('\n').find((l) => /\b(ERROR|[Ee]rror|failed)\b/.test(l)) ?? (e as Error).message;
+      const what = args
+        .filter((a) => !a.startsWith('-'))
+        .map((a) => path.basename(a))
+        .join(' ');
+      // The reason reaches remote submitters: file names, not the server's paths.
+      throw new PocketbuildError('PublishFailed', `reprepro ${what} failed: ${withoutPaths(cause.trim())}`, { args });
     }
   }
+}
+
+/** `/a/b/c.changes` → `c.changes`, wherever a path appears in a message. */
+function withoutPaths(s: string): string {
+  return s.replace(/\/[^\s'"`:]*\/([^\s'"`/:]+)/g, '$1');
 }

@@ -3,8 +3,9 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { errorLine } from '../util/errors.js';
-import { ID_RE, parseRequest, serializeRequest, type Request } from './request.js';
+import { ID_RE, newRequestId, parseRequest, serializeRequest, type Request } from './request.js';
 import type { Config } from '../config/types.js';
+import { faultPoint } from '../util/fault-point.js';
 
 export interface DirectoryQueueOptions {
   /**
@@ -59,6 +60,11 @@ export class DirectoryQueue {
   ensureDirs(): void {
     fs.mkdirSync(path.join(this.dir, QUARANTINE), { recursive: true });
     fs.mkdirSync(path.join(this.dir, CANCEL), { recursive: true });
+  }
+
+  /** An id for a new request that sorts after every request waiting here (see newRequestId). */
+  newId(now = Date.now()): string {
+    return newRequestId(now, this.pending().at(-1)?.id);
   }
 
   /** Ask whichever daemon runs `id` to stop it. */
@@ -204,6 +210,7 @@ export class DirectoryQueue {
       await release().catch(() => {});
       return null;
     }
+    faultPoint('queue:after-claim');
     let done = false;
     const end = async (remove: boolean) => {
       if (done) return;

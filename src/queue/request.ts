@@ -29,24 +29,40 @@ export interface Request {
 /** What names a request wherever it is shown or recorded (results, status rows, hook events). */
 export type RequestKey = Pick<Request, 'id' | 'pocket' | 'package' | 'commit' | 'principal'>;
 
-let lastMs = 0;
+let lastMs = 0n;
 let lastRandom = 0n;
 
 /**
  * A new request id. Within one process, ids from the same millisecond still sort in
  * creation order (the random part is incremented), so per-package FIFO holds for a burst.
+ * With `after` (the newest id waiting in the queue), the id sorts after it even when the clock
+ * has stepped back since that one was made: the queue builds each package's requests in id
+ * order, so an id from a clock set back would overtake requests submitted before it.
  */
-export function newRequestId(now = Date.now()): string {
-  let rnd: bigint;
-  if (now <= lastMs) {
-    now = lastMs;
-    rnd = lastRandom + 1n;
-  } else {
-    rnd = BigInt('0x' + randomBytes(4).toString('hex')) & ((1n << 29n) - 1n); // leave headroom to increment
+export function newRequestId(now = Date.now(), after?: string): string {
+  let ms = BigInt(now);
+  let rnd: bigint | undefined;
+  const afterMs = after ? decode(after.slice(0, 10)) : -1n;
+  if (ms <= afterMs) {
+    ms = afterMs;
+    rnd = decode(after!.slice(10)) + 1n;
   }
-  lastMs = now;
+  if (ms < lastMs) {
+    ms = lastMs;
+    rnd = lastRandom + 1n;
+  } else if (ms === lastMs && (rnd === undefined || rnd <= lastRandom)) {
+    rnd = lastRandom + 1n;
+  }
+  rnd ??= BigInt('0x' + randomBytes(4).toString('hex')) & ((1n << 29n) - 1n); // leave headroom to increment
+  lastMs = ms;
   lastRandom = rnd;
-  return encode(BigInt(now), 10) + encode(rnd, 6);
+  return encode(ms, 10) + encode(rnd, 6);
+}
+
+function decode(s: string): bigint {
+  let n = 0n;
+  for (const c of s) n = (n << 5n) | BigInt(ALPHABET.indexOf(c));
+  return n;
 }
 
 function encode(n: bigint, width: number): string {

@@ -121,6 +121,13 @@ export interface Rebuild {
   differ: string[];
 }
 
+export interface AuditRepaired {
+  /** How many bytes of a torn last line (a writer killed mid-append) were cut off. */
+  dropped_bytes: number;
+  /** Their sha256, so what was cut can be matched against a copy. */
+  dropped_sha256: string;
+}
+
 /** Every type of entry, and the shape of its `data`. */
 export interface AuditEntries {
   'request.accepted': RequestAccepted;
@@ -135,6 +142,7 @@ export interface AuditEntries {
   'git.push.refused': GitPushRefused;
   cancel: Cancel;
   rebuild: Rebuild;
+  'audit.repaired': AuditRepaired;
 }
 
 export type AuditType = keyof AuditEntries;
@@ -256,6 +264,10 @@ export const AUDIT_ENTRIES: { readonly [T in AuditType]: TypeDoc<T> } = {
       dir: "the rebuild's record",
       differ: 'the files that differ',
     },
+  },
+  'audit.repaired': {
+    when: 'an append found the last line torn (its writer was killed mid-write) and cut it off first; the chain goes on from the last whole line',
+    data: { dropped_bytes: 'how many bytes were cut', dropped_sha256: 'their sha256' },
   },
 };
 

@@ -26,7 +26,12 @@ export function verifyAuditLog(file: string): AuditVerdict {
     problem,
     entries: i,
   });
-  if (last !== '') return bad(lines.length, null, 'the last line has no newline: a write was torn or the file was cut');
+  if (last !== '')
+    return bad(
+      lines.length,
+      null,
+      'the last line has no newline: a write was torn (the next append cuts it and logs audit.repaired) or the file was cut',
+    );
   let prev = ZERO_HASH;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;

@@ -38,8 +38,14 @@ export interface BuildResult extends RequestKey {
 
 /** What has durably happened in a build that must not happen twice (see BuildRecord.journal). */
 export interface Journal {
+  /** Noted before reprepro is run: after a crash, the suite is asked whether it holds this build. */
+  publishing?: { version: string; suite: string };
   published?: { version: string; suite: string };
+  /** Where the pocket's branch pointed before this build moved it (for the one ref.moved entry). */
+  refs_from?: { branch: string | null };
   refs_moved?: boolean;
+  /** Hooks of the final event that have run, so a finish resumed after a crash runs only the rest. */
+  hooks_ran?: string[];
 }
 
 /**

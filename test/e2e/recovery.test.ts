@@ -108,7 +108,7 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
   it('after a crash between publishing and moving the refs, publishes nothing twice and only moves the refs', async () => {
     await b.stopDaemon();
     const commit = repo.commitVersion({ version: '3.0' });
-    await b.startDaemon({ POCKETBUILD_TEST_CRASH_AFTER: 'publish' });
+    await b.startDaemon({ POCKETBUILD_FAULT: 'after:publish' });
     const id = b.submit('stable', 'pb-recover', commit);
     for (let i = 0; i < 1200 && !b.published('stable').includes('pb-recover 3.0'); i++) await sleep(100);
     await b.waitForDaemonExit();

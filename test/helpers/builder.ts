@@ -121,6 +121,12 @@ export class TestBuilder {
     if (!exited(d)) throw new Error(`daemon did not exit:\n${this.log()}`);
   }
 
+  /** How the last daemon ended: its exit code or the signal that killed it; null while it runs. */
+  lastDaemonExit(): { code: number | null; signal: NodeJS.Signals | null } | null {
+    const d = this.daemon;
+    return d && exited(d) ? { code: d.exitCode, signal: d.signalCode } : null;
+  }
+
   /** Kill the daemon without warning, as a crash or the OOM killer would. */
   async killDaemon(): Promise<void> {
     const d = this.daemon;

@@ -82,4 +82,42 @@ describe('audit log', () => {
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').slice(0, -10));
     expect(verifyAuditLog(file)).toMatchObject({ ok: false, line: 8 });
   });
+
+  it('cuts a torn last line at the next append, logs what it cut, and the chain verifies', async () => {
+    const whole = fs.readFileSync(file);
+    const torn = '{"v":1,"seq":8,"ts":"2026-';
+    fs.appendFileSync(file, torn);
+    expect(verifyAuditLog(file)).toMatchObject({ ok: false, line: 9, problem: expect.stringContaining('torn') });
+    const log = new AuditLog(dir);
+    expect(log.head()).toEqual({ size: 8, head: sha256(lines()[7]!) });
+    await log.append({ type: 'cancel', actor: 'alice', build: 'b3', data: { state: 'queued' } });
+    const ls = lines();
+    expect(ls).toHaveLength(10);
+    expect(fs.readFileSync(file).subarray(0, whole.length).equals(whole)).toBe(true);
+    expect(JSON.parse(ls[8]!)).toMatchObject({
+      seq: 8,
+      type: 'audit.repaired',
+      data: { dropped_bytes: torn.length, dropped_sha256: sha256(torn) },
+    });
+    expect(JSON.parse(ls[9]!)).toMatchObject({ seq: 9, type: 'cancel' });
+    expect(verifyAuditLog(file)).toMatchObject({ ok: true, entries: 10 });
+  });
+
+  it('cuts a torn first line too: the chain starts again from zero', async () => {
+    fs.writeFileSync(file, '{"v":1,"se');
+    await new AuditLog(dir).append({ type: 'cancel', actor: 'alice', build: 'b1', data: { state: 'queued' } });
+    expect(lines().map((l) => JSON.parse(l).type)).toEqual(['audit.repaired', 'cancel']);
+    expect(verifyAuditLog(file)).toMatchObject({ ok: true, entries: 2 });
+  });
+
+  it("lists one build's entries, oldest first, and nothing of a build whose id another contains", async () => {
+    const log = new AuditLog(dir);
+    await log.append({ type: 'cancel', actor: 'alice', build: 'b3', data: { state: 'queued' } });
+    await log.append({ type: 'cancel', actor: 'alice', build: 'b33', data: { state: 'queued' } });
+    expect(log.entriesOf('b3').map((e) => [e.seq, e.type])).toEqual([
+      [3, 'request.accepted'],
+      [8, 'cancel'],
+    ]);
+    expect(log.entriesOf('nope')).toEqual([]);
+  });
 });

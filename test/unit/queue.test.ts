@@ -146,4 +146,19 @@ describe('DirectoryQueue', () => {
     expect(q.pending()).toEqual([]);
     expect(quarantined).toEqual([]);
   });
+
+  it('gives a new request an id after every waiting one, even when the clock stepped back', () => {
+    const q = new DirectoryQueue(dir);
+    q.ensureDirs();
+    // Made by a host whose clock ran an hour ahead, or before this one's clock was set back.
+    const ahead = newRequestId(Date.now() + 3600_000);
+    q.enqueue(req('pkg', 'stable', ahead));
+    const next = q.newId();
+    expect(next > ahead).toBe(true);
+    expect(next).toMatch(ID_RE);
+    q.enqueue(req('pkg', 'stable', next));
+    expect(q.pending().map((r) => r.id)).toEqual([ahead, next]);
+    // One process never goes back either, whatever its clock says.
+    expect(newRequestId(Date.now() - 60_000) > next).toBe(true);
+  });
 });

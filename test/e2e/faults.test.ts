@@ -1,0 +1,162 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAULT_POINTS } from '../../src/util/fault-point.js';
+import { TestBuilder, sleep } from '../helpers/builder.js';
+import { PackageRepo } from '../helpers/packages.js';
+import { privateAptOptions, runAs, tempDirForTestUser } from '../helpers/env.js';
+
+/**
+ * The fault campaign (docs/faults.md): the daemon is SIGKILLed at a named point of a request's
+ * life, restarted, and then the request must have ended exactly once, and the repository, the
+ * pocket branch and tag, the build record, the provenance and the audit log must agree.
+ *
+ * CI runs a representative subset, one point per kind of state a kill can leave (a claim, a
+ * half-made build, a publish with and without reprepro done, refs half moved, a result without
+ * its audit entry, a hook cut short, a torn audit line); `npm run faults` runs every point.
+ */
+const CI_POINTS = [
+  'queue:after-claim',
+  'after:build',
+  'publish:before-include',
+  'publish:after-include',
+  'refs:after-branch',
+  'finish:after-result',
+  'hooks:during',
+  'audit:torn-write',
+];
+/** Killed from outside while the package's own build runs in the sandbox. */
+const DURING_BUILD = 'during:build';
+const POINTS = process.env.PB_FAULTS === 'all' ? [...FAULT_POINTS, DURING_BUILD] : CI_POINTS;
+
+const PKG = 'pb-faults';
+
+interface Entry {
+  seq: number;
+  type: string;
+  build?: string;
+  data: Record<string, unknown>;
+}
+
+function processesUnder(root: string): string[] {
+  const r = spawnSync('pgrep', ['-a', '-f', root], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => l && !l.includes('pgrep'));
+}
+
+describe('the daemon killed at each fault point, then restarted', () => {
+  let b: TestBuilder;
+  let repo: PackageRepo;
+  let seen: string;
+
+  beforeAll(() => {
+    b = new TestBuilder('faults', { pockets: { stable: {} }, claimStaleSeconds: 3 });
+    seen = path.join(b.root, 'hooks-seen');
+    // Writes its line at once, then takes a second: `hooks:during` kills the daemon inside it.
+    runAs([
+      'sh',
+      '-c',
+      'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"',
+      'sh',
+      path.join(b.hooksDir, '10-record'),
+      `#!/bin/sh\necho "EVENT $POCKETBUILD_EVENT $POCKETBUILD_ID" >> ${seen}\nsleep 1\n`,
+    ]);
+    repo = new PackageRepo(b.reposDir, PKG);
+  });
+
+  afterAll(async () => {
+    repo?.cleanup();
+    await b?.cleanup();
+  });
+
+  const audit = (): Entry[] =>
+    fs
+      .readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Entry);
+  const events = (id: string): string[] =>
+    fs
+      .readFileSync(seen, 'utf8')
+      .split('\n')
+      .filter((l) => l.endsWith(` ${id}`))
+      .map((l) => l.split(' ')[1]!);
+
+  it.each(POINTS.map((p, i) => [p, `${i + 1}.0`]))('at %s (version %s)', async (point, version) => {
+    const commit = repo.commitVersion({ version, buildCommands: point === DURING_BUILD ? ['sleep 5'] : [] });
+    let id: string;
+    if (point === DURING_BUILD) {
+      await b.startDaemon();
+      id = b.submit('stable', PKG, commit);
+      for (let i = 0; i < 1200 && !b.buildLog(id).includes('building as uid'); i++) await sleep(100);
+      expect(b.buildLog(id)).toContain('building as uid');
+      await b.killDaemon();
+    } else {
+      await b.startDaemon({ POCKETBUILD_FAULT: point });
+      id = b.submit('stable', PKG, commit);
+      await b.waitForDaemonExit();
+    }
+    // It died where it was told to, not of something else.
+    expect(b.lastDaemonExit(), b.log()).toEqual({ code: null, signal: 'SIGKILL' });
+    const work = path.join(b.stateDir, 'work');
+    for (let i = 0; i < 100 && processesUnder(work).length; i++) await sleep(100);
+    expect(processesUnder(work)).toEqual([]);
+
+    await b.startDaemon();
+    const res = await b.waitFor(id);
+    await b.stopDaemon();
+    expect(res.status, b.buildLog(id)).toBe('succeeded');
+    expect(res.version).toBe(version);
+
+    // The repository, the branch and the tag say the same.
+    expect(b.published('stable')).toEqual([`${PKG} ${version}`]);
+    expect(b.git(PKG, ['rev-parse', 'refs/heads/stable'])).toBe(commit);
+    expect(b.git(PKG, ['rev-parse', `refs/tags/stable/${version}`])).toBe(commit);
+
+    // The audit log verifies and holds each fact about this request once.
+    const verified = b.cli(['audit', 'verify']);
+    expect(verified.stdout).toMatch(/^audit log OK: /);
+    const mine = audit().filter((e) => e.build === id);
+    const count = (type: string) => mine.filter((e) => e.type === type).length;
+    expect(count('build.finished')).toBe(1);
+    expect(count('publish')).toBe(1);
+    expect(mine.filter((e) => e.type === 'ref.moved').map((e) => [e.data.ref, e.data.to])).toEqual([
+      ['refs/heads/stable', commit],
+      [`refs/tags/stable/${version}`, commit],
+    ]);
+    const finished = mine.find((e) => e.type === 'build.finished')!;
+    expect(finished.data).toMatchObject({ status: 'succeeded', version });
+    if (point === 'audit:torn-write') {
+      const repaired = audit().filter((e) => e.type === 'audit.repaired');
+      expect(repaired.length).toBe(1);
+      expect(repaired[0]!.data.dropped_bytes).toBeGreaterThan(0);
+    }
+
+    // The record: every output listed with its sha256, and the provenance the audit log names.
+    const record = path.join(b.stateDir, 'builds', id);
+    for (const o of res.outputs) {
+      const sum = spawnSync('sha256sum', [path.join(record, 'outputs', o.file)], { encoding: 'utf8' });
+      expect(sum.stdout.split(' ')[0], o.file).toBe(o.sha256);
+    }
+    const deb = path.join(record, 'outputs', `${PKG}_${version}_all.deb`);
+    expect(b.cli(['verify', deb]).stdout).toContain(`PASSED: ${deb}`);
+    expect(fs.readdirSync(path.join(b.stateDir, 'work')).filter((n) => n.startsWith(id))).toEqual([]);
+    expect(fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.startsWith(id))).toEqual([]);
+
+    // The end's hooks ran once, but a hook killed with its daemon runs again (at least once).
+    expect(events(id).filter((e) => e === 'submitted')).toEqual(['submitted']);
+    expect(events(id).filter((e) => e === 'succeeded')).toEqual(
+      point === 'hooks:during' ? ['succeeded', 'succeeded'] : ['succeeded'],
+    );
+
+    // apt, trusting only the repository's key, updates and fetches the package.
+    const aptDir = tempDirForTestUser('faults-apt');
+    const opts = privateAptOptions(aptDir, [
+      `deb [signed-by=${path.join(b.aptDir(), 'key.gpg')}] file:${b.aptDir()} stable main`,
+    ]);
+    runAs(['apt-get', ...opts, '-q', 'update'], { timeoutMs: 120_000 });
+    runAs(['apt-get', ...opts, '-q', 'download', `${PKG}=${version}`], { cwd: aptDir, timeoutMs: 120_000 });
+    expect(fs.existsSync(path.join(aptDir, `${PKG}_${version}_all.deb`))).toBe(true);
+    runAs(['rm', '-rf', aptDir]);
+  });
+});
