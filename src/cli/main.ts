@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { errorLine, ExitCode, isPocketbuildError, UsageError } from '../util/errors.js';
+import { asKnownError, errorLine, ExitCode, UsageError } from '../util/errors.js';
 import { OUTCOMES } from '../util/outcomes.js';
 import { findConfigFile, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
@@ -186,9 +186,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (isPocketbuildError(e)) {
-      process.stderr.write(`pocketbuild: ${e.message}\n`);
-      process.exitCode = e.exitCode;
+    const known = asKnownError(e);
+    if (known) {
+      process.stderr.write(`pocketbuild: ${known.message}\n`);
+      process.exitCode = known.exitCode;
     } else {
       // Stack traces are for the operator's terminal, not for users over SSH (the entrypoint prints one line).
       process.stderr.write(`pocketbuild: internal error: ${errorLine(e)}\n${(e as Error)?.stack ?? ''}\n`);

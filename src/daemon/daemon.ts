@@ -3,6 +3,9 @@ import type { Claim, DirectoryQueue } from '../queue/directory-queue.js';
 import type { Request } from '../queue/request.js';
 import { errorLine } from '../util/errors.js';
 
+/** How long a request whose worker failed outright is held before it is given back to the queue. */
+const GIVE_BACK_MS = 10_000;
+
 export interface DaemonOptions {
   queue: DirectoryQueue;
   /** @defaultValue 1 */
@@ -154,7 +157,13 @@ export class Daemon {
     claim.lost.addEventListener('abort', () => abort.abort(claim.lost.reason), { once: true });
     const id = claim.request.id;
     const done = this.work(claim, abort.signal)
-      .catch((e) => this.log(`build ${id}: ${errorLine(e)}`))
+      .catch(async (e) => {
+        // The worker could not even record that it took the request (a full disk, say). Given
+        // back at once, it would be claimed and fail again in a loop: give it back later.
+        this.log(`build ${id}: ${errorLine(e)}; it stays queued and is tried again in ${GIVE_BACK_MS / 1000} s`);
+        await new Promise((r) => setTimeout(r, GIVE_BACK_MS));
+        await claim.release().catch(() => {});
+      })
       .finally(() => {
         this.running.delete(id);
         this.kick();

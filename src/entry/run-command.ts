@@ -13,7 +13,7 @@ import type { RequestAccepted } from '../record/audit-entries.js';
 import { provenanceDigest } from '../record/provenance-file.js';
 import { BuildRecord } from '../record/build-record.js';
 import { decide, requireRight } from '../acl/index.js';
-import { errorLine, ExitCode, isPocketbuildError, NotFoundError, outcomeCodeOf } from '../util/errors.js';
+import { asKnownError, errorLine, ExitCode, NotFoundError, outcomeCodeOf } from '../util/errors.js';
 import { outcome } from '../util/outcomes.js';
 
 export interface RunCommandOptions {
@@ -50,8 +50,8 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
       });
     return out.code;
   } catch (e) {
-    const known = isPocketbuildError(e);
-    const line = known ? e.message : 'internal error; the operator can find details in the server log.';
+    const known = asKnownError(e);
+    const line = known ? known.message : 'internal error; the operator can find details in the server log.';
     if (!known)
       o.logInternal?.(
         `internal error for ${o.principal} running ${JSON.stringify(o.raw)}: ${(e as Error)?.stack ?? e}`,
@@ -67,7 +67,7 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
           verb: cmd?.verb ?? null,
           ...(cmd ? commandFields(cmd) : {}),
           code: outcomeCodeOf(e),
-          reason: errorLine(e),
+          reason: known ? known.message : errorLine(e),
           ...(submitted.accepted ? { after: 'request.accepted' as const } : {}),
         },
       })

@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import { configuredPocket } from '../config/types.js';
 import type { Request } from '../queue/request.js';
 import type { BuildRecord, BuildResult, FinalStatus, StageTiming } from '../record/build-record.js';
-import { errorLine, isPocketbuildError, outcomeCodeOf } from '../util/errors.js';
+import { asKnownError, diskFullError, diskIsFull, errorLine } from '../util/errors.js';
 import { outcome } from '../util/outcomes.js';
 import type { BuildEnvironment, BuildState, BuildStep } from './build-state.js';
 import {
@@ -99,11 +99,16 @@ export async function runBuild(
     return result('succeeded');
   } catch (e) {
     // The code says how the build ended (Refused codes end it denied, BuildFailed's failed, timeout or cancelled).
-    const code = outcomeCodeOf(e);
+    // Whatever failed while the state's disk was full (a tool, the sandbox, a write of ours)
+    // failed for that: the builder's fault, which the worker retries, not the package's.
+    const known = diskIsFull(env.config.state_dir) ? diskFullError(e) : asKnownError(e);
+    const code = known?.code ?? 'InternalError';
     const status: FinalStatus = outcome(code).status ?? 'failed';
-    log.write(`\n!!! ${status}: ${errorLine(e)}\n`);
-    if (!isPocketbuildError(e)) log.write(`${(e as Error).stack ?? e}\n`);
-    return result(status, { code, reason: errorLine(e) });
+    const reason = errorLine(known ?? e);
+    log.write(`\n!!! ${status}: ${reason}\n`);
+    if (known?.code === 'DiskFull') log.write(`(${errorLine(e)})\n`);
+    if (!known) log.write(`${(e as Error).stack ?? e}\n`);
+    return result(status, { code, reason });
   } finally {
     fs.rmSync(s.work, { recursive: true, force: true });
   }

@@ -3,7 +3,11 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../config/types.js';
 import type { Request } from '../queue/request.js';
-import { errorLine } from '../util/errors.js';
+import { asKnownError, errorLine, outcomeCodeOf } from '../util/errors.js';
+import { outcome } from '../util/outcomes.js';
+
+/** How long a slot waits before giving back a request whose end a full disk kept from being recorded. */
+const DISK_FULL_RETRY_MS = 10_000;
 import type { Claim } from '../queue/directory-queue.js';
 import { BuildRecord, type BuildResult } from '../record/build-record.js';
 import { fireHooks } from '../notify/build-hooks.js';
@@ -46,7 +50,7 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
   };
 
   /** Runs the build, or says why none runs; null when the daemon is stopping and the request stays queued. */
-  const outcome = async (req: Request, record: BuildRecord, log: Writable, signal: AbortSignal) => {
+  const runOrSayWhy = async (req: Request, record: BuildRecord, log: Writable, signal: AbortSignal) => {
     if (signal.reason instanceof CancelRequested) {
       log.write(`cancelled by ${signal.reason.by} before it started\n`);
       return endedWithoutBuild(
@@ -74,6 +78,18 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
     return signal.reason instanceof ShuttingDown ? null : result;
   };
 
+  /**
+   * A full disk is the builder's trouble, not the request's: it is not ended but stays queued.
+   * This slot waits before giving it back, so a disk still full is not met again at once.
+   */
+  const giveBackLater = async (claim: Claim, why: string): Promise<void> => {
+    say(
+      `build ${claim.request.id}: DiskFull: ${why}; it stays queued and is tried again in ${DISK_FULL_RETRY_MS / 1000} s`,
+    );
+    await new Promise((r) => setTimeout(r, DISK_FULL_RETRY_MS));
+    await claim.release();
+  };
+
   const work = async (claim: Claim, signal: AbortSignal): Promise<void> => {
     const req = claim.request;
     const record = new BuildRecord(config.state_dir, req.id);
@@ -88,15 +104,23 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
     let result: BuildResult | null;
     try {
       await announcing.get(req.id); // so that recipients get "submitted" before "started" or "cancelled"
-      result = ended ?? (await outcome(req, record, log, signal));
+      result = ended ?? (await runOrSayWhy(req, record, log, signal));
     } catch (e) {
       // Something around the build failed (the audit log, a record file, the hooks runner).
       // Left claimed, the request would look "running" until the daemon restarts and then
       // fail again the same way: end it as failed, saying why, so the submitter sees it.
-      say(`build ${req.id}: internal error: ${errorLine(e)}`);
-      log.write(`\n!!! internal error: ${(e as Error)?.stack ?? errorLine(e)}\n`);
-      const why = `pocketbuild could not finish the build: ${errorLine(e)}; the daemon's log has the details.`;
-      result = endedWithoutBuild(req, 'failed', 'InternalError', why, began);
+      const known = asKnownError(e);
+      say(`build ${req.id}: ${known ? `${known.code}: ${errorLine(e)}` : `internal error: ${errorLine(e)}`}`);
+      log.write(`\n!!! ${known ? known.message : `internal error: ${(e as Error)?.stack ?? errorLine(e)}`}\n`);
+      result = known
+        ? endedWithoutBuild(req, outcome(known.code).status ?? 'failed', known.code, known.message, began)
+        : endedWithoutBuild(
+            req,
+            'failed',
+            'InternalError',
+            `pocketbuild could not finish the build: ${errorLine(e)}; the daemon's log has the details.`,
+            began,
+          );
     }
     try {
       if (result === null) {
@@ -104,17 +128,20 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
         await claim.release();
         return;
       }
+      if (result.code === 'DiskFull') return await giveBackLater(claim, result.reason ?? 'DiskFull');
       const secs = ((Date.parse(result.finished) - Date.parse(result.started)) / 1000).toFixed(1);
       say(
         `build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`,
       );
-      await finishRequest(config, audit, req, record, result, log, { resumed: result === ended }).catch(
-        (e: unknown) => {
-          // The result is what matters to the submitter; without it the request would be built again.
-          say(`build ${req.id}: could not finish it (audit log or hooks): ${errorLine(e)}`);
-          if (!record.result()) record.finish(result!);
-        },
-      );
+      try {
+        await finishRequest(config, audit, req, record, result, log, { resumed: result === ended });
+      } catch (e) {
+        if (!record.result() && outcomeCodeOf(e) === 'DiskFull')
+          return await giveBackLater(claim, `its end (${result.status}) cannot be recorded: ${errorLine(e)}`);
+        // The result is what matters to the submitter; without it the request would be built again.
+        say(`build ${req.id}: could not finish it (audit log or hooks): ${errorLine(e)}`);
+        if (!record.result()) record.finish(result);
+      }
       await claim
         .finish()
         .catch((err: unknown) =>

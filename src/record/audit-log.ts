@@ -5,6 +5,7 @@ import canonicalize from 'canonicalize';
 import { withLock } from '../util/lock.js';
 import type { AuditEntries, AuditType } from './audit-entries.js';
 import { die, faultArmed } from '../util/fault-point.js';
+import { diskFullError } from '../util/errors.js';
 
 export type { AuditEntries, AuditType } from './audit-entries.js';
 
@@ -78,7 +79,9 @@ export class AuditLog {
             fs.fsyncSync(fd);
             die();
           }
-          fs.writeSync(fd, line + '\n');
+          const bytes = Buffer.from(line + '\n');
+          // A short write (a disk filling up) leaves a torn line, which the next append cuts.
+          if (fs.writeSync(fd, bytes) !== bytes.length) throw diskFullError('a short write to audit.log');
           fs.fsyncSync(fd);
           return sha256(line);
         } finally {

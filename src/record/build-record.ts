@@ -87,7 +87,11 @@ export class BuildRecord {
   }
 
   openLog(): fs.WriteStream {
-    return fs.createWriteStream(this.logFile, { flags: 'a' });
+    const stream = fs.createWriteStream(this.logFile, { flags: 'a' });
+    // A log that cannot be written (a full disk) loses its lines, not the daemon: unheard, the
+    // stream's error would end the process. The build's outcome says what went wrong.
+    stream.on('error', () => {});
+    return stream;
   }
 
   journal(): Journal {

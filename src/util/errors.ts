@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import {
   OUTCOMES,
   ExitCode,
@@ -83,9 +84,52 @@ export function isPocketbuildError(e: unknown): e is PocketbuildError {
   return e instanceof PocketbuildError;
 }
 
-/** The outcome code of any thrown value: a PocketbuildError's own, else InternalError. */
+/** What a full disk looks like: Node's errno, or a host tool's own message. */
+const NO_SPACE = /\bENOSPC\b|\bEDQUOT\b|No space left on device|Disk quota exceeded/;
+/** Codes of failures of the builder's own tools, which a full disk explains when their output says so. */
+const TOOL_FAILURES: ReadonlySet<OutcomeCode> = new Set(['CommandFailed', 'PublishFailed', 'AptFailed']);
+
+/**
+ * A thrown value as users see it: pocketbuild's own error; a full disk (however it was met:
+ * a write of ours, or a host tool that could not write) as DiskFull; else null, a bug.
+ */
+export function asKnownError(e: unknown): PocketbuildError | null {
+  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+  const full =
+    errno === 'ENOSPC' ||
+    errno === 'EDQUOT' ||
+    (isPocketbuildError(e) &&
+      TOOL_FAILURES.has(e.code) &&
+      NO_SPACE.test(`${e.message}\n${String(e.data.stderr ?? '')}`));
+  if (full) return diskFullError(e);
+  return isPocketbuildError(e) ? e : null;
+}
+
+/** DiskFull, for whatever failed because the disk was full (`cause` is kept for the operator's log). */
+export function diskFullError(cause: unknown): PocketbuildError {
+  return new PocketbuildError(
+    'DiskFull',
+    'the builder is out of disk space, so this was not done and nothing was left half-done; try again once space is freed on the builder.',
+    { cause: errorLine(cause) },
+  );
+}
+
+/** Less free space than this on the state directory's file system counts as a full disk. */
+const FULL_BYTES = 1024 * 1024;
+
+/** Whether the file system `dir` is on has (next to) no space left. */
+export function diskIsFull(dir: string): boolean {
+  try {
+    const st = fs.statfsSync(dir);
+    return st.bavail * st.bsize < FULL_BYTES;
+  } catch {
+    return false;
+  }
+}
+
+/** The outcome code of any thrown value: a PocketbuildError's own, DiskFull for a full disk, else InternalError. */
 export function outcomeCodeOf(e: unknown): OutcomeCode {
-  return isPocketbuildError(e) ? e.code : 'InternalError';
+  return asKnownError(e)?.code ?? 'InternalError';
 }
 
 /** The one-line text of any thrown value, for logs and stderr. */

@@ -408,6 +408,13 @@ export const OUTCOMES = {
     blame: 'builder',
     summary: 'pocketbuild failed unexpectedly; the log has the details.',
   },
+  DiskFull: {
+    exit: ExitCode.internal,
+    http: 507,
+    blame: 'builder',
+    summary:
+      "The builder's disk is full: a command is refused with nothing queued; a build it stops is not ended but stays queued, retried every 10 s, and nothing of it is published.",
+  },
   CommandFailed: {
     status: 'failed',
     exit: ExitCode.failure,

@@ -52,7 +52,7 @@ export class ClientKeys {
   }
 }
 
-function sshArgs(keyFile: string, port: number): string[] {
+export function sshArgs(keyFile: string, port: number): string[] {
   return [
     '-F',
     '/dev/null',
@@ -218,6 +218,19 @@ export class EmbeddedServer implements SshTarget {
 
   run(principal: string, command: string, input?: string): SshResult {
     return runSsh([...sshArgs(this.keys.key(principal), this.port), `${principal}@127.0.0.1`, command], input);
+  }
+
+  /** As run, without blocking this process (for many clients at once). */
+  runAsync(principal: string, command: string): Promise<SshResult> {
+    const argv = [...sshArgs(this.keys.key(principal), this.port), `${principal}@127.0.0.1`, command];
+    return new Promise((resolve) => {
+      const p = spawn('ssh', argv, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      p.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
   }
 
   git(principal: string, pkg: string) {
