@@ -169,7 +169,7 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, subm
     }
     case 'log': {
       await requireReadable(config, principal, cmd.id);
-      await followLog(config.state_dir, cmd.id, io.stdout, cmd.follow, o.signal);
+      await followLog(config, cmd.id, io.stdout, cmd.follow, o.signal);
       return { code: ExitCode.ok, build: cmd.id };
     }
     case 'show': {

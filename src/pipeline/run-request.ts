@@ -96,6 +96,8 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
     record.begin(req);
     const limited = new AbortController();
     const log = new CappedLog(record.openLog(), config.limits.log_mb * 1024 * 1024, (e) => limited.abort(e));
+    let logEnded: Promise<void> | undefined;
+    const endLog = () => (logEnded ??= new Promise<void>((resolve) => log.end(resolve)));
     signal = AbortSignal.any([signal, limited.signal]);
     const began = new Date().toISOString();
     // A result on record: a daemon ended this request and died before it left the queue.
@@ -142,13 +144,15 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
         say(`build ${req.id}: could not finish it (audit log or hooks): ${errorLine(e)}`);
         if (!record.result()) record.finish(result);
       }
+      // The log is whole before the request leaves the queue: `log --follow` stops at that.
+      await endLog();
       await claim
         .finish()
         .catch((err: unknown) =>
           say(`build ${req.id}: could not remove the request from the queue: ${errorLine(err)}`),
         );
     } finally {
-      await new Promise<void>((resolve) => log.end(resolve));
+      await endLog();
     }
   };
   return { work, onQueued };
