@@ -80,15 +80,26 @@ export async function runStart(explicitConfig: string | undefined): Promise<numb
   tell(`setup: config ${config.file}`);
   await prepareState(config, { createKey: true });
   await seedDemo(config);
-  const daemon = await startDaemon(config);
-  const ssh = await startSshServer(config);
-  const web = await startWeb(config);
-  printWalkthrough(config, ssh.port, web);
+  // The listeners first: a port in use (a second `npm start`) stops everything already
+  // started and ends this process with that one line, before any build is taken.
+  const started: Array<{ stop: () => Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const s of started.reverse()) await s.stop();
+  };
+  try {
+    const ssh = await startSshServer(config);
+    started.push(ssh);
+    const web = await startWeb(config);
+    started.push(web);
+    started.push(await startDaemon(config));
+    printWalkthrough(config, ssh.port, web);
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
   const sig = await untilSignal();
   say(`${sig}: stopping; running builds stay queued and restart next time`);
-  await web.stop();
-  await ssh.stop();
-  await daemon.stop();
+  await stopAll();
   return ExitCode.ok;
 }
 

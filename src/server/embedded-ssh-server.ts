@@ -1,3 +1,4 @@
+import { errorLine, PocketbuildError } from '../util/errors.js';
 import net from 'node:net';
 import { PassThrough, type Writable } from 'node:stream';
 import ssh2 from 'ssh2';
@@ -126,9 +127,20 @@ export class EmbeddedSshServer {
     const tcp = net.createServer((socket) => this.#onSocket(socket));
     this.#tcp = tcp;
     await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
+      tcp.once('error', (e: NodeJS.ErrnoException) =>
+        reject(
+          new PocketbuildError(
+            'ListenFailed',
+            `the SSH server cannot listen on ${this.#o.listen} port ${this.#o.port}: ${
+              e.code === 'EADDRINUSE'
+                ? 'the port is in use (is pocketbuild already running? "npm start" twice starts it twice)'
+                : errorLine(e)
+            }; stop what uses it, or choose another ssh.port`,
+          ),
+        ),
+      );
       tcp.listen({ host: this.#o.listen, port: this.#o.port }, () => {
-        tcp.off('error', reject);
+        tcp.removeAllListeners('error');
         resolve();
       });
     });
