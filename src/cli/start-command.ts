@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { findConfigFile, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { prepareState } from '../publish/prepare-state.js';
+import { stopAgent } from '../publish/signing-key.js';
 import { commitDirectory } from '../git/import-directory.js';
 import { createRepo } from './repo-command.js';
 import { startDaemon } from './daemon-command.js';
@@ -95,6 +96,7 @@ export async function runStart(explicitConfig: string | undefined): Promise<numb
     printWalkthrough(config, ssh.port, web);
   } catch (e) {
     await stopAll();
+    await stopAgent(config.state_dir); // started by prepareState for the signing key
     throw e;
   }
   const sig = await untilSignal();
