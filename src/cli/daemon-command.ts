@@ -10,6 +10,8 @@ import { ExitCode, PocketbuildError, UsageError } from '../util/errors.js';
 import { isFaultPoint } from '../util/fault-point.js';
 import { say, untilSignal } from './until-signal.js';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { refreshRepoHooks } from '../git/repo-hooks.js';
 import { EntrySocketServer } from '../entry/entry-socket.js';
 
 export function refuseRoot(what: string): void {
@@ -34,6 +36,12 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
   const queue = DirectoryQueue.forConfig(config, {
     onQuarantine: (file, reason) => say(`queue: moved ${file} to quarantine/: ${reason}`),
   });
+  const rehooked = refreshRepoHooks(
+    config.repos_dir,
+    fileURLToPath(new URL('./main.js', import.meta.url)),
+    config.file,
+  );
+  if (rehooked) say(`daemon: the push hooks of ${rehooked} repositories now use ${config.file}`);
   const indexed = new BuildIndex(config.state_dir).repair();
   if (indexed) say(`daemon: added ${indexed} finished builds to the build index`);
   const worker = makeWorker(config, repo, new AuditLog(config.state_dir), say);

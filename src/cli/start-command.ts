@@ -226,9 +226,16 @@ Over SSH (the embedded server listens on ${config.ssh.listen}:${sshPort}):${
     Object.keys(config.ssh.users).length
       ? ''
       : `
-  first put your public key under ssh.users in ${config.file} (e.g. alice: [ssh-ed25519 AAAA…]), restart, then`
+  first put your public key under ssh.users in ${yourConfig(config.file)} (e.g. alice: [ssh-ed25519 AAAA…]), restart, then`
   }
   ssh -p ${sshPort} alice@${config.ssh.listen} help
   GIT_SSH_COMMAND="ssh -p ${sshPort}" git clone alice@${config.ssh.listen}:${DEMO}.git
 `);
+}
+
+/** Where a user should make changes: never the example itself, which `git pull` would overwrite. */
+function yourConfig(file: string): string {
+  if (path.basename(file) !== 'config.example.yml') return file;
+  const own = path.join(path.dirname(file), 'config.yml');
+  return `your own copy of the example (cp ${file} ${own}; npm start uses config.yml once it exists)`;
 }

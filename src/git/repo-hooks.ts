@@ -17,10 +17,50 @@ export function installRepoHooks(gitdir: string, cliScript: string, configFile: 
   }
   const dir = path.join(gitdir, 'hooks');
   fs.mkdirSync(dir, { recursive: true });
-  for (const hook of ['pre-receive', 'post-receive']) {
-    const text = `#!/bin/sh\n# Installed by pocketbuild (pocketbuild repo create); see README.md "Git over SSH".\nexec '${process.execPath}' '${cliScript}' --config '${configFile}' hook ${hook}\n`;
+  for (const hook of HOOKS) {
     const file = path.join(dir, hook);
-    fs.writeFileSync(file, text, { mode: 0o755 });
+    fs.writeFileSync(file, hookText(hook, cliScript, configFile), { mode: 0o755 });
     fs.chmodSync(file, 0o755);
   }
+}
+
+const HOOKS = ['pre-receive', 'post-receive'] as const;
+const MARK = '# Installed by pocketbuild';
+
+function hookText(hook: string, cliScript: string, configFile: string): string {
+  return `#!/bin/sh\n${MARK} (pocketbuild repo create); see README.md "Git over SSH".\nexec '${process.execPath}' '${cliScript}' --config '${configFile}' hook ${hook}\n`;
+}
+
+/**
+ * Point the hooks pocketbuild installed in each repository of `reposDir` at this installation
+ * and config, so a push queues into the queue of the config the builder runs with now (a
+ * repository made under config.example.yml keeps working once config.yml exists). Hooks that
+ * are not pocketbuild's are left alone. Returns how many repositories changed.
+ */
+export function refreshRepoHooks(reposDir: string, cliScript: string, configFile: string): number {
+  let names: string[];
+  try {
+    names = fs.readdirSync(reposDir).filter((n) => n.endsWith('.git'));
+  } catch {
+    return 0;
+  }
+  let changed = 0;
+  for (const name of names) {
+    let touched = false;
+    for (const hook of HOOKS) {
+      const file = path.join(reposDir, name, 'hooks', hook);
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch {
+        continue;
+      }
+      const want = hookText(hook, cliScript, configFile);
+      if (!text.includes(MARK) || text === want || configFile.includes("'")) continue;
+      fs.writeFileSync(file, want);
+      touched = true;
+    }
+    if (touched) changed++;
+  }
+  return changed;
 }
