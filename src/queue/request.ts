@@ -44,8 +44,14 @@ export function newRequestId(now = Date.now(), after?: string): string {
   let rnd: bigint | undefined;
   const afterMs = after ? decode(after.slice(0, 10)) : -1n;
   if (ms <= afterMs) {
+    // Another process may be doing the same from the same newest id: a random step, not +1,
+    // keeps the two ids apart (past the 30-bit random part, the next millisecond).
     ms = afterMs;
-    rnd = decode(after!.slice(10)) + 1n;
+    rnd = decode(after!.slice(10)) + 1n + randomBits(20);
+    if (rnd >= 1n << 30n) {
+      ms = afterMs + 1n;
+      rnd = randomBits(29);
+    }
   }
   if (ms < lastMs) {
     ms = lastMs;
@@ -53,10 +59,14 @@ export function newRequestId(now = Date.now(), after?: string): string {
   } else if (ms === lastMs && (rnd === undefined || rnd <= lastRandom)) {
     rnd = lastRandom + 1n;
   }
-  rnd ??= BigInt('0x' + randomBytes(4).toString('hex')) & ((1n << 29n) - 1n); // leave headroom to increment
+  rnd ??= randomBits(29); // leave headroom to increment
   lastMs = ms;
   lastRandom = rnd;
   return encode(ms, 10) + encode(rnd, 6);
+}
+
+function randomBits(n: number): bigint {
+  return BigInt('0x' + randomBytes(4).toString('hex')) & ((1n << BigInt(n)) - 1n);
 }
 
 function decode(s: string): bigint {

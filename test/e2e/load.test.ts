@@ -154,7 +154,8 @@ describe(`${REQUESTS} requests from ${CLIENTS} SSH clients at once`, () => {
         const mine = succeeded.filter((r) => r.pocket === pocket && r.package === pkg);
         // Versions only rise within a pocket: each succeeded build published a newer one.
         const versions = mine.map((r) => r.version as string);
-        expect(new Set(versions).size, `${pocket} ${pkg}`).toBe(versions.length);
+        const detail = mine.map((r) => `${r.id} ${r.version} ${r.commit.slice(0, 8)} ${r.started}..${r.finished}`);
+        expect(new Set(versions).size, `${pocket} ${pkg}: ${detail.join('; ')}`).toBe(versions.length);
         const newest = mine.sort((x, y) => x.finished.localeCompare(y.finished)).at(-1);
         expect(newest, `${pocket} ${pkg}`).toBeDefined();
         expected.push(`${pkg} ${newest!.version}`);

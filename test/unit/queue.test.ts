@@ -147,7 +147,7 @@ describe('DirectoryQueue', () => {
     expect(quarantined).toEqual([]);
   });
 
-  it('gives a new request an id after every waiting one, even when the clock stepped back', () => {
+  it('gives a new request an id after every waiting one, even when the clock stepped back', async () => {
     const q = new DirectoryQueue(dir);
     q.ensureDirs();
     // Made by a host whose clock ran an hour ahead, or before this one's clock was set back.
@@ -158,6 +158,16 @@ describe('DirectoryQueue', () => {
     expect(next).toMatch(ID_RE);
     q.enqueue(req('pkg', 'stable', next));
     expect(q.pending().map((r) => r.id)).toEqual([ahead, next]);
+    // Two processes (two copies of the module, each with its own memory of its last id) making
+    // an id after the same newest one in the same millisecond get two ids.
+    const copy = '../../src/queue/request.js?another-process';
+    const other = (await import(/* @vite-ignore */ copy)) as { newRequestId: typeof newRequestId };
+    expect(other.newRequestId).not.toBe(newRequestId);
+    const now = Date.now() + 7200_000;
+    for (let i = 0; i < 50; i++) {
+      const newest = newRequestId(now + i * 1000);
+      expect(other.newRequestId(now, newest)).not.toBe(newRequestId(now, newest));
+    }
     // One process never goes back either, whatever its clock says.
     expect(newRequestId(Date.now() - 60_000) > next).toBe(true);
   });
