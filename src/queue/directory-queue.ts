@@ -164,22 +164,45 @@ export class DirectoryQueue {
   }
 
   /**
-   * Claim the oldest request that may run now. A request may run only when no older request
-   * for the same (pocket, package) is still in the queue, claimed or not, so each package's
-   * requests are built in the order they were accepted; other packages may overtake.
-   * `accept` lets the caller skip requests it cannot take now (e.g. a pocket busy in another slot).
+   * Claim the oldest request that may run now. Each (pocket, package) builds one request at a
+   * time, in the order they were accepted; other packages may overtake. A request that is
+   * claimed holds its package even if an older one arrives after it (two submits racing: the
+   * one that got the smaller id may land second): the key waits for it, and a claim gone
+   * stale is taken over rather than passed by. After claiming, the key is checked again,
+   * since another daemon may have claimed a request of it between the scan and the claim.
+   * `accept` lets the caller skip requests it cannot take now (e.g. one it runs already).
    */
   async claimNext(accept: (r: Request) => boolean = () => true): Promise<Claim | null> {
-    const seen = new Set<string>();
+    const keyOf = (r: Request) => `${r.pocket}\0${r.package}`;
+    const locked = this.lockedIds();
+    const next = new Map<string, Request>();
     for (const req of this.pending()) {
-      const key = `${req.pocket}\0${req.package}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
+      const key = keyOf(req);
+      const first = next.get(key);
+      if (!first || (locked.has(req.id) && !locked.has(first.id))) next.set(key, req);
+    }
+    for (const req of next.values()) {
       if (!accept(req)) continue;
       const claim = await this.tryClaim(req);
-      if (claim) return claim;
+      if (!claim) continue;
+      const rival = this.pending().find(
+        (r) => r.id !== req.id && keyOf(r) === keyOf(req) && this.lockedIds().has(r.id),
+      );
+      if (!rival) return claim;
+      await claim.release();
     }
     return null;
+  }
+
+  /** Requests whose claim (a lock directory) exists, live or stale. */
+  private lockedIds(): Set<string> {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return new Set();
+    }
+    return new Set(names.filter((n) => n.endsWith('.json.lock')).map((n) => n.slice(0, -'.json.lock'.length)));
   }
 
   /** Claim this pending request, whatever waits before it (to end it without a build, e.g. cancelled). */

@@ -77,6 +77,23 @@ describe('DirectoryQueue', () => {
     expect(q.pending()).toEqual([r]);
   });
 
+  it('builds one request of a package at a time, even when an older id lands after a newer one was claimed', async () => {
+    const older = req('pa');
+    const newer = req('pa');
+    expect(older.id < newer.id).toBe(true);
+    q.enqueue(newer); // two submits raced: the one with the larger id landed first
+    const c1 = await q.claimNext();
+    expect(c1?.request.id).toBe(newer.id);
+    q.enqueue(older);
+    expect(await q.claimNext()).toBeNull();
+    // Another daemon on the same directory sees the same.
+    expect(await new DirectoryQueue(dir).claimNext()).toBeNull();
+    await c1!.finish();
+    const c2 = await q.claimNext();
+    expect(c2?.request.id).toBe(older.id);
+    await c2!.finish();
+  });
+
   it('keeps each (pocket, package) in submission order while other packages overtake', async () => {
     const a1 = req('pa');
     const a2 = req('pa');
