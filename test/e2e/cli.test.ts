@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, isRoot, testUser } from '../helpers/env.js';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
+import { COMMANDS, parserSpec, usageLine, type CommandHelp, type CommandName } from '../../src/cli/command-help.js';
 
 /** The CLI as a user meets it: truthful help, one-line errors with the right exit code, nothing queued on bad input. */
 describe('pocketbuild CLI', () => {
@@ -34,6 +35,26 @@ describe('pocketbuild CLI', () => {
     const opt = b.cli(['status', '--colour'], true);
     expect(opt.status).toBe(2);
     expect(opt.stderr).toBe('pocketbuild: unknown option --colour; see --help.\n');
+  });
+
+  it('gives each command its own help, with every option it takes, as COMMAND --help and help COMMAND', () => {
+    for (const name of Object.keys(COMMANDS) as CommandName[]) {
+      const a = b.cli([name, '--help']);
+      const c = b.cli(['help', name]);
+      expect(a.stdout, name).toBe(c.stdout);
+      expect(a.stdout.split('\n')[0], name).toBe(usageLine(name).replace(/^usage/, 'Usage'));
+      for (const o of Object.keys((COMMANDS[name] as CommandHelp).options ?? {}))
+        expect(a.stdout, name).toContain(`--${o}`);
+    }
+    // Every option the parser accepts is documented somewhere a user looks.
+    const everything = [b.cli(['--help']).stdout, ...Object.keys(COMMANDS).map((n) => b.cli(['help', n]).stdout)].join(
+      '\n',
+    );
+    const spec = parserSpec();
+    for (const o of [...spec.values, ...spec.flags].filter((o) => o !== 'h')) expect(everything).toContain(`--${o}`);
+    const unknown = b.cli(['help', 'nope'], true);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toBe('pocketbuild: unknown command "nope"; see pocketbuild --help.\n');
   });
 
   it('refuses bad submissions with one line and the documented exit code, queueing nothing', () => {
