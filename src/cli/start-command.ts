@@ -24,16 +24,30 @@ function tell(s: string): void {
   process.stdout.write(s + '\n');
 }
 
-export function requiredPackages(): string[] {
-  return fs
-    .readFileSync(path.join(PROJECT, 'src', 'cli', 'system-packages.txt'), 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'));
+/**
+ * The Debian packages a config needs: system-packages.txt's lines before any `[section]`,
+ * plus the `[vm]` section's when a pocket builds in the VM sandbox.
+ */
+export function requiredPackages(config: Pick<Config, 'pockets'>, text = readPackageList()): string[] {
+  const vm = Object.values(config.pockets).some((p) => p.sandbox === 'vm');
+  let section = '';
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) section = header[1]!;
+    else if (section === '' || (section === 'vm' && vm)) out.push(line);
+  }
+  return out;
 }
 
-function missingPackages(): string[] {
-  return requiredPackages().filter((p) => {
+function readPackageList(): string {
+  return fs.readFileSync(path.join(PROJECT, 'src', 'cli', 'system-packages.txt'), 'utf8');
+}
+
+function missingPackages(config: Config): string[] {
+  return requiredPackages(config).filter((p) => {
     const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8', timeout: 30_000 });
     return !(r.status === 0 && r.stdout.includes('install ok installed'));
   });
@@ -58,7 +72,13 @@ function mustRun(argv: string[], what: string): void {
  * as root); as anyone else it says exactly what root must run.
  */
 export async function runStart(explicitConfig: string | undefined): Promise<number> {
-  const missing = missingPackages();
+  const configFile =
+    explicitConfig ??
+    (fs.existsSync(path.join(PROJECT, 'config.yml'))
+      ? path.join(PROJECT, 'config.yml')
+      : path.join(PROJECT, 'config.example.yml'));
+  const config = loadConfig(findConfigFile(configFile));
+  const missing = missingPackages(config);
   const isRoot = process.getuid?.() === 0;
   if (missing.length) {
     const line = `apt-get update && apt-get install -y ${missing.join(' ')}`;
@@ -70,12 +90,6 @@ export async function runStart(explicitConfig: string | undefined): Promise<numb
     mustRun(['apt-get', 'update'], 'apt-get update');
     mustRun(['apt-get', 'install', '-y', ...missing], 'apt-get install');
   }
-  const configFile =
-    explicitConfig ??
-    (fs.existsSync(path.join(PROJECT, 'config.yml'))
-      ? path.join(PROJECT, 'config.yml')
-      : path.join(PROJECT, 'config.example.yml'));
-  const config = loadConfig(findConfigFile(configFile));
   if (isRoot) return handOver(config);
   checkSubordinateIds();
   tell(`setup: config ${config.file}`);
