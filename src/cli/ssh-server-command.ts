@@ -15,12 +15,10 @@ export async function startSshServer(config: Config): Promise<{ stop: () => Prom
     users: config.ssh.users,
     handler: (principal, command, io, signal) =>
       runCommand({ config, principal, raw: command, io, transport: 'embedded', signal, logInternal: say }),
-    log: (line) => say(`ssh: ${line}`),
+    log: (line) => say(line.startsWith('ssh') ? line : `ssh: ${line}`),
   });
-  const { port, hostKeyFingerprint } = await server.start();
-  say(
-    `ssh: listening on ${config.ssh.listen}:${port}, host key ${hostKeyFingerprint}, ${Object.keys(config.ssh.users).length} user(s)`,
-  );
+  const { port } = await server.start();
+  say(`ssh: ${Object.keys(config.ssh.users).length} user(s) may log in (ssh.users)`);
   return { stop: () => server.close(), port };
 }
 

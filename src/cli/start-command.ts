@@ -240,7 +240,7 @@ Over SSH (the embedded server listens on ${config.ssh.listen}:${sshPort}):${
     Object.keys(config.ssh.users).length
       ? ''
       : `
-  first put your public key under ssh.users in ${yourConfig(config.file)} (e.g. alice: [ssh-ed25519 AAAA…]), restart, then`
+  first put your public key under ssh.users (e.g. alice: [ssh-ed25519 AAAA…]) in ${yourConfig(config.file)}, restart, then`
   }
   ssh -p ${sshPort} alice@${config.ssh.listen} help
   GIT_SSH_COMMAND="ssh -p ${sshPort}" git clone alice@${config.ssh.listen}:${DEMO}.git
@@ -251,5 +251,5 @@ Over SSH (the embedded server listens on ${config.ssh.listen}:${sshPort}):${
 function yourConfig(file: string): string {
   if (path.basename(file) !== 'config.example.yml') return file;
   const own = path.join(path.dirname(file), 'config.yml');
-  return `your own copy of the example (cp ${file} ${own}; npm start uses config.yml once it exists)`;
+  return `your own copy of the example, which npm start uses once it exists:\n    cp ${file} ${own}\n  and`;
 }
