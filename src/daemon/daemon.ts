@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'chokidar';
 import type { Claim, DirectoryQueue } from '../queue/directory-queue.js';
 import type { Request } from '../queue/request.js';
-import { errorLine } from '../util/errors.js';
+import { errorLine, isPocketbuildError } from '../util/errors.js';
 
 /** How long a request whose worker failed outright is held before it is given back to the queue. */
 const GIVE_BACK_MS = 10_000;
@@ -158,9 +158,10 @@ export class Daemon {
     const id = claim.request.id;
     const done = this.work(claim, abort.signal)
       .catch(async (e) => {
-        // The worker could not even record that it took the request (a full disk, say). Given
-        // back at once, it would be claimed and fail again in a loop: give it back later.
-        this.log(`build ${id}: ${errorLine(e)}; it stays queued and is tried again in ${GIVE_BACK_MS / 1000} s`);
+        // The worker could not run or end the request (a full disk, say). Given back at once,
+        // it would be claimed and fail again in a loop: give it back later.
+        const code = isPocketbuildError(e) ? `${e.code}: ` : '';
+        this.log(`build ${id}: ${code}${errorLine(e)}; it stays queued and is tried again in ${GIVE_BACK_MS / 1000} s`);
         await new Promise((r) => setTimeout(r, GIVE_BACK_MS));
         await claim.release().catch(() => {});
       })

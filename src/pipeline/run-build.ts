@@ -43,9 +43,10 @@ const STEPS: BuildStep[] = [
  * the journal, or found there by resumePublish), past refs once they moved; else from the start.
  */
 async function resumeAt(s: BuildState, env: BuildEnvironment): Promise<number> {
-  const published = s.record.journal().published ?? ((await resumePublish(s, env)) && s.record.journal().published);
+  if (!s.record.journal().published) await resumePublish(s, env);
+  const { published, refs_moved } = s.record.journal();
   if (!published) return 0;
-  if (s.record.journal().refs_moved) {
+  if (refs_moved) {
     s.log.write(`resume: ${s.req.id} was already published (${published.version}) and its refs moved\n`);
     return STEPS.length;
   }

@@ -3,11 +3,8 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../config/types.js';
 import type { Request } from '../queue/request.js';
-import { asKnownError, errorLine, outcomeCodeOf } from '../util/errors.js';
+import { asKnownError, errorLine, outcomeCodeOf, PocketbuildError } from '../util/errors.js';
 import { outcome } from '../util/outcomes.js';
-
-/** How long a slot waits before giving back a request whose end a full disk kept from being recorded. */
-const DISK_FULL_RETRY_MS = 10_000;
 import type { Claim } from '../queue/directory-queue.js';
 import { BuildRecord, type BuildResult } from '../record/build-record.js';
 import { fireHooks } from '../notify/build-hooks.js';
@@ -80,14 +77,11 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
 
   /**
    * A full disk is the builder's trouble, not the request's: it is not ended but stays queued.
-   * This slot waits before giving it back, so a disk still full is not met again at once.
+   * Thrown out of the worker, the daemon gives the claim back after a pause, as for any worker
+   * that fails outright, so a disk still full is not met again at once.
    */
-  const giveBackLater = async (claim: Claim, why: string): Promise<void> => {
-    say(
-      `build ${claim.request.id}: DiskFull: ${why}; it stays queued and is tried again in ${DISK_FULL_RETRY_MS / 1000} s`,
-    );
-    await new Promise((r) => setTimeout(r, DISK_FULL_RETRY_MS));
-    await claim.release();
+  const staysQueued = (why: string): never => {
+    throw new PocketbuildError('DiskFull', why);
   };
 
   const work = async (claim: Claim, signal: AbortSignal): Promise<void> => {
@@ -130,7 +124,7 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
         await claim.release();
         return;
       }
-      if (result.code === 'DiskFull') return await giveBackLater(claim, result.reason ?? 'DiskFull');
+      if (result.code === 'DiskFull') staysQueued(result.reason ?? 'the disk is full');
       const secs = ((Date.parse(result.finished) - Date.parse(result.started)) / 1000).toFixed(1);
       say(
         `build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`,
@@ -139,7 +133,7 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
         await finishRequest(config, audit, req, record, result, log, { resumed: result === ended });
       } catch (e) {
         if (!record.result() && outcomeCodeOf(e) === 'DiskFull')
-          return await giveBackLater(claim, `its end (${result.status}) cannot be recorded: ${errorLine(e)}`);
+          staysQueued(`its end (${result.status}) cannot be recorded: ${errorLine(e)}`);
         // The result is what matters to the submitter; without it the request would be built again.
         say(`build ${req.id}: could not finish it (audit log or hooks): ${errorLine(e)}`);
         if (!record.result()) record.finish(result);
