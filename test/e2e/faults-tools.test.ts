@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
-import { runAs } from '../helpers/env.js';
+import { runAs, writeExecutable } from '../helpers/env.js';
 
 /**
  * A tool the publish depends on fails (found first on PATH, as a broken upgrade would leave
@@ -33,8 +33,7 @@ describe('a failing reprepro or gpg publishes nothing', () => {
     await b?.cleanup();
   });
 
-  const shim = (name: string, body: string) =>
-    runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"', 'sh', path.join(shims, name), body]);
+  const shim = (name: string, body: string) => writeExecutable(path.join(shims, name), body);
   /** What the signed index says the suite holds: the SHA256 lines of its Packages and Sources (a re-export re-signs with a new date). */
   const indices = () =>
     fs

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAULT_POINTS } from '../../src/util/fault-point.js';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
-import { privateAptOptions, runAs, tempDirForTestUser } from '../helpers/env.js';
+import { privateAptOptions, processesUnder, runAs, tempDirForTestUser, writeExecutable } from '../helpers/env.js';
 
 /**
  * The fault campaign (docs/faults.md): the daemon is SIGKILLed at a named point of a request's
@@ -39,11 +39,6 @@ interface Entry {
   data: Record<string, unknown>;
 }
 
-function processesUnder(root: string): string[] {
-  const r = spawnSync('pgrep', ['-a', '-f', root], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter((l) => l && !l.includes('pgrep'));
-}
-
 describe('the daemon killed at each fault point, then restarted', () => {
   let b: TestBuilder;
   let repo: PackageRepo;
@@ -53,14 +48,10 @@ describe('the daemon killed at each fault point, then restarted', () => {
     b = new TestBuilder('faults', { pockets: { stable: {} }, claimStaleSeconds: 3 });
     seen = path.join(b.root, 'hooks-seen');
     // Writes its line at once, then takes a second: `hooks:during` kills the daemon inside it.
-    runAs([
-      'sh',
-      '-c',
-      'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"',
-      'sh',
+    writeExecutable(
       path.join(b.hooksDir, '10-record'),
       `#!/bin/sh\necho "EVENT $POCKETBUILD_EVENT $POCKETBUILD_ID" >> ${seen}\nsleep 1\n`,
-    ]);
+    );
     repo = new PackageRepo(b.reposDir, PKG);
   });
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
-import { CLI, runAs } from '../helpers/env.js';
+import { CLI, runAs, writeExecutable } from '../helpers/env.js';
 
 /**
  * `log ID --follow` (through the OpenSSH forced command, as a user runs it) prints the whole
@@ -16,14 +16,10 @@ describe('log --follow', () => {
 
   beforeAll(async () => {
     b = new TestBuilder('follow-log', { pockets: { stable: {} } });
-    runAs([
-      'sh',
-      '-c',
-      'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"',
-      'sh',
+    writeExecutable(
       path.join(b.hooksDir, '50-late'),
       '#!/bin/sh\nsleep 1\necho "late hook line for $POCKETBUILD_EVENT"\n',
-    ]);
+    );
     repo = new PackageRepo(b.reposDir, 'pb-follow');
     await b.startDaemon();
   });

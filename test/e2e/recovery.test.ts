@@ -1,16 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
-import { runAs } from '../helpers/env.js';
-
-/** Processes whose command line mentions this test's private directory (its builds' sandboxes). */
-function processesUnder(root: string): string[] {
-  const r = spawnSync('pgrep', ['-a', '-f', root], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter((l) => l && !l.includes('pgrep'));
-}
+import { processesUnder, runAs, writeExecutable } from '../helpers/env.js';
 
 /**
  * Hooks see every event with JSON on stdin and never change an outcome; junk in the queue is
@@ -25,8 +18,7 @@ describe('hooks, quarantine and a daemon killed mid-build', () => {
   beforeAll(async () => {
     b = new TestBuilder('recovery', { pockets: { stable: {} }, claimStaleSeconds: 3 });
     seen = path.join(b.root, 'hooks-seen');
-    const hook = (name: string, body: string) =>
-      runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"', 'sh', path.join(b.hooksDir, name), body]);
+    const hook = (name: string, body: string) => writeExecutable(path.join(b.hooksDir, name), body);
     hook(
       '10-record',
       `#!/bin/sh\n{ echo "EVENT $POCKETBUILD_EVENT $POCKETBUILD_ID $POCKETBUILD_STATUS $POCKETBUILD_PACKAGE"; cat; } >> ${seen}\n`,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { ClientKeys, OpenSshServer, type SshTarget } from '../helpers/ssh.js';
 import { SSH_POCKETS, SSH_PRINCIPALS, sshExtraYaml, sshScenario } from '../helpers/ssh-scenario.js';
-import { asTestUser, runAs, tempDirForTestUser, testUserEnv } from '../helpers/env.js';
+import { asTestUser, tempDirForTestUser, testUserEnv, writeExecutable } from '../helpers/env.js';
 
 /**
  * A transparent relay in front of the daemon's entry socket, run as the daemon's user (its
@@ -88,14 +88,10 @@ describe('through OpenSSH with the fast client and the daemon entry socket', () 
     fellThrough = path.join(b.root, 'fell-through.log');
     // The fast client's --node: notes the command, then runs the real Node forced command.
     const node = path.join(b.root, 'node-fall-through');
-    runAs([
-      'sh',
-      '-c',
-      'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"',
-      'sh',
+    writeExecutable(
       node,
       `#!/bin/sh\nprintf '%s\\n' "$SSH_ORIGINAL_COMMAND" >> ${fellThrough}\nexec ${process.execPath} "$@"`,
-    ]);
+    );
     // The keys' forced commands reach the daemon through the relay; nothing else changes.
     sshd = new OpenSshServer(b.root, keys, b.configFile, SSH_PRINCIPALS, {}, relaySocket, node);
     await sshd.start();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
-import { runAs } from '../helpers/env.js';
+import { writeExecutable } from '../helpers/env.js';
 
 /** Two daemons on one queue and one state directory (as two hosts on NFS would be) build every request exactly once. */
 describe('two daemons sharing a queue', () => {
@@ -14,14 +14,10 @@ describe('two daemons sharing a queue', () => {
   beforeAll(async () => {
     b = new TestBuilder('twodaemons', { pockets: { stable: {} } });
     seen = path.join(b.root, 'started');
-    runAs([
-      'sh',
-      '-c',
-      'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"',
-      'sh',
+    writeExecutable(
       path.join(b.hooksDir, 'count'),
       `#!/bin/sh\n[ "$POCKETBUILD_EVENT" = started ] && echo "$POCKETBUILD_ID" >> ${seen}\nexit 0\n`,
-    ]);
+    );
     await b.startDaemon();
     await b.startDaemon();
   });

@@ -78,6 +78,17 @@ export function runAs(
   return r;
 }
 
+/** Write an executable script (a hook, a tool shim) as the test user, who must be able to run it. */
+export function writeExecutable(file: string, body: string): void {
+  runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1" && chmod 755 "$1"', 'sh', file, body]);
+}
+
+/** Processes whose command line mentions `root` (a test's private directory: its builds' sandboxes, its hooks). */
+export function processesUnder(root: string): string[] {
+  const r = spawnSync('pgrep', ['-a', '-f', root], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => l && !l.includes('pgrep'));
+}
+
 /** A fresh directory owned by the test user, removed by the returned cleanup. */
 export function tempDirForTestUser(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pocketbuild-${prefix}-`));
