@@ -3,6 +3,8 @@
  * `help COMMAND`, `COMMAND --help` and the usage errors are all made, so they cannot disagree.
  * Options are parsed by one parser for every command (args.ts); OPTIONS is its list.
  */
+import { sharedVerbs, type SharedVerb } from '../entry/grammar.js';
+
 export interface CommandHelp {
   /** The arguments after the command's name. */
   args: string;
@@ -12,14 +14,22 @@ export interface CommandHelp {
 }
 
 const JSON_OPTION = { json: 'machine-readable output' };
+const FOLLOW_OPTION = { follow: 'keep printing while the build runs, until it ends' };
 
-export const COMMANDS = {
-  submit: {
-    args: 'POCKET PACKAGE COMMIT',
-    what: 'queue a build of COMMIT (id, unique prefix, branch or tag) of PACKAGE into POCKET; prints the request id',
-    options: JSON_OPTION,
-  },
-  status: { args: '[ID]', what: 'queued, running and recent builds; or one build', options: JSON_OPTION },
+/** The verbs SSH users have, with SSH's own usage and text: one implementation, one help. */
+const SHARED = Object.fromEntries(
+  sharedVerbs().map(({ verb, args, what, json, follow }): [SharedVerb, CommandHelp] => [
+    verb,
+    {
+      args,
+      what,
+      ...(json || follow ? { options: { ...(json ? JSON_OPTION : {}), ...(follow ? FOLLOW_OPTION : {}) } } : {}),
+    },
+  ]),
+) as Record<SharedVerb, CommandHelp>;
+
+/** The commands only the builder's own machine has. */
+const LOCAL = {
   daemon: { args: '', what: 'run the build daemon in the foreground' },
   init: {
     args: '',
@@ -69,7 +79,13 @@ export const COMMANDS = {
   help: { args: '[COMMAND]', what: "this text, or one command's" },
 } satisfies Record<string, CommandHelp>;
 
-export type CommandName = keyof typeof COMMANDS;
+export type CommandName = SharedVerb | keyof typeof LOCAL;
+
+export const COMMANDS: Record<CommandName, CommandHelp> = { ...SHARED, ...LOCAL };
+
+export function isSharedVerb(name: string): name is SharedVerb {
+  return Object.hasOwn(SHARED, name);
+}
 
 /** Options every command takes. */
 const GLOBAL_OPTIONS: Record<string, string> = {

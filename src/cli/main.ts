@@ -4,7 +4,15 @@ import { OUTCOMES } from '../util/outcomes.js';
 import { findConfigFile, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { parseArgs, type ParsedArgs } from './args.js';
-import { commandHelp, isCommand, mainHelp, parserSpec, usageLine, type CommandName } from './command-help.js';
+import {
+  commandHelp,
+  isCommand,
+  isSharedVerb,
+  mainHelp,
+  parserSpec,
+  usageLine,
+  type CommandName,
+} from './command-help.js';
 import { localPrincipal } from './local-principal.js';
 import { becomeStateOwner } from './state-owner.js';
 import { VERSION } from '../util/version.js';
@@ -39,17 +47,8 @@ async function main(argv: string[]): Promise<number> {
   const want = (n: number) => {
     if (rest.length !== n) throw usage();
   };
+  if (isSharedVerb(cmd)) return runShared(config(), principal, [cmd, ...rest], args);
   switch (cmd) {
-    case 'submit': {
-      want(3);
-      const [pocket, pkg, commit] = rest as [string, string, string];
-      const { runLocalSubmit } = await import('./submit-command.js');
-      const req = await runLocalSubmit(config(), { pocket, package: pkg, commit, principal });
-      process.stdout.write(json ? JSON.stringify(req) + '\n' : `${req.id}\n`);
-      return ExitCode.ok;
-    }
-    case 'status':
-      return status(config(), rest, json);
     case 'daemon':
       want(0);
       return (await import('./daemon-command.js')).runDaemon(config());
@@ -116,18 +115,24 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function status(config: Config, rest: string[], json: boolean): Promise<number> {
-  const { statusReport } = await import('../entry/format.js');
-  if (rest.length > 1) throw new UsageError(usageLine('status'));
-  const report = await statusReport(config, rest[0]);
-  if (!report) {
-    process.stderr.write(`pocketbuild: no build or request ${rest[0]}\n`);
-    return ExitCode.notFound;
-  }
-  if (json) process.stdout.write(JSON.stringify(report.json) + '\n');
-  // The operator's own terminal may see where the log is; SSH users never see server paths.
-  else process.stdout.write(`${report.text}${report.logFile ? `  log: ${report.logFile}\n` : ''}`);
-  return ExitCode.ok;
+/**
+ * A verb SSH users have too: the same parser, checks, output and exit codes as over SSH (the
+ * arguments become the command line the SSH grammar reads), run as the trusted local caller.
+ */
+async function runShared(config: Config, principal: string, words: string[], args: ParsedArgs): Promise<number> {
+  const blank = words.find((w) => w === '' || /\s/.test(w));
+  if (blank !== undefined)
+    throw new UsageError(`argument ${JSON.stringify(blank)} is empty or has blanks; no name or id has any`);
+  const flags = (['json', 'follow'] as const).filter((f) => args.flags.has(f)).map((f) => `--${f}`);
+  const { runCommand } = await import('../entry/run-command.js');
+  return runCommand({
+    config,
+    principal,
+    raw: [...words, ...flags].join(' '),
+    io: { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+    transport: 'local',
+    logInternal: (line) => process.stderr.write(`${line}\n`),
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -23,7 +23,7 @@ export type Command =
   | { verb: 'cancel'; id: string; json: boolean }
   | { verb: 'show'; id: string; json: boolean }
   | { verb: 'whoami'; json: boolean }
-  | { verb: 'help' }
+  | { verb: 'help'; about?: Verb }
   | { verb: 'git-receive-pack' | 'git-upload-pack'; package: string };
 
 /** OpenSSH itself allows far longer lines; nothing legitimate comes close, and a bound keeps messages and logs small. */
@@ -45,9 +45,13 @@ export type RefusalReason =
   | 'bad-field'
   | 'bad-repository-path';
 
-type Slot = 'POCKET' | 'PACKAGE' | 'COMMIT' | 'ID';
+type Slot = 'POCKET' | 'PACKAGE' | 'COMMIT' | 'ID' | 'VERB';
 type PlainVerb = 'submit' | 'status' | 'queue' | 'history' | 'log' | 'cancel' | 'show' | 'whoami' | 'help';
 type GitVerb = 'git-receive-pack' | 'git-upload-pack';
+/** The verbs the local CLI has too. */
+export type SharedVerb = Exclude<PlainVerb, 'help'>;
+/** Every verb an SSH user may type. */
+export type Verb = PlainVerb | GitVerb;
 
 interface Spec {
   /** Positional arguments in order; the first `required` are mandatory, the rest optional. */
@@ -92,7 +96,7 @@ const SPECS: Record<PlainVerb, Spec> = {
   cancel: { slots: ['ID'], required: 1, json: true, follow: false, what: 'cancel a request (your own; admins any)' },
   show: { slots: ['ID'], required: 1, json: true, follow: false, what: "a build's record and provenance" },
   whoami: { slots: [], required: 0, json: true, follow: false, what: 'who this key is and what it may do' },
-  help: { slots: [], required: 0, json: false, follow: false, what: 'this text' },
+  help: { slots: ['VERB'], required: 0, json: false, follow: false, what: "this text, or one verb's" },
 };
 
 const GIT_VERBS: Record<GitVerb, string> = {
@@ -118,6 +122,26 @@ function usage(verb: PlainVerb | GitVerb): string {
   if (spec.json) parts.push('[--json]');
   if (spec.follow) parts.push('[--follow]');
   return parts.join(' ');
+}
+
+/**
+ * The verbs the local CLI shares with SSH (all but the git ones, which only git runs), with
+ * their arguments and what they do, so that `pocketbuild COMMAND --help` is this same text.
+ */
+export function sharedVerbs(): Array<{ verb: SharedVerb; args: string; what: string; json: boolean; follow: boolean }> {
+  return (Object.keys(SPECS) as PlainVerb[])
+    .filter((v): v is SharedVerb => v !== 'help')
+    .map((verb) => {
+      const spec = SPECS[verb];
+      const args = spec.slots.map((s, i) => (i < spec.required ? s : `[${s}]`)).join(' ');
+      return { verb, args, what: spec.what, json: spec.json, follow: spec.follow };
+    });
+}
+
+/** What `help VERB` prints: its usage and what it does. */
+export function verbHelp(verb: Verb): string {
+  const what = isGitVerb(verb) ? GIT_VERBS[verb] : SPECS[verb].what;
+  return `usage: ${usage(verb)}\n  ${what}\n`;
 }
 
 /** What `help` prints (and the empty command, i.e. an interactive login): one line per verb. */
@@ -191,6 +215,10 @@ const FIELD_RULES = {
 } as const;
 
 function checkSlot(verb: PlainVerb | GitVerb, slot: Slot, value: string, context = ''): string {
+  if (slot === 'VERB') {
+    if (!isPlainVerb(value) && !isGitVerb(value)) unknownVerb(value);
+    return value;
+  }
   const field = ({ POCKET: 'pocket', PACKAGE: 'package', COMMIT: 'commit', ID: 'id' } as const)[slot];
   if (value.includes("'") || value.includes('"')) {
     // Typing quotes is the natural mistake of someone who thinks a shell is listening; say there is none.
@@ -311,7 +339,7 @@ export function parseCommand(raw: string): Command {
     case 'whoami':
       return { verb, json };
     case 'help':
-      return { verb };
+      return a0 === undefined ? { verb } : { verb, about: a0 as Verb };
   }
 }
 

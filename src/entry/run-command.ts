@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Config } from '../config/types.js';
-import { parseCommand, VERBS_HELP, type Command } from './grammar.js';
+import { parseCommand, verbHelp, VERBS_HELP, type Command } from './grammar.js';
 import type { SessionIO, Transport } from './session-io.js';
 import { submit } from './submit.js';
 import { buildStatus, collectStatus, type StatusRow } from './status.js';
@@ -19,7 +19,7 @@ import { outcome } from '../util/outcomes.js';
 export interface RunCommandOptions {
   config: Config;
   principal: string;
-  /** Exactly what the user typed (SSH_ORIGINAL_COMMAND, or the embedded server's exec request). */
+  /** Exactly what the user typed (SSH_ORIGINAL_COMMAND, the embedded server's exec request, the CLI's arguments). */
   raw: string;
   io: SessionIO;
   transport: Transport;
@@ -29,13 +29,16 @@ export interface RunCommandOptions {
 }
 
 /**
- * One SSH command, from raw text to exit code: parse strictly, check rights, act, answer.
+ * One command, from raw text to exit code: parse strictly, check rights, act, answer. The
+ * SSH verbs and the local CLI's are this one function, so their output, exit codes and
+ * --json cannot drift apart; the local CLI differs only in being trusted (the operator's own
+ * account acts as an admin who may build anywhere) and in showing server paths.
  * Every accept and every refusal, with the raw command, is in the audit log. Users get one
  * line on stderr for any refusal; stack traces never go down the channel.
  */
 export async function runCommand(o: RunCommandOptions): Promise<number> {
   const audit = new AuditLog(o.config.state_dir);
-  const base = { origin: 'ssh', raw: o.raw, transport: o.transport } as const;
+  const base = requestBase(o);
   let cmd: Command | undefined;
   const submitted: Submitted = {};
   try {
@@ -76,6 +79,13 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
   }
 }
 
+/** The fields every audit entry of this command starts with: which way it came in, and what was typed. */
+function requestBase(o: RunCommandOptions): Pick<RequestAccepted, 'origin' | 'raw' | 'transport'> {
+  return o.transport === 'local'
+    ? { origin: 'cli', raw: o.raw }
+    : { origin: 'ssh', raw: o.raw, transport: o.transport };
+}
+
 /** The pocket and package a parsed command names, for its audit entry whether accepted or refused. */
 function commandFields(cmd: Command): Pick<RequestAccepted, 'pocket' | 'package'> {
   switch (cmd.verb) {
@@ -106,17 +116,20 @@ interface Outcome {
 
 async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, submitted: Submitted): Promise<Outcome> {
   const { config, principal, io } = o;
+  const local = o.transport === 'local';
+  const base = requestBase(o);
+  const isAdmin = async () => local || (await decide(config, principal, { kind: 'admin' })).allowed;
   const print = (json: boolean, value: unknown, text: string) =>
     io.stdout.write(json ? JSON.stringify(value) + '\n' : text);
   switch (cmd.verb) {
     case 'help':
-      io.stdout.write(VERBS_HELP);
+      io.stdout.write(cmd.about ? verbHelp(cmd.about) : VERBS_HELP);
       return { code: ExitCode.ok };
     case 'whoami': {
       const pockets: string[] = [];
       for (const p of Object.keys(config.pockets))
-        if ((await decide(config, principal, { kind: 'build', pocket: p })).allowed) pockets.push(p);
-      const admin = (await decide(config, principal, { kind: 'admin' })).allowed;
+        if (local || (await decide(config, principal, { kind: 'build', pocket: p })).allowed) pockets.push(p);
+      const admin = await isAdmin();
       print(
         cmd.json,
         { principal, pockets, admin },
@@ -125,20 +138,18 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, subm
       return { code: ExitCode.ok };
     }
     case 'submit': {
-      await requireRight(config, principal, { kind: 'build', pocket: cmd.pocket });
+      if (!local) await requireRight(config, principal, { kind: 'build', pocket: cmd.pocket });
       // Logged before it is queued: a request the audit log cannot take is not queued.
       const req = await submit(
         config,
-        { pocket: cmd.pocket, package: cmd.package, commit: cmd.commit, principal, origin: 'ssh' },
+        { pocket: cmd.pocket, package: cmd.package, commit: cmd.commit, principal, origin: base.origin },
         async (r) => {
           await audit.append({
             type: 'request.accepted',
             actor: principal,
             build: r.id,
             data: {
-              origin: 'ssh',
-              raw: o.raw,
-              transport: o.transport,
+              ...base,
               verb: 'submit',
               pocket: r.pocket,
               package: r.package,
@@ -154,7 +165,9 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, subm
     case 'status': {
       const report = await statusReport(config, cmd.id);
       if (!report) throw new NotFoundError(`no build or request ${cmd.id}.`, { id: cmd.id });
-      print(cmd.json, report.json, report.text);
+      // The operator's own terminal may see where the log is; SSH users never see server paths.
+      const where = local && report.logFile ? `  log: ${report.logFile}\n` : '';
+      print(cmd.json, report.json, report.text + where);
       return { code: ExitCode.ok, ...(cmd.id ? { build: cmd.id } : {}) };
     }
     case 'queue': {
@@ -168,19 +181,20 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, subm
       return { code: ExitCode.ok };
     }
     case 'log': {
-      await requireReadable(config, principal, cmd.id);
+      if (!local) await requireReadable(config, principal, cmd.id);
       await followLog(config, cmd.id, io.stdout, cmd.follow, o.signal);
       return { code: ExitCode.ok, build: cmd.id };
     }
     case 'show': {
-      await requireReadable(config, principal, cmd.id);
+      if (!local) await requireReadable(config, principal, cmd.id);
       const rec = new BuildRecord(config.state_dir, cmd.id);
       const prov = provenanceDigest(rec);
       // The envelope itself, so a user can keep it and run `pocketbuild verify` elsewhere.
+      // The log's path only on the builder itself: over SSH, `log ID` is the way to it.
       const shown = {
         request: rec.request(),
         result: rec.result(),
-        log: rec.logFile,
+        ...(local ? { log: rec.logFile } : {}),
         provenance: prov
           ? { sha256: prov.sha256, envelope: JSON.parse(fs.readFileSync(prov.file, 'utf8')) as unknown }
           : null,
@@ -189,7 +203,7 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, subm
       return { code: ExitCode.ok, build: cmd.id };
     }
     case 'cancel': {
-      const state = await cancelRequest(config, audit, cmd.id, principal);
+      const state = await cancelRequest(config, audit, cmd.id, principal, await isAdmin());
       print(
         cmd.json,
         { id: cmd.id, state },

@@ -7,4 +7,5 @@ export interface SessionIO {
   stderr: Writable;
 }
 
-export type Transport = 'openssh' | 'embedded';
+/** How a command arrived: OpenSSH's forced command, the embedded SSH server, or the local CLI (the trusted path). */
+export type Transport = 'openssh' | 'embedded' | 'local';

@@ -68,7 +68,7 @@ describe('pocketbuild CLI', () => {
       [
         ['submit', 'Stable', 'pb-cli', 'main'],
         2,
-        'pocketbuild: invalid pocket "Stable": a pocket name is 1-64 of a-z, 0-9 and "-", starting with a letter or digit.\n',
+        'pocketbuild: invalid pocket "Stable": a pocket is 1-64 of a-z, 0-9 and "-", starting with a letter or digit\n',
       ],
       [
         ['submit', 'stable', 'pb-cli', '--upload-pack=x'],
@@ -78,9 +78,13 @@ describe('pocketbuild CLI', () => {
       [
         ['submit', 'stable', 'pb-cli', 'main..other'],
         2,
-        'pocketbuild: invalid commit "main..other": give a commit id, a unique prefix of one, or a branch or tag name.\n',
+        'pocketbuild: invalid commit "main..other": give a commit id (4-40 hex digits) or a branch or tag name\n',
       ],
-      [['submit', 'stable', 'pb-cli'], 2, 'pocketbuild: usage: pocketbuild submit POCKET PACKAGE COMMIT\n'],
+      [
+        ['submit', 'stable', 'pb-cli'],
+        2,
+        'pocketbuild: usage: submit POCKET PACKAGE COMMIT [--json] (got 2 arguments)\n',
+      ],
     ];
     for (const [args, code, err] of cases) {
       const r = b.cli(args, true);
@@ -139,7 +143,10 @@ describe('pocketbuild CLI', () => {
       'UnknownPocket',
       'UnknownPackage',
     ]);
-    const accepted = entries.filter((e) => e.type === 'request.accepted');
+    // Reads are audited as over SSH; one submit was accepted.
+    const accepted = entries.filter(
+      (e) => e.type === 'request.accepted' && (e.data as { verb?: string }).verb === 'submit',
+    );
     expect(accepted).toHaveLength(1);
     expect(accepted[0]!.build).toBe(queued()[0]!.replace(/\.json$/, ''));
     expect(accepted[0]).toMatchObject({

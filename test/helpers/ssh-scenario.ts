@@ -56,6 +56,11 @@ export async function sshScenario(b: TestBuilder, t: SshTarget): Promise<void> {
   expect(who.stdout).toContain('alice');
   expect(who.stdout).toMatch(/may build into: stable, dev/);
   expect(t.run('alice', 'help').stdout).toContain('submit POCKET PACKAGE COMMIT');
+  expect(t.run('alice', 'help log')).toEqual({
+    code: 0,
+    stdout: 'usage: log ID [--follow]\n  the build log; --follow keeps printing while it runs\n',
+    stderr: '',
+  });
 
   // A package repository with pocketbuild's hooks, pushed to over SSH by alice.
   expect(b.cli(['repo', 'create', pkg]).status).toBe(0);
@@ -193,4 +198,37 @@ export async function sshScenario(b: TestBuilder, t: SshTarget): Promise<void> {
     'UnknownPocket',
     'UnknownPackage',
   ]);
+
+  // The local CLI is the same implementation: the same output and exit codes for every verb
+  // (the builder's own terminal also sees where a log is; SSH users never do).
+  const local = (cmd: string) => {
+    const r = b.cli(cmd.split(' '), true);
+    return { code: r.status, stdout: r.stdout.replace(/^ {2}log: \/.*\n/m, ''), stderr: r.stderr };
+  };
+  const noLogPath = (shown: string) => {
+    const { log, ...rest } = JSON.parse(shown) as { log?: string };
+    expect(log).toMatch(/^\/.*build\.log$/);
+    return rest;
+  };
+  for (const cmd of [
+    `status ${id}`,
+    `status ${id} --json`,
+    `history ${pkg}`,
+    `history --json`,
+    'queue --json',
+    `log ${id}`,
+    `cancel ${id}`,
+    `cancel ${id} --json`,
+    'status 0000000000000000',
+    'status Nope',
+    'submit staging pb-ssh main',
+    `submit dev ${pkg} no-such-branch`,
+    'log',
+  ]) {
+    const remote = t.run('bob', cmd);
+    expect(local(cmd), cmd).toEqual({ code: remote.code, stdout: remote.stdout, stderr: remote.stderr });
+  }
+  const shown = t.run('bob', `show ${id} --json`);
+  expect(shown.stdout).not.toContain(b.root);
+  expect(noLogPath(local(`show ${id} --json`).stdout)).toEqual(JSON.parse(shown.stdout));
 }

@@ -8,7 +8,7 @@ import { AUDIT_ENTRIES, auditTable } from '../../src/record/audit-entries.js';
 import { AuditLog, type AuditEvent } from '../../src/record/audit-log.js';
 import { loadConfig } from '../../src/config/load.js';
 import { checkPush, queueAutoBuilds } from '../../src/entry/push-hooks.js';
-import { runLocalSubmit } from '../../src/cli/submit-command.js';
+import { runCommand } from '../../src/entry/run-command.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -184,9 +184,22 @@ describe('every way in', () => {
 
   it('logs a local submit refusal with the same fields as an SSH one', async () => {
     const cfg = config();
-    await expect(
-      runLocalSubmit(cfg, { pocket: 'stable', package: 'pb-gone', commit: 'main', principal: 'carol' }),
-    ).rejects.toThrow(/unknown package/);
+    let said = '';
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        said += chunk.toString();
+        cb();
+      },
+    });
+    const code = await runCommand({
+      config: cfg,
+      principal: 'carol',
+      raw: 'submit stable pb-gone main',
+      io: { stdin: process.stdin, stdout: sink, stderr: sink },
+      transport: 'local',
+    });
+    expect(code).toBe(4);
+    expect(said).toMatch(/^pocketbuild: unknown package pb-gone/);
     expect(entries()).toEqual([
       expect.objectContaining({
         type: 'request.refused',

@@ -164,7 +164,8 @@ describe('refusal messages', () => {
   it('gives the usage on a wrong number of fields', () => {
     expect(message('submit prod hello')).toBe('usage: submit POCKET PACKAGE COMMIT [--json] (got 2 arguments)');
     expect(message(`log ${ID} extra`)).toBe('usage: log ID [--follow] (got 2 arguments)');
-    expect(message('help me')).toBe('usage: help (got 1 argument)');
+    expect(message('help submit me')).toBe('usage: help [VERB] (got 2 arguments)');
+    expect(message('help me')).toBe('unknown verb "me"; try: help');
     expect(message("git-receive-pack 'a.git' 'b.git'")).toMatch(
       /^usage: git-receive-pack 'PACKAGE.git' \(got 2 arguments\)/,
     );
