@@ -41,6 +41,11 @@ const LOCAL = {
     what: 'the OpenSSH forced command: runs $SSH_ORIGINAL_COMMAND (see "help" over ssh) for principal NAME; in authorized_keys: command="pocketbuild ssh --principal alice",restrict ssh-ed25519 …',
     options: { principal: 'the principal the key belongs to' },
   },
+  user: {
+    args: 'add NAME --key FILE.pub | user list | user remove NAME',
+    what: "who may log in over SSH, without editing the config: add lets the keys of FILE.pub log in as principal NAME (as ssh.account@HOST, e.g. build@HOST), at once in the embedded server and, when ssh.authorized_keys is set, in OpenSSH's authorized_keys; list shows every key and where it comes from; remove takes NAME's added keys away. Audited",
+    options: { key: 'the public key file (user add)', ...JSON_OPTION },
+  },
   'ssh-server': { args: '', what: 'run the embedded SSH server in the foreground' },
   hook: { args: 'pre-receive|post-receive', what: "called by package repositories' git hooks" },
   audit: {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { refreshRepoHooks } from '../git/repo-hooks.js';
 import { EntrySocketServer } from '../entry/entry-socket.js';
+import { refreshAuthorizedKeys } from './user-command.js';
 
 export function refuseRoot(what: string): void {
   if (process.getuid?.() === 0) {
@@ -42,6 +43,8 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
     config.file,
   );
   if (rehooked) say(`daemon: the push hooks of ${rehooked} repositories now use ${config.file}`);
+  const keysFile = refreshAuthorizedKeys(config);
+  if (keysFile) say(`daemon: rewrote ${keysFile} from the users`);
   const indexed = new BuildIndex(config.state_dir).repair();
   if (indexed) say(`daemon: added ${indexed} finished builds to the build index`);
   const worker = makeWorker(config, repo, new AuditLog(config.state_dir), say);

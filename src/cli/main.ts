@@ -65,6 +65,13 @@ async function main(argv: string[]): Promise<number> {
       if (typeof principal !== 'string') throw usage();
       return (await import('./ssh-command.js')).runSshEntry(config(), principal);
     }
+    case 'user': {
+      const { readKeyFile, runUser } = await import('./user-command.js');
+      const keyFile = args.flags.get('key') as string | undefined;
+      // Read before config() makes a root caller the state's owner, who may not read root's files.
+      const key = keyFile === undefined ? undefined : readKeyFile(keyFile);
+      return runUser(config(), principal, rest, { key, json });
+    }
     case 'ssh-server':
       want(0);
       return (await import('./ssh-server-command.js')).runSshServer(config());

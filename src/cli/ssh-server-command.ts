@@ -1,6 +1,7 @@
 import type { Config } from '../config/types.js';
 import { EmbeddedSshServer } from '../server/embedded-ssh-server.js';
 import { runCommand } from '../entry/run-command.js';
+import { listUserKeys, usersByPrincipal } from '../server/user-keys.js';
 import { ExitCode } from '../util/errors.js';
 import { refuseRoot } from './daemon-command.js';
 import { say, untilSignal } from './until-signal.js';
@@ -12,13 +13,17 @@ export async function startSshServer(config: Config): Promise<{ stop: () => Prom
     listen: config.ssh.listen,
     port: config.ssh.port,
     hostKeyPath: config.ssh.host_key,
-    users: config.ssh.users,
+    users: () => usersByPrincipal(listUserKeys(config, say)),
+    account: config.ssh.account,
     handler: (principal, command, io, signal) =>
       runCommand({ config, principal, raw: command, io, transport: 'embedded', signal, logInternal: say }),
     log: (line) => say(line.startsWith('ssh') ? line : `ssh: ${line}`),
   });
   const { port } = await server.start();
-  say(`ssh: ${Object.keys(config.ssh.users).length} user(s) may log in (ssh.users)`);
+  const users = Object.keys(usersByPrincipal(listUserKeys(config))).length;
+  say(
+    `ssh: ${users} user(s) may log in as ${config.ssh.account}@ (ssh.users and "pocketbuild user add"); keys added later work at once`,
+  );
   return { stop: () => server.close(), port };
 }
 

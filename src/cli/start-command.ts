@@ -236,20 +236,19 @@ Walk back from the package to its build (signed provenance), and check the audit
   ${cli} verify ${path.join(config.state_dir, 'apt', 'pool', 'main', DEMO.slice(0, 1), DEMO)}/${DEMO}_*.deb
   ${cli} audit verify
 
-Over SSH (the embedded server listens on ${config.ssh.listen}:${sshPort}):${
-    Object.keys(config.ssh.users).length
-      ? ''
-      : `
-  first put your public key under ssh.users (e.g. alice: [ssh-ed25519 AAAA…]) in ${yourConfig(config.file)}, restart, then`
-  }
-  ssh -p ${sshPort} alice@${config.ssh.listen} help
-  GIT_SSH_COMMAND="ssh -p ${sshPort}" git clone alice@${config.ssh.listen}:${DEMO}.git
+Over SSH (the embedded server listens on ${config.ssh.listen}:${sshPort}), admit your key first; no restart:
+
+  ${cli} user add $USER --key ~/.ssh/id_ed25519.pub
+  ssh -p ${sshPort} ${config.ssh.account}@${config.ssh.listen} help
+  GIT_SSH_COMMAND="ssh -p ${sshPort}" git clone ${config.ssh.account}@${config.ssh.listen}:${DEMO}.git
+
+To change the configuration, edit ${yourConfig(config.file)} restart.
 `);
 }
 
 /** Where a user should make changes: never the example itself, which `git pull` would overwrite. */
 function yourConfig(file: string): string {
-  if (path.basename(file) !== 'config.example.yml') return file;
+  if (path.basename(file) !== 'config.example.yml') return `${file} and`;
   const own = path.join(path.dirname(file), 'config.yml');
-  return `your own copy of the example, which npm start uses once it exists:\n    cp ${file} ${own}\n  and`;
+  return `your own copy of the example, which npm start uses once it exists:\n  cp ${file} ${own}\nthen`;
 }

@@ -208,6 +208,12 @@ export const CONFIG_SCHEMA: ObjectSchema = {
           port: { schema: { kind: 'number', integer: true, above: 0, expect: PORT_EXPECT }, default: 2222 },
           // Default <state_dir>/ssh/host_ed25519_key, filled in by inheritDefaults (another section's key).
           host_key: { schema: { kind: 'path' } },
+          account: {
+            schema: { kind: 'string', pattern: PRINCIPAL_NAME, expect: 'a login name such as build' },
+            default: 'build',
+          },
+          // Absent: pocketbuild writes no authorized_keys (the embedded server reads its users itself).
+          authorized_keys: { schema: { kind: 'path' } },
           users: {
             schema: {
               kind: 'record',

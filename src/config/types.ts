@@ -43,6 +43,10 @@ export interface SshConfig {
   listen: string; // an IP address literal; default '127.0.0.1'
   port: number; // 1-65535; default 2222
   host_key: string; // absolute; default <state_dir>/ssh/host_ed25519_key
+  /** The shared login name (build@HOST); the key says which principal it is. Default 'build'. */
+  account: string;
+  /** OpenSSH's authorized_keys for `account`, which `user add`/`user remove` rewrite; absent: none. */
+  authorized_keys?: string;
   /** Principal name -> OpenSSH public key lines ("ssh-ed25519 AAAA... comment"); a key belongs to one principal. */
   users: Record<string, string[]>;
 }

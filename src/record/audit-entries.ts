@@ -128,6 +128,13 @@ export interface AuditRepaired {
   dropped_sha256: string;
 }
 
+export interface UserChanged {
+  /** The principal whose keys changed. */
+  principal: string;
+  /** The SHA256 fingerprints of the keys added or removed. */
+  keys: string[];
+}
+
 /** Every type of entry, and the shape of its `data`. */
 export interface AuditEntries {
   'request.accepted': RequestAccepted;
@@ -143,6 +150,8 @@ export interface AuditEntries {
   cancel: Cancel;
   rebuild: Rebuild;
   'audit.repaired': AuditRepaired;
+  'user.added': UserChanged;
+  'user.removed': UserChanged;
 }
 
 export type AuditType = keyof AuditEntries;
@@ -268,6 +277,14 @@ export const AUDIT_ENTRIES: { readonly [T in AuditType]: TypeDoc<T> } = {
   'audit.repaired': {
     when: 'an append found the last line torn (its writer was killed mid-write) and cut it off first; the chain goes on from the last whole line',
     data: { dropped_bytes: 'how many bytes were cut', dropped_sha256: 'their sha256' },
+  },
+  'user.added': {
+    when: '`pocketbuild user add` let a public key log in as a principal',
+    data: { principal: 'the principal', keys: 'the SHA256 fingerprints of the keys added' },
+  },
+  'user.removed': {
+    when: "`pocketbuild user remove` took a principal's keys away",
+    data: { principal: 'the principal', keys: 'the SHA256 fingerprints of the keys removed' },
   },
 };
 

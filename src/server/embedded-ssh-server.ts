@@ -40,8 +40,13 @@ export interface EmbeddedSshServerOptions {
   port: number;
   /** Generated (ed25519, OpenSSH private key format, mode 0600, parent dir 0700) on first start if missing, reused after. */
   hostKeyPath: string;
-  /** principal -> OpenSSH public key lines */
-  users: Record<string, string[]>;
+  /**
+   * principal -> OpenSSH public key lines, asked at each login, so keys added or removed
+   * while the server runs take effect at the next connection.
+   */
+  users: () => Record<string, string[]>;
+  /** The shared login name (build@HOST): with it, the key alone says who the principal is. */
+  account: string;
   handler: CommandHandler;
   /** One line per connection/auth/command outcome; never secrets. */
   log: (line: string) => void;
@@ -85,7 +90,7 @@ interface RunningCommand {
  */
 export class EmbeddedSshServer {
   readonly #o: EmbeddedSshServerOptions;
-  readonly #keys: Map<string, AuthorizedKey[]>;
+  #keys: { source: string; parsed: Map<string, AuthorizedKey[]> } | undefined;
   #tcp: net.Server | undefined;
   #ssh: InstanceType<typeof Ssh2Server> | undefined;
   readonly #sockets = new Map<string, SocketEntry>();
@@ -97,7 +102,7 @@ export class EmbeddedSshServer {
 
   constructor(o: EmbeddedSshServerOptions) {
     this.#o = o;
-    this.#keys = parseAuthorizedKeys(o.users, (line) => this.#log(line));
+    this.#currentKeys(); // a bad key list fails the start, not the first login
   }
 
   start(): Promise<{ port: number; hostKeyFingerprint: string }> {
@@ -290,12 +295,32 @@ export class EmbeddedSshServer {
     const user = quote(ctx.username);
     if (ctx.method !== 'publickey') return fail(`${ctx.method} authentication is not accepted (user ${user})`);
 
-    const keys = this.#keys.get(ctx.username);
-    if (!keys) return fail(`unknown user ${user}`);
+    let all: Map<string, AuthorizedKey[]>;
+    try {
+      all = this.#currentKeys();
+    } catch (e) {
+      return fail(`the user list cannot be read: ${(e as Error).message}`);
+    }
+    // The shared account takes any principal's key; a principal's own name only its keys.
+    const candidates =
+      ctx.username === this.#o.account
+        ? [...all]
+        : all.has(ctx.username)
+          ? [[ctx.username, all.get(ctx.username)!] as const]
+          : [];
+    if (!candidates.length) return fail(`unknown user ${user}`);
     const offered = ctx.key;
     if (!offered || !Buffer.isBuffer(offered.data)) return fail(`malformed publickey request (user ${user})`);
-    const key = matchKey(keys, offered.algo, offered.data, ctx.hashAlgo);
-    if (!key) {
+    let principal: string | undefined;
+    let key: AuthorizedKey | undefined;
+    for (const [p, keys] of candidates) {
+      key = matchKey(keys, offered.algo, offered.data, ctx.hashAlgo);
+      if (key) {
+        principal = p;
+        break;
+      }
+    }
+    if (!key || !principal) {
       return fail(`key ${quote(offered.algo)} ${sshFingerprint(offered.data)} is not one of user ${user}'s keys`);
     }
     // Without a signature the client only asks whether this key would do.
@@ -308,9 +333,20 @@ export class EmbeddedSshServer {
       ok = false;
     }
     if (ok !== true) return fail(`bad signature for key ${key.fingerprint} (user ${user})`);
-    conn.principal = ctx.username;
-    this.#log(`${conn.tag}: authenticated as ${user} with ${key.type} key ${key.fingerprint}`);
+    conn.principal = principal;
+    this.#log(
+      `${conn.tag}: authenticated as ${quote(principal)}${principal === ctx.username ? '' : ` (user ${user})`} with ${key.type} key ${key.fingerprint}`,
+    );
     ctx.accept();
+  }
+
+  /** The users' keys, parsed again only when the list changed. */
+  #currentKeys(): Map<string, AuthorizedKey[]> {
+    const users = this.#o.users();
+    const source = JSON.stringify(users);
+    if (this.#keys?.source !== source)
+      this.#keys = { source, parsed: parseAuthorizedKeys(users, (line) => this.#log(line)) };
+    return this.#keys.parsed;
   }
 
   #onSession(conn: ConnState, session: Session): void {

@@ -97,6 +97,19 @@ export const OUTCOMES = {
     blame: 'requester',
     summary: 'A package repository of that name already exists.',
   },
+  KeyTaken: {
+    exit: ExitCode.conflict,
+    http: 409,
+    blame: 'requester',
+    summary: 'The public key already logs in as another principal; a key belongs to one principal only.',
+  },
+  UserInConfig: {
+    exit: ExitCode.conflict,
+    http: 409,
+    blame: 'requester',
+    summary:
+      "The principal's keys are listed under ssh.users in the configuration, which only an edit of that file changes.",
+  },
   AmbiguousRevision: {
     exit: ExitCode.failure,
     http: 400,

@@ -73,7 +73,7 @@ export function sshArgs(keyFile: string, port: number): string[] {
   ];
 }
 
-function runSsh(args: string[], input?: string): SshResult {
+export function runSsh(args: string[], input?: string): SshResult {
   const r = spawnSync('ssh', args, { encoding: 'utf8', input: input ?? '', timeout: 300_000, maxBuffer: 64 << 20 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -94,6 +94,7 @@ describe('config.example.yml', () => {
       listen: '127.0.0.1',
       port: 2222,
       host_key: path.join(root, 'var', 'ssh', 'host_ed25519_key'),
+      account: 'build',
       users: {},
     });
     expect(cfg.admins).toEqual([]);
@@ -181,7 +182,13 @@ describe('defaults', () => {
         audit_to: [],
         timeout_seconds: 20,
       },
-      ssh: { listen: '127.0.0.1', port: 2222, host_key: path.join(here, 'var', 'ssh', 'host_ed25519_key'), users: {} },
+      ssh: {
+        listen: '127.0.0.1',
+        port: 2222,
+        host_key: path.join(here, 'var', 'ssh', 'host_ed25519_key'),
+        account: 'build',
+        users: {},
+      },
       web: { listen: '127.0.0.1', port: 8080, base_url: null },
       groups: {},
       admins: [],
@@ -629,7 +636,7 @@ describe('errors', () => {
       lines(...pockets, 'ssh:', '  prot: 22'),
       5,
       'ssh.prot',
-      'unknown key "ssh.prot" (did you mean "port"? known: listen, port, host_key, users)',
+      'unknown key "ssh.prot" (did you mean "port"? known: listen, port, host_key, account, authorized_keys, users)',
     );
     expectProblem(lines(...pockets, 'ssh: [2222]'), 4, 'ssh', 'ssh must be a mapping of keys, got a list');
     const address = 'an IP address literal such as 127.0.0.1 or ::';

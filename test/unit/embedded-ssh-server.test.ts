@@ -223,15 +223,20 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+/** The users the servers of these tests read at each login; a test may add one. */
+let users: Record<string, string[]> = {};
+
 function options(h: Harness, logs: string[], hostKeyPath: string): EmbeddedSshServerOptions {
+  users = {
+    alice: [pub(aliceKey), `# alice's laptop`, pub(rsaKey)],
+    bob: [pub(bobKey)],
+  };
   return {
     listen: HOST,
     port: 0,
     hostKeyPath,
-    users: {
-      alice: [pub(aliceKey), `# alice's laptop`, pub(rsaKey)],
-      bob: [pub(bobKey)],
-    },
+    users: () => users,
+    account: 'build',
     handler: h.handler,
     log: (line) => logs.push(line),
   };
@@ -264,6 +269,29 @@ describe('EmbeddedSshServer', () => {
     const r3 = await runSsh([...sshArgs(bobKey, port, 'bob'), 'whoami']);
     expect(JSON.parse(r3.stdout.toString())).toEqual({ principal: 'bob', command: 'whoami' });
     expect(logs.some((l) => /authenticated as "alice" with ssh-ed25519 key SHA256:/.test(l))).toBe(true);
+  });
+
+  it('takes the shared account name (build@HOST), the key saying which principal it is', async () => {
+    const a = await runSsh([...sshArgs(aliceKey, port, 'build'), 'whoami']);
+    expect(a.stderr).toBe('');
+    expect(JSON.parse(a.stdout.toString())).toEqual({ principal: 'alice', command: 'whoami' });
+    const b = await runSsh([...sshArgs(bobKey, port, 'build'), 'whoami']);
+    expect(JSON.parse(b.stdout.toString())).toEqual({ principal: 'bob', command: 'whoami' });
+    expect(logs.some((l) => /authenticated as "bob" \(user "build"\) with ssh-ed25519/.test(l))).toBe(true);
+    // A principal's own name still takes only that principal's keys.
+    const asAlice = await runSsh([...sshArgs(bobKey, port, 'alice'), 'whoami']);
+    expect(asAlice.code).toBe(255);
+  });
+
+  it('lets a key added while it runs log in at the next connection, and one removed no more', async () => {
+    const carol = carolKey;
+    expect((await runSsh([...sshArgs(carol, port, 'build'), 'whoami'])).code).toBe(255);
+    users = { ...users, carol: [pub(carol)] };
+    const r = await runSsh([...sshArgs(carol, port, 'build'), 'whoami']);
+    expect(JSON.parse(r.stdout.toString())).toEqual({ principal: 'carol', command: 'whoami' });
+    const { carol: _gone, ...rest } = users;
+    users = rest;
+    expect((await runSsh([...sshArgs(carol, port, 'build'), 'whoami'])).code).toBe(255);
   });
 
   it('accepts an RSA key (rsa-sha2 signatures)', async () => {
@@ -588,7 +616,8 @@ describe('EmbeddedSshServer host key and shutdown', () => {
   it('rejects a configured line that is not a public key', () => {
     const h = harness();
     expect(
-      () => new EmbeddedSshServer({ ...options(h, [], path.join(tmp, 'x', 'k')), users: { alice: ['not a key'] } }),
+      () =>
+        new EmbeddedSshServer({ ...options(h, [], path.join(tmp, 'x', 'k')), users: () => ({ alice: ['not a key'] }) }),
     ).toThrow(/"alice" key 1: not an OpenSSH public key line/);
   });
 });
