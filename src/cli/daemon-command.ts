@@ -9,6 +9,7 @@ import { stopAgent } from '../publish/signing-key.js';
 import { ExitCode, PocketbuildError, UsageError } from '../util/errors.js';
 import { isFaultPoint } from '../util/fault-point.js';
 import { say, untilSignal } from './until-signal.js';
+import { reloadOnHangup } from './reload-on-hangup.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { refreshRepoHooks } from '../git/repo-hooks.js';
@@ -74,6 +75,10 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
 /** `pocketbuild daemon`: build until SIGTERM/SIGINT. */
 export async function runDaemon(config: Config): Promise<number> {
   const d = await startDaemon(config);
+  reloadOnHangup(config, say, () => {
+    const keysFile = refreshAuthorizedKeys(config);
+    if (keysFile) say(`daemon: rewrote ${keysFile} from the users`);
+  });
   const sig = await untilSignal();
   say(`daemon: ${sig}: stopping; running builds stay queued and restart next time`);
   await d.stop();

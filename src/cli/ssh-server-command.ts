@@ -5,6 +5,7 @@ import { listUserKeys, usersByPrincipal } from '../server/user-keys.js';
 import { ExitCode } from '../util/errors.js';
 import { refuseRoot } from './daemon-command.js';
 import { say, untilSignal } from './until-signal.js';
+import { reloadOnHangup } from './reload-on-hangup.js';
 
 /** Start the embedded SSH server on the configured address, serving the same verbs as the forced command. */
 export async function startSshServer(config: Config): Promise<{ stop: () => Promise<void>; port: number }> {
@@ -30,6 +31,7 @@ export async function startSshServer(config: Config): Promise<{ stop: () => Prom
 /** `pocketbuild ssh-server`: serve until SIGTERM/SIGINT. */
 export async function runSshServer(config: Config): Promise<number> {
   const s = await startSshServer(config);
+  reloadOnHangup(config, say);
   await untilSignal();
   await s.stop();
   return ExitCode.ok;

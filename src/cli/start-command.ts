@@ -10,9 +10,11 @@ import { stopAgent } from '../publish/signing-key.js';
 import { commitDirectory } from '../git/import-directory.js';
 import { createRepo } from './repo-command.js';
 import { startDaemon } from './daemon-command.js';
+import { refreshAuthorizedKeys } from './user-command.js';
 import { startSshServer } from './ssh-server-command.js';
 import { aptSourcesLine, startWeb } from './web-command.js';
 import { say, untilSignal } from './until-signal.js';
+import { reloadOnHangup } from './reload-on-hangup.js';
 import { ExitCode, PocketbuildError } from '../util/errors.js';
 
 /** The checkout this program runs from (dist/cli/ → ../..). */
@@ -113,6 +115,10 @@ export async function runStart(explicitConfig: string | undefined): Promise<numb
     await stopAgent(config.state_dir); // started by prepareState for the signing key
     throw e;
   }
+  reloadOnHangup(config, say, () => {
+    const keysFile = refreshAuthorizedKeys(config);
+    if (keysFile) say(`rewrote ${keysFile} from the users`);
+  });
   const sig = await untilSignal();
   say(`${sig}: stopping; running builds stay queued and restart next time`);
   await stopAll();

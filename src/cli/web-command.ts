@@ -5,6 +5,7 @@ import { startWebServer } from '../web/server.js';
 import { ExitCode } from '../util/errors.js';
 import { refuseRoot } from './daemon-command.js';
 import { say, untilSignal } from './until-signal.js';
+import { reloadOnHangup } from './reload-on-hangup.js';
 
 /** How clients reach the server: web.base_url, else the listen address (IPv6 in brackets). */
 export function webBaseUrl(config: Config, port: number): string {
@@ -40,6 +41,7 @@ export async function runWeb(config: Config): Promise<number> {
   say(
     `web: then, in /etc/apt/sources.list.d/pocketbuild.list: ${aptSourcesLine(config, web.port, pocket.suite, '/etc/apt/keyrings/pocketbuild.gpg')}`,
   );
+  reloadOnHangup(config, say);
   const sig = await untilSignal();
   say(`web: ${sig}: stopping`);
   await web.stop();

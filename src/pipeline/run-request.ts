@@ -22,13 +22,14 @@ import { endedWithoutBuild, finishRequest } from './finish-request.js';
  * shutdown leaves no result and gives its claim back, so the next start builds it again from
  * the beginning (or from the journal).
  */
-export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog, say: (line: string) => void) {
+export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, say: (line: string) => void) {
   const announcing = new Map<string, Promise<void>>();
   /**
    * The `submitted` hooks, once per request whichever daemon sees it first: the marker file
    * is created exclusively in the build's record, so daemons sharing a state dir agree.
    */
   const onQueued = (req: Request): void => {
+    const config = live;
     const record = new BuildRecord(config.state_dir, req.id);
     fs.mkdirSync(record.dir, { recursive: true });
     try {
@@ -47,7 +48,7 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
   };
 
   /** Runs the build, or says why none runs; null when the daemon is stopping and the request stays queued. */
-  const runOrSayWhy = async (req: Request, record: BuildRecord, log: Writable, signal: AbortSignal) => {
+  const runOrSayWhy = async (config: Config, req: Request, record: BuildRecord, log: Writable, signal: AbortSignal) => {
     if (signal.reason instanceof CancelRequested) {
       log.write(`cancelled by ${signal.reason.by} before it started\n`);
       return endedWithoutBuild(
@@ -85,6 +86,9 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
   };
 
   const work = async (claim: Claim, signal: AbortSignal): Promise<void> => {
+    // The configuration as it is now, for the whole of this request: a reload (SIGHUP) while it
+    // builds changes what later requests get, never the policy, limits or hooks of this one.
+    const config = structuredClone(live);
     const req = claim.request;
     const record = new BuildRecord(config.state_dir, req.id);
     record.begin(req);
@@ -100,7 +104,7 @@ export function makeWorker(config: Config, repo: AptRepository, audit: AuditLog,
     let result: BuildResult | null;
     try {
       await announcing.get(req.id); // so that recipients get "submitted" before "started" or "cancelled"
-      result = ended ?? (await runOrSayWhy(req, record, log, signal));
+      result = ended ?? (await runOrSayWhy(config, req, record, log, signal));
     } catch (e) {
       // Something around the build failed (the audit log, a record file, the hooks runner).
       // Left claimed, the request would look "running" until the daemon restarts and then

@@ -109,6 +109,12 @@ export class TestBuilder {
     throw new Error(`daemon did not start:\n${this.log()}`);
   }
 
+  /** Send the running daemon a signal (SIGHUP: reload). */
+  signalDaemon(sig: NodeJS.Signals): void {
+    if (!this.daemon || exited(this.daemon)) throw new Error(`no daemon running:\n${this.log()}`);
+    this.daemon.kill(sig);
+  }
+
   log(): string {
     return fs.existsSync(this.daemonLog) ? fs.readFileSync(this.daemonLog, 'utf8') : '';
   }

@@ -240,6 +240,10 @@ export class EmbeddedServer implements SshTarget {
     };
   }
 
+  signal(sig: NodeJS.Signals): void {
+    this.proc?.kill(sig);
+  }
+
   async stop(): Promise<void> {
     this.proc?.kill('SIGTERM');
     await sleep(200);
