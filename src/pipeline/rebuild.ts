@@ -1,3 +1,4 @@
+import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -7,7 +8,7 @@ import type { AuditLog } from '../record/audit-log.js';
 import type { AptRepository } from '../publish/reprepro.js';
 import { BuildFailed, NotFoundError, PocketbuildError } from '../util/errors.js';
 import { identifySource } from '../steps/source-package.js';
-import { ensureBaseImage } from '../steps/base-image.js';
+import { ensureBaseImage, removeTree } from '../steps/base-image.js';
 import { gatherPinnedDebs } from '../steps/pinned-deps.js';
 import type { BuildState, BuildStep } from './build-state.js';
 import { buildStep, checkStep, exportStep } from './build-steps.js';
@@ -73,7 +74,7 @@ export async function rebuild(
     substages: [],
     started: new Date().toISOString(),
     gitdir: path.join(config.repos_dir, `${req.package}.git`),
-    work: path.join(config.state_dir, 'work', `${id}-rebuild-${process.pid}`),
+    work: path.join(config.state_dir, 'work', `${id}${REBUILD_MARK}${os.hostname()}-${process.pid}`),
   };
   const steps: BuildStep[] = [
     {
@@ -121,6 +122,7 @@ export async function rebuild(
     { name: 'check', run: checkStep },
   ];
   const stages: StageTiming[] = [];
+  await removeInterruptedRebuilds(path.join(config.state_dir, 'work'), deps.log);
   fs.rmSync(s.work, { recursive: true, force: true });
   fs.mkdirSync(s.work, { recursive: true });
   try {
@@ -152,4 +154,39 @@ export function compareOutputs(original: OutputFile[], rebuilt: OutputFile[]): F
       expectedToDiffer: /\.(buildinfo|changes)$/.test(file),
     };
   });
+}
+
+const REBUILD_MARK = '-rebuild-';
+
+/**
+ * A rebuild killed outright (SIGKILL, a closed terminal's lost session) never ran its cleanup:
+ * its work directory, named for the host and pid that made it, is removed by the next rebuild
+ * on the same host once that process is gone. Directories of other hosts sharing the state
+ * are left to them.
+ */
+async function removeInterruptedRebuilds(workRoot: string, log: Writable): Promise<void> {
+  let names: string[];
+  try {
+    names = fs.readdirSync(workRoot);
+  } catch {
+    return;
+  }
+  const mine = `${REBUILD_MARK}${os.hostname()}-`;
+  for (const name of names) {
+    const at = name.lastIndexOf(mine);
+    if (at < 0) continue;
+    const pid = Number(name.slice(at + mine.length));
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    await removeTree(path.join(workRoot, name));
+    log.write(`rebuild: removed the work directory of an interrupted rebuild (pid ${pid})\n`);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { withLock } from '../util/lock.js';
+import { STALE_SECONDS, withLock } from '../util/lock.js';
 import { runChecked } from '../util/run.js';
 import { userNamespaceArgs } from '../sandbox/userns.js';
 import { hostArch } from '../util/host-arch.js';
@@ -35,36 +35,44 @@ export async function ensureBaseImage(opts: BaseImageOptions): Promise<BaseImage
   const read = (): BaseImage => ({ root: path.join(dir, 'root'), digest: fs.readFileSync(ready, 'utf8').trim() });
   if (fs.existsSync(ready)) return read();
   fs.mkdirSync(dir, { recursive: true });
-  return withLock(dir, async () => {
-    if (fs.existsSync(ready)) return read();
-    const started = Date.now();
+  const onWait = () =>
     opts.log.write(
-      `base image: making ${opts.suite} (${hostArch()}) with mmdebstrap from ${opts.mirror}; first use only, about 30-60 s\n`,
+      `base image: waiting for another build making it (a maker that died leaves a lock taken over after ${STALE_SECONDS} s)\n`,
     );
-    const tar = path.join(dir, 'base.tar');
-    const partial = path.join(dir, 'base.tar.partial');
-    fs.rmSync(partial, { force: true });
-    await runChecked(
-      ['mmdebstrap', '--mode=unshare', '--variant=buildd', '--format=tar', opts.suite, partial, opts.mirror],
-      { timeoutMs: 20 * 60_000, log: opts.log, capture: false, what: 'mmdebstrap' },
-    );
-    fs.renameSync(partial, tar);
-    opts.log.write(`base image: unpacking (${Math.round(fs.statSync(tar).size / 1e6)} MB)\n`);
-    const root = path.join(dir, 'root');
-    await removeTree(root);
-    fs.mkdirSync(root);
-    await runChecked([...userNamespaceArgs(), 'tar', '-C', root, '-xf', tar, '--exclude=./dev/*'], {
-      timeoutMs: 10 * 60_000,
-      log: opts.log,
-      what: 'unpacking the base image',
-    });
-    const digest = await sha256File(tar);
-    fs.writeFileSync(ready, digest + '\n');
-    opts.log.write(
-      `base image: ready in ${((Date.now() - started) / 1000).toFixed(1)} s (sha256 ${digest.slice(0, 16)}…)\n`,
-    );
-    return read();
-  });
+  return withLock(
+    dir,
+    async () => {
+      if (fs.existsSync(ready)) return read();
+      const started = Date.now();
+      opts.log.write(
+        `base image: making ${opts.suite} (${hostArch()}) with mmdebstrap from ${opts.mirror}; first use only, about 30-60 s\n`,
+      );
+      const tar = path.join(dir, 'base.tar');
+      const partial = path.join(dir, 'base.tar.partial');
+      fs.rmSync(partial, { force: true });
+      await runChecked(
+        ['mmdebstrap', '--mode=unshare', '--variant=buildd', '--format=tar', opts.suite, partial, opts.mirror],
+        { timeoutMs: 20 * 60_000, log: opts.log, capture: false, what: 'mmdebstrap' },
+      );
+      fs.renameSync(partial, tar);
+      opts.log.write(`base image: unpacking (${Math.round(fs.statSync(tar).size / 1e6)} MB)\n`);
+      const root = path.join(dir, 'root');
+      await removeTree(root);
+      fs.mkdirSync(root);
+      await runChecked([...userNamespaceArgs(), 'tar', '-C', root, '-xf', tar, '--exclude=./dev/*'], {
+        timeoutMs: 10 * 60_000,
+        log: opts.log,
+        what: 'unpacking the base image',
+      });
+      const digest = await sha256File(tar);
+      fs.writeFileSync(ready, digest + '\n');
+      opts.log.write(
+        `base image: ready in ${((Date.now() - started) / 1000).toFixed(1)} s (sha256 ${digest.slice(0, 16)}…)\n`,
+      );
+      return read();
+    },
+    { onWait },
+  );
 }
 
 /** Trees holding subordinate-uid files (an unpacked base, an overlay upper dir) can only be removed from inside a user namespace. */

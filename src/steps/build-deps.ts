@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { PocketbuildError } from '../util/errors.js';
-import { withLock } from '../util/lock.js';
+import { STALE_SECONDS, withLock } from '../util/lock.js';
 import { run, runChecked, type RunResult } from '../util/run.js';
 import { sha256File } from '../util/sha256-file.js';
 import { writePrivateAptConfig, type AptSource } from '../debian/private-apt.js';
@@ -92,86 +92,98 @@ export function explainUnmet(u: UnmetDependency, candidate: string | undefined):
  */
 export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<ResolvedDeb[]> {
   fs.mkdirSync(o.destDir, { recursive: true });
-  return withLock(o.cacheDir, async () => {
-    const aptConfig = writePrivateAptConfig({
-      dir: o.cacheDir,
-      status: path.join(o.baseRoot, 'var/lib/dpkg/status'),
-      sources: o.sources,
-    });
-    const env: NodeJS.ProcessEnv = { ...process.env, APT_CONFIG: aptConfig, LC_ALL: 'C.UTF-8' };
-    // apt reads the active profiles from the environment, like dpkg-buildpackage inside.
-    delete env.DEB_BUILD_PROFILES;
-    if (o.profiles?.length) env.DEB_BUILD_PROFILES = o.profiles.join(' ');
-    const apt = (args: string[], extraOpts: string[] = []) =>
-      run(['apt-get', '-q', ...extraOpts, ...args], { env, timeoutMs: o.timeoutMs, log: o.log });
-    const checked = async (r: Promise<RunResult>, what: string) => {
-      const res = await r;
-      if (res.code !== 0) {
-        const err = res.stdout
-          .split('\n')
-          .concat(res.stderr.split('\n'))
-          .filter((l) => /^E: |unmet|Depends:/.test(l.trim()));
-        if (what === 'resolve') {
-          const unmet = parseUnmet(`${res.stdout}\n${res.stderr}`);
-          if (!unmet.length) throw new BuildDepsUnsatisfiable(err.join(' ').trim() || res.how);
-          const candidates = await Promise.all(
-            unmet.map(async (u) => {
-              const policy = await run(['apt-cache', 'policy', u.name], { env, timeoutMs: 60_000 });
-              return /^\s+Candidate: (\S+)/m.exec(policy.stdout)?.[1];
-            }),
-          );
-          throw new BuildDepsUnsatisfiable(unmet.map((u, i) => explainUnmet(u, candidates[i])).join('; '), unmet);
+  return withLock(
+    o.cacheDir,
+    async () => {
+      const aptConfig = writePrivateAptConfig({
+        dir: o.cacheDir,
+        status: path.join(o.baseRoot, 'var/lib/dpkg/status'),
+        sources: o.sources,
+      });
+      const env: NodeJS.ProcessEnv = { ...process.env, APT_CONFIG: aptConfig, LC_ALL: 'C.UTF-8' };
+      // apt reads the active profiles from the environment, like dpkg-buildpackage inside.
+      delete env.DEB_BUILD_PROFILES;
+      if (o.profiles?.length) env.DEB_BUILD_PROFILES = o.profiles.join(' ');
+      const apt = (args: string[], extraOpts: string[] = []) =>
+        run(['apt-get', '-q', ...extraOpts, ...args], { env, timeoutMs: o.timeoutMs, log: o.log });
+      const checked = async (r: Promise<RunResult>, what: string) => {
+        const res = await r;
+        if (res.code !== 0) {
+          const err = res.stdout
+            .split('\n')
+            .concat(res.stderr.split('\n'))
+            .filter((l) => /^E: |unmet|Depends:/.test(l.trim()));
+          if (what === 'resolve') {
+            const unmet = parseUnmet(`${res.stdout}\n${res.stderr}`);
+            if (!unmet.length) throw new BuildDepsUnsatisfiable(err.join(' ').trim() || res.how);
+            const candidates = await Promise.all(
+              unmet.map(async (u) => {
+                const policy = await run(['apt-cache', 'policy', u.name], { env, timeoutMs: 60_000 });
+                return /^\s+Candidate: (\S+)/m.exec(policy.stdout)?.[1];
+              }),
+            );
+            throw new BuildDepsUnsatisfiable(unmet.map((u, i) => explainUnmet(u, candidates[i])).join('; '), unmet);
+          }
+          throw new PocketbuildError('AptFailed', `apt-get ${what} ${res.how}: ${err.join(' ').trim()}`);
         }
-        throw new PocketbuildError('AptFailed', `apt-get ${what} ${res.how}: ${err.join(' ').trim()}`);
-      }
-      return res;
-    };
-    o.log.write('build-deps: updating package lists\n');
-    const consistently = o.whileReadingSources ?? ((fn) => fn());
-    await consistently(() => checked(apt(['update']), 'update'));
+        return res;
+      };
+      o.log.write('build-deps: updating package lists\n');
+      const consistently = o.whileReadingSources ?? ((fn) => fn());
+      await consistently(() => checked(apt(['update']), 'update'));
 
-    // Listing against an empty archive dir makes apt print every package it would install,
-    // including the ones already in the shared cache.
-    const probe = fs.mkdtempSync(path.join(o.destDir, '.probe-'));
-    fs.mkdirSync(path.join(probe, 'partial'));
-    const probeOpt = ['-o', `Dir::Cache::archives=${probe}`];
-    const wanted = new Map<string, { uri: string; file: string }>();
-    const collect = (r: RunResult) => {
-      for (const line of r.stdout.split('\n')) {
-        const m = /^'([^']+)' (\S+) \d+ \S+$/.exec(line);
-        if (m) wanted.set(m[2]!, { uri: m[1]!, file: m[2]! });
-      }
-    };
-    collect(await checked(apt(['build-dep', '--print-uris', '-y', o.sourceDir], probeOpt), 'resolve'));
-    if (o.extra.length) collect(await checked(apt(['install', '--print-uris', '-y', ...o.extra], probeOpt), 'resolve'));
-    fs.rmSync(probe, { recursive: true, force: true });
+      // Listing against an empty archive dir makes apt print every package it would install,
+      // including the ones already in the shared cache.
+      const probe = fs.mkdtempSync(path.join(o.destDir, '.probe-'));
+      fs.mkdirSync(path.join(probe, 'partial'));
+      const probeOpt = ['-o', `Dir::Cache::archives=${probe}`];
+      const wanted = new Map<string, { uri: string; file: string }>();
+      const collect = (r: RunResult) => {
+        for (const line of r.stdout.split('\n')) {
+          const m = /^'([^']+)' (\S+) \d+ \S+$/.exec(line);
+          if (m) wanted.set(m[2]!, { uri: m[1]!, file: m[2]! });
+        }
+      };
+      collect(await checked(apt(['build-dep', '--print-uris', '-y', o.sourceDir], probeOpt), 'resolve'));
+      if (o.extra.length)
+        collect(await checked(apt(['install', '--print-uris', '-y', ...o.extra], probeOpt), 'resolve'));
+      fs.rmSync(probe, { recursive: true, force: true });
 
-    o.log.write(`build-deps: ${wanted.size} packages to install; downloading what the cache lacks\n`);
-    if (wanted.size) {
-      await checked(apt(['build-dep', '--download-only', '-y', o.sourceDir]), 'download');
-      if (o.extra.length) await checked(apt(['install', '--download-only', '-y', ...o.extra]), 'download');
-    }
-    const archives = path.join(o.cacheDir, 'archives');
-    const out: ResolvedDeb[] = [];
-    for (const { uri, file } of wanted.values()) {
-      const from = uri.startsWith('file:') ? decodeURIComponent(uri.slice('file:'.length)) : path.join(archives, file);
-      const to = path.join(o.destDir, file);
-      fs.copyFileSync(from, to);
-      const [name, version, arch] = file
-        .replace(/\.deb$/, '')
-        .split('_')
-        .map(decodeURIComponent) as [string, string, string];
-      out.push({ name, version, arch, file, sha256: await sha256File(to), uri });
-    }
-    const index = await runChecked(['dpkg-scanpackages', '--multiversion', '.'], {
-      cwd: o.destDir,
-      timeoutMs: 5 * 60_000,
-      what: 'dpkg-scanpackages',
-    });
-    fs.writeFileSync(path.join(o.destDir, 'Packages'), index.stdout);
-    fs.writeFileSync(path.join(o.destDir, 'Release'), flatRelease(index.stdout));
-    return out.sort((a, b) => a.name.localeCompare(b.name));
-  });
+      o.log.write(`build-deps: ${wanted.size} packages to install; downloading what the cache lacks\n`);
+      if (wanted.size) {
+        await checked(apt(['build-dep', '--download-only', '-y', o.sourceDir]), 'download');
+        if (o.extra.length) await checked(apt(['install', '--download-only', '-y', ...o.extra]), 'download');
+      }
+      const archives = path.join(o.cacheDir, 'archives');
+      const out: ResolvedDeb[] = [];
+      for (const { uri, file } of wanted.values()) {
+        const from = uri.startsWith('file:')
+          ? decodeURIComponent(uri.slice('file:'.length))
+          : path.join(archives, file);
+        const to = path.join(o.destDir, file);
+        fs.copyFileSync(from, to);
+        const [name, version, arch] = file
+          .replace(/\.deb$/, '')
+          .split('_')
+          .map(decodeURIComponent) as [string, string, string];
+        out.push({ name, version, arch, file, sha256: await sha256File(to), uri });
+      }
+      const index = await runChecked(['dpkg-scanpackages', '--multiversion', '.'], {
+        cwd: o.destDir,
+        timeoutMs: 5 * 60_000,
+        what: 'dpkg-scanpackages',
+      });
+      fs.writeFileSync(path.join(o.destDir, 'Packages'), index.stdout);
+      fs.writeFileSync(path.join(o.destDir, 'Release'), flatRelease(index.stdout));
+      return out.sort((a, b) => a.name.localeCompare(b.name));
+    },
+    {
+      onWait: () =>
+        o.log.write(
+          `build-deps: waiting for another build using the package cache (one that died leaves a lock taken over after ${STALE_SECONDS} s)\n`,
+        ),
+    },
+  );
 }
 
 /**

@@ -11,7 +11,16 @@ export interface WithLockOptions {
    * @defaultValue 1000
    */
   pollMs?: number;
+  /**
+   * Said once when another holder has the lock, so that a wait is never silent: a lock left
+   * by a holder that died is only taken over once it is stale (30 s without an update).
+   */
+  onWait?: () => void;
 }
+
+/** How long a holder may go without refreshing its lock before another takes it over. */
+export const STALE_SECONDS = 30;
+const STALE_MS = STALE_SECONDS * 1000;
 
 /**
  * Hold a proper-lockfile lock on `target` (created if missing) while `fn` runs, waiting for
@@ -21,10 +30,30 @@ export async function withLock<T>(target: string, fn: () => Promise<T>, opts: Wi
   const waitMs = opts.waitMs ?? 30 * 60_000;
   const pollMs = opts.pollMs ?? 1000;
   if (!fs.existsSync(target)) fs.mkdirSync(target, { recursive: true });
-  const release = await lockfile.lock(target, {
-    stale: 30_000,
-    update: 10_000,
-    realpath: false,
+  const base = { stale: STALE_MS, update: 10_000, realpath: false };
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(target, { ...base, retries: 0 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
+    opts.onWait?.();
+    release = await waitForLock(target, base, waitMs, pollMs);
+  }
+  try {
+    return await fn();
+  } finally {
+    await release().catch(() => {});
+  }
+}
+
+function waitForLock(
+  target: string,
+  base: { stale: number; update: number; realpath: boolean },
+  waitMs: number,
+  pollMs: number,
+): Promise<() => Promise<void>> {
+  return lockfile.lock(target, {
+    ...base,
     retries: {
       retries: Math.ceil(waitMs / (pollMs / 2)),
       factor: 1.2,
@@ -33,9 +62,4 @@ export async function withLock<T>(target: string, fn: () => Promise<T>, opts: Wi
       randomize: true,
     },
   });
-  try {
-    return await fn();
-  } finally {
-    await release().catch(() => {});
-  }
 }
