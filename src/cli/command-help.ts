@@ -46,6 +46,11 @@ const LOCAL = {
     what: "who may log in over SSH, without editing the config: add lets the keys of FILE.pub log in as principal NAME (as ssh.account@HOST, e.g. build@HOST), at once in the embedded server and, when ssh.authorized_keys is set, in OpenSSH's authorized_keys; list shows every key and where it comes from; remove takes NAME's added keys away. Audited",
     options: { key: 'the public key file (user add)', ...JSON_OPTION },
   },
+  doctor: {
+    args: '',
+    what: 'check what a builder needs (user namespaces, subordinate ids, the programs, disk space, key files and their modes, the mail server, free ports, KVM for vm pockets) and print the command that fixes each problem; exit 1 if any',
+    options: JSON_OPTION,
+  },
   'ssh-server': { args: '', what: 'run the embedded SSH server in the foreground' },
   hook: { args: 'pre-receive|post-receive', what: "called by package repositories' git hooks" },
   audit: {

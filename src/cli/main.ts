@@ -72,6 +72,9 @@ async function main(argv: string[]): Promise<number> {
       const key = keyFile === undefined ? undefined : readKeyFile(keyFile);
       return runUser(config(), principal, rest, { key, json });
     }
+    case 'doctor':
+      want(0);
+      return (await import('./doctor-command.js')).runDoctor(config(), json);
     case 'ssh-server':
       want(0);
       return (await import('./ssh-server-command.js')).runSshServer(config());

@@ -175,6 +175,17 @@ describe('pocketbuild CLI', () => {
     },
   );
 
+  it('doctor checks this machine as the user who builds, and says how to fix what is missing', () => {
+    const r = b.cli(['doctor', '--json'], true);
+    const checks = JSON.parse(r.stdout) as Array<{ name: string; ok: boolean; fix?: string }>;
+    expect(checks.find((c) => c.name === 'user namespaces')?.ok).toBe(true);
+    expect(checks.find((c) => c.name === 'bwrap')?.ok).toBe(true);
+    expect(checks.filter((c) => !c.ok).every((c) => (c.fix ?? '').length > 0)).toBe(true);
+    expect(r.status).toBe(checks.some((c) => !c.ok) ? 1 : 0);
+    const text = b.cli(['doctor'], true).stdout;
+    expect(text).toMatch(/^ok {3}bwrap: \/\S+\/bwrap$/m);
+  });
+
   it('names the file, line and key of a configuration error and exits 6', () => {
     const bad = path.join(b.root, 'bad.yml');
     fs.writeFileSync(bad, 'state_dir: /tmp/x\npockets:\n  stable:\n    sute: stable\n');
