@@ -28,7 +28,7 @@ const HOOKS = ['pre-receive', 'post-receive'] as const;
 const MARK = '# Installed by pocketbuild';
 
 function hookText(hook: string, cliScript: string, configFile: string): string {
-  return `#!/bin/sh\n${MARK} (pocketbuild repo create); see README.md "Git over SSH".\nexec '${process.execPath}' '${cliScript}' --config '${configFile}' hook ${hook}\n`;
+  return `#!/bin/sh\n${MARK} (pocketbuild repo create); see README.md "SSH: the everyday interface".\nexec '${process.execPath}' '${cliScript}' --config '${configFile}' hook ${hook}\n`;
 }
 
 /**

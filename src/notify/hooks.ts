@@ -7,6 +7,17 @@ import type { FinalStatus } from '../record/build-record.js';
 /** Events hooks are run for. When changing this, update README.md ("Hooks"). */
 export type HookEvent = 'submitted' | 'started' | FinalStatus;
 
+/** Every event hooks are run for, in the order a request meets them (README "Hooks" lists them). */
+export const HOOK_EVENTS: readonly HookEvent[] = [
+  'submitted',
+  'started',
+  'succeeded',
+  'failed',
+  'denied',
+  'timeout',
+  'cancelled',
+];
+
 /** A build's status at an event: queued when submitted, running once started, then how it ended. */
 export function statusAt(event: string, result?: { status: string }): string {
   return result?.status ?? (event === 'submitted' ? 'queued' : event === 'started' ? 'running' : event);
