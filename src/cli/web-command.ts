@@ -24,12 +24,15 @@ export async function startWeb(config: Config): Promise<{ stop: () => Promise<vo
   refuseRoot('the web server');
   const server = await startWebServer({
     repoDir: path.join(config.state_dir, 'apt'),
+    config,
     listen: config.web.listen,
     port: config.web.port,
     log: say,
   });
   const url = `${webBaseUrl(config, server.port)}${APT_PREFIX}`;
-  say(`web: listening on ${config.web.listen}:${server.port}; the APT repository is at ${url}`);
+  say(
+    `web: listening on ${config.web.listen}:${server.port}; the status site is at ${webBaseUrl(config, server.port)}/, the APT repository at ${url}`,
+  );
   return { stop: server.close, port: server.port, url };
 }
 

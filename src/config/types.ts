@@ -103,6 +103,11 @@ export interface Config {
   auto_build: AutoBuildRule[]; // default []
 }
 
+/** A build's page on the status site, when web.base_url says where clients reach it; else null. */
+export function buildUrl(config: Pick<Config, 'web'>, id: string): string | null {
+  return config.web.base_url ? `${config.web.base_url.replace(/\/$/, '')}/builds/${id}` : null;
+}
+
 /** The pocket configured under `name`; never an inherited property (a pocket named "constructor"). */
 export function configuredPocket(config: Pick<Config, 'pockets'>, name: string): PocketConfig | undefined {
   return Object.hasOwn(config.pockets, name) ? config.pockets[name] : undefined;

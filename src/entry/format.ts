@@ -1,5 +1,5 @@
 import type { Config } from '../config/types.js';
-import { buildStatus, collectStatus, type StatusRow } from './status.js';
+import { buildStatus, collectStatus, type StatusRow } from '../record/status-view.js';
 
 /** Human-readable table of builds, fixed columns so it greps well. */
 export function formatRows(rows: StatusRow[]): string {

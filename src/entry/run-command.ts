@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import type { Config } from '../config/types.js';
+import { buildUrl, type Config } from '../config/types.js';
 import { parseCommand, verbHelp, VERBS_HELP, type Command } from './grammar.js';
 import type { SessionIO, Transport } from './session-io.js';
 import { submit } from './submit.js';
-import { buildStatus, collectStatus, type StatusRow } from './status.js';
+import { buildStatus, collectStatus, type StatusRow } from '../record/status-view.js';
 import { formatRows, statusReport } from './format.js';
 import { followLog } from './follow-log.js';
 import { cancelRequest } from './cancel.js';
@@ -160,6 +160,9 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, subm
         },
       );
       print(cmd.json, req, `${req.id}\n`);
+      // stdout stays the id alone, for scripts; people get the page to watch.
+      const url = buildUrl(config, req.id);
+      if (url && !cmd.json) io.stderr.write(`pocketbuild: follow it at ${url}\n`);
       return { code: ExitCode.ok, build: req.id, audited: true };
     }
     case 'status': {

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { Config } from '../config/types.js';
+import { buildUrl, type Config } from '../config/types.js';
 import type { Request } from '../queue/request.js';
 import type { BuildRecord, BuildResult } from '../record/build-record.js';
 import { die, faultArmed } from '../util/fault-point.js';
@@ -33,6 +33,7 @@ export function hookVars(
     state_dir: config.state_dir,
     // So a hook can read the rest of the configuration (the e-mail hook's SMTP settings).
     config: config.file,
+    url: buildUrl(config, req.id) ?? '',
   };
 }
 
@@ -78,6 +79,7 @@ export async function fireHooks(
       ...(result ? { result } : {}),
       ...(anchor ? { audit: anchor } : {}),
       ...(provenance ? { provenance } : {}),
+      ...(vars.url ? { url: vars.url } : {}),
     },
     vars,
     timeoutMs: config.hooks.timeout_seconds * 1000,

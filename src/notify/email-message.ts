@@ -14,6 +14,8 @@ export interface HookEventPayload {
   result?: { status: string; version?: string; code?: string; reason?: string; finished?: string };
   audit?: { size: number; head: string; checkpoint: string };
   provenance?: { file: string; sha256: string };
+  /** The build's page on the status site (web.base_url set). */
+  url?: string;
 }
 
 export interface EventMail {
@@ -82,6 +84,7 @@ export function composeEventMail(e: HookEventPayload): EventMail {
   ];
   if (e.result?.code) rows.push(['code', e.result.code]);
   if (e.result?.reason) rows.push(['reason', oneLine(e.result.reason)]);
+  if (e.url) rows.push(['web', e.url]);
   rows.push(['provenance', e.provenance ? `sha256:${e.provenance.sha256} (${e.provenance.file})` : '(none yet)']);
   rows.push([
     'audit log',

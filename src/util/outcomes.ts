@@ -1,5 +1,6 @@
 /** How a build ended. */
-export type FinalStatus = 'succeeded' | 'failed' | 'cancelled' | 'timeout' | 'denied';
+export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'timeout', 'denied'] as const;
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
 /** Where a request is: waiting, building, or how it ended. */
 export type Status = 'queued' | 'running' | FinalStatus;
 

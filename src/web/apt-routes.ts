@@ -50,6 +50,21 @@ async function openPublished(repoDir: string, rel: string): Promise<fs.promises.
 }
 
 /**
+ * Send a file this request opened (closed when the response ends), with @fastify/send doing
+ * ETag, Last-Modified, conditional requests and ranges. Needs registerAptRoutes' registration.
+ */
+export function sendOpened(reply: FastifyReply, file: fs.promises.FileHandle, extra: SendOptions = {}): FastifyReply {
+  reply.raw.once('close', () => void file.close().catch(() => undefined));
+  // @fastify/static hands these options to @fastify/send whole; its types list fewer.
+  const options: SendOptions & { highWaterMark?: number } = {
+    // Reads of 256 KiB, not 64: a 20 MB .deb in a quarter of the trips through the event loop.
+    highWaterMark: 256 * 1024,
+    ...extra,
+  };
+  return reply.sendFile(String(file.fd), OPEN_FILES, options);
+}
+
+/**
  * GET and HEAD of the published repository under /apt/: dists/ (by-hash included), pool/,
  * key.gpg, key.asc, builder.pub and provenance/ (publish/public-paths.ts decides what), with
  * @fastify/send doing ETag, Last-Modified, conditional requests and ranges. No directory
@@ -66,15 +81,9 @@ export async function registerAptRoutes(app: FastifyInstance, repoDir: string): 
     const rel = (req.params as { '*'?: string })['*'] ?? '';
     const file = await openPublished(repoDir, rel);
     if (!file) return reply.callNotFound();
-    reply.raw.once('close', () => void file.close().catch(() => undefined));
-    // @fastify/static hands these options to @fastify/send whole; its types list fewer.
-    const options: SendOptions & { highWaterMark?: number } = {
-      // Reads of 256 KiB, not 64: a 20 MB .deb in a quarter of the trips through the event loop.
-      highWaterMark: 256 * 1024,
-      // A by-hash file's name is its content's digest: it never changes.
-      ...(rel.startsWith('dists/') && rel.includes('/by-hash/') ? { maxAge: '365d', immutable: true } : {}),
-    };
-    return reply.sendFile(String(file.fd), OPEN_FILES, options);
+    // A by-hash file's name is its content's digest: it never changes.
+    const immutable = rel.startsWith('dists/') && rel.includes('/by-hash/');
+    return sendOpened(reply, file, immutable ? { maxAge: '365d', immutable: true } : {});
   };
   app.route({ method: ['GET', 'HEAD'], url: `${APT_PREFIX}*`, handler: serve });
 }

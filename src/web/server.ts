@@ -3,10 +3,14 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { PocketbuildError, errorLine } from '../util/errors.js';
 import { registerAptRoutes } from './apt-routes.js';
+import { badQueryStatus, registerSiteRoutes } from './site-routes.js';
+import type { Config } from '../config/types.js';
 
 export interface WebServerOptions {
   /** The published APT repository, `<state_dir>/apt`. */
   repoDir: string;
+  /** With a configuration, the status site and its JSON API too; without, the repository only. */
+  config?: Config;
   listen: string;
   /** 0: any free port. */
   port: number;
@@ -30,12 +34,14 @@ function answer(reply: FastifyReply, status: number): FastifyReply {
 }
 
 function statusOf(e: unknown): number | undefined {
+  const bad = badQueryStatus(e);
+  if (bad) return bad;
   const s = (e as { statusCode?: unknown } | null)?.statusCode;
   return typeof s === 'number' && s >= 400 && s < 600 ? s : undefined;
 }
 
 /** The web server's application: read-only, GET and HEAD only. */
-export async function buildWebApp(o: Pick<WebServerOptions, 'repoDir' | 'log'>): Promise<FastifyInstance> {
+export async function buildWebApp(o: Pick<WebServerOptions, 'repoDir' | 'log' | 'config'>): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     // A request must arrive whole within this; a download may take as long as it takes.
@@ -55,6 +61,7 @@ export async function buildWebApp(o: Pick<WebServerOptions, 'repoDir' | 'log'>):
     return answer(reply, status);
   });
   await registerAptRoutes(app, o.repoDir);
+  if (o.config) registerSiteRoutes(app, o.config);
   return app;
 }
 

@@ -1,7 +1,7 @@
 import type { Config } from '../config/types.js';
 import { DirectoryQueue } from '../queue/directory-queue.js';
-import { BuildRecord, type BuildResult, type Status } from '../record/build-record.js';
-import { BuildIndex, type IndexedBuild } from '../record/build-index.js';
+import { BuildRecord, type BuildResult, type Status } from './build-record.js';
+import { BuildIndex, type IndexedBuild } from './build-index.js';
 import type { Request, RequestKey } from '../queue/request.js';
 import type { OutcomeCode } from '../util/outcomes.js';
 
