@@ -11,13 +11,13 @@
  *   npm run bench:apt -- [--rounds N] [--mb SIZE]
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import setup from '../test/helpers/global-setup.js';
+import { freePort, median, NGINX, nginxConfig, startChild, waitForPort } from './servers.js';
 import { makeChanges, makePublishedRepo } from '../test/helpers/apt-repo.js';
-import { CLI, asTestUser, privateAptOptions, runAs, tempDirForTestUser, testUserEnv } from '../test/helpers/env.js';
+import { CLI, privateAptOptions, runAs, tempDirForTestUser } from '../test/helpers/env.js';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(name);
@@ -25,98 +25,6 @@ const arg = (name: string, def: number) => {
 };
 const ROUNDS = arg('--rounds', 10);
 const MB = arg('--mb', 20);
-const NGINX = '/usr/sbin/nginx';
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess, log: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited at start:\n${fs.readFileSync(log, 'utf8')}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const c = net.connect({ host: '127.0.0.1', port }, () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.on('error', () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on ${port}:\n${fs.readFileSync(log, 'utf8')}`);
-}
-
-/** A long-running child as the test user, its output in `log`; stopped (and reaped) by the returned function. */
-function startChild(argv: string[], log: string): { child: ChildProcess; stop: () => Promise<void> } {
-  const full = asTestUser(argv);
-  const out = fs.openSync(log, 'a');
-  const child = spawn(full[0]!, full.slice(1), { env: testUserEnv(), stdio: ['ignore', out, out] });
-  fs.closeSync(out);
-  // Bounded even if this process dies before stopping it.
-  const limit = setTimeout(() => child.kill('SIGKILL'), 60 * 60_000);
-  limit.unref();
-  return {
-    child,
-    stop: async () => {
-      clearTimeout(limit);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await gone;
-      }
-    },
-  };
-}
-
-function nginxConfig(dir: string, port: number, repoDir: string): string {
-  const conf = path.join(dir, 'nginx.conf');
-  // nginx runs as the test user and writes nowhere else.
-  for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) runAs(['mkdir', path.join(dir, d)]);
-  fs.writeFileSync(
-    conf,
-    [
-      'daemon off;',
-      'worker_processes 1;',
-      `pid ${dir}/nginx.pid;`,
-      `error_log ${dir}/error.log warn;`,
-      'events { worker_connections 256; }',
-      'http {',
-      '  access_log off;',
-      '  sendfile on;',
-      '  tcp_nopush on;',
-      '  default_type application/octet-stream;',
-      `  client_body_temp_path ${dir}/client_body;`,
-      `  proxy_temp_path ${dir}/proxy;`,
-      `  fastcgi_temp_path ${dir}/fastcgi;`,
-      `  uwsgi_temp_path ${dir}/uwsgi;`,
-      `  scgi_temp_path ${dir}/scgi;`,
-      '  server {',
-      `    listen 127.0.0.1:${port};`,
-      `    location /apt/ { alias ${repoDir}/; }`,
-      '    location ~ ^/apt/(conf|db)/ { deny all; }',
-      '  }',
-      '}',
-      '',
-    ].join('\n'),
-  );
-  return conf;
-}
 
 /** One client: its private apt state, emptied before each run so every run fetches everything. */
 class Client {
@@ -207,7 +115,16 @@ async function main(): Promise<void> {
     const nginxPort = await freePort();
     const nginxLog = path.join(nginxDir, 'nginx.log');
     const nginx = startChild(
-      [NGINX, '-e', path.join(nginxDir, 'error.log'), '-c', nginxConfig(nginxDir, nginxPort, made.repo.dir)],
+      [
+        NGINX,
+        '-e',
+        path.join(nginxDir, 'error.log'),
+        '-c',
+        nginxConfig(nginxDir, nginxPort, [
+          `location /apt/ { alias ${made.repo.dir}/; }`,
+          'location ~ ^/apt/(conf|db)/ { deny all; }',
+        ]),
+      ],
       nginxLog,
     );
     stops.push(nginx.stop);

@@ -13,15 +13,21 @@ export interface StatusRow extends RequestKey, Pick<Request, 'time'> {
   reason?: string;
 }
 
+/** Queued and running requests, oldest first. */
+export async function activeRequests(config: Config): Promise<StatusRow[]> {
+  const queue = DirectoryQueue.forConfig(config);
+  const active: StatusRow[] = [];
+  for (const r of queue.pending()) active.push(row(r, (await queue.isClaimed(r.id)) ? 'running' : 'queued'));
+  return active;
+}
+
 /** Queued and running requests (oldest first), then the most recent finished builds (newest first). */
 export async function collectStatus(
   config: Config,
   recent = 20,
   pkg?: string,
 ): Promise<{ active: StatusRow[]; recent: StatusRow[] }> {
-  const queue = DirectoryQueue.forConfig(config);
-  const active: StatusRow[] = [];
-  for (const r of queue.pending()) active.push(row(r, (await queue.isClaimed(r.id)) ? 'running' : 'queued'));
+  const active = await activeRequests(config);
   const finished = new BuildIndex(config.state_dir).query(pkg ? { package: pkg } : {}, 0, recent).items;
   return { active, recent: finished.map((e) => row(e, e.status, e)) };
 }

@@ -26,7 +26,8 @@ export function streamLog(req: FastifyRequest, reply: FastifyReply, rec: BuildRe
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
-    connection: 'keep-alive',
+    // One stream per connection: its end is the connection's end, for every kind of client.
+    connection: 'close',
   });
   res.write(': pocketbuild build log\nretry: 2000\n\n');
   let stalledSince: number | null = null;

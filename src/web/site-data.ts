@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config/types.js';
 import { BuildIndex, type BuildFilter, type IndexedBuild } from '../record/build-index.js';
 import { BuildRecord, type BuildResult, type FinalStatus } from '../record/build-record.js';
-import { collectStatus, type StatusRow } from '../record/status-view.js';
+import { activeRequests, type StatusRow } from '../record/status-view.js';
 import { provenanceDigest } from '../record/provenance-file.js';
 import { verifyProvenance } from '../record/provenance.js';
 import { builderKeyFiles, loadBuilderKey, readPublicKey } from '../record/builder-key.js';
@@ -138,7 +138,8 @@ export class SiteData {
   }
 
   async home(q: ListQuery): Promise<HomePage> {
-    const { active } = await collectStatus(this.config, 0);
+    // The queue only: the index is this object's own, read incrementally, never again whole.
+    const active = await activeRequests(this.config);
     const now = Date.now();
     const running: RunningBuild[] = active
       .filter((r) => r.status === 'running')

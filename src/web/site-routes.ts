@@ -157,7 +157,10 @@ export function registerSiteRoutes(app: FastifyInstance, config: Config): void {
     // Only a file the result lists, by its exact name: nothing else in the record is reachable.
     const listed = rec.result()?.outputs.some((o) => o.file === name) && !name.includes('/');
     if (!listed) throw new BadQuery(404, 'no such output');
-    const file = await fs.promises.open(`${rec.outputsDir}/${name}`, 'r').catch(() => null);
+    // O_NOFOLLOW: an output that is a symlink (the pipeline refuses them) is never followed here either.
+    const file = await fs.promises
+      .open(`${rec.outputsDir}/${name}`, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+      .catch(() => null);
     if (!file) throw new BadQuery(404, 'no such output');
     reply.header('content-disposition', 'attachment').type('application/octet-stream');
     return sendOpened(reply, file);
