@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,5 +159,26 @@ describe('the status site against a hostile corpus', () => {
     const feed = (await request(server.port, '/feeds/package/pb-site.atom')).body.toString();
     expect(feed).toContain('&lt;script&gt;alert(1)');
     expect(feed).not.toContain('<script>');
+  });
+});
+
+describe('slow and endless clients', () => {
+  it('answer others while 1,000 connections sit idle and an SSE client never reads', async () => {
+    const idle: net.Socket[] = [];
+    for (let i = 0; i < 1000; i++) idle.push(net.connect(server.port, '127.0.0.1'));
+    await Promise.all(idle.map((s) => new Promise((r) => s.once('connect', r))));
+    // A live log whose client reads nothing: paused at once, so the server's writes back up.
+    const stuck = net.connect(server.port, '127.0.0.1');
+    stuck.write(`GET /builds/${ID}/log/events HTTP/1.1\r\nHost: x\r\n\r\n`);
+    stuck.pause();
+    try {
+      for (const p of ['/', `/builds/${ID}`, '/api/home', '/static/live.js']) {
+        const r = await request(server.port, p);
+        expect(r.status, p).toBe(200);
+      }
+    } finally {
+      for (const s of idle) s.destroy();
+      stuck.destroy();
+    }
   });
 });
