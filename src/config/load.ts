@@ -127,6 +127,7 @@ export const CONFIG_SCHEMA: ObjectSchema = {
             },
             default: ['main'],
           },
+          lists_max_age_seconds: { schema: positiveSeconds, default: 3600 },
         },
       },
     },

@@ -81,7 +81,8 @@ export interface Config {
   hooks_dir: string; // absolute; default <dir of config>/hooks
   builder: { id: string }; // default 'https://pocketbuild.invalid/builder'
   daemon: { slots: number; rescan_seconds: number; claim_stale_seconds: number }; // defaults 1, 5, 30
-  archive: { mirror: string; suite: string; components: string[] }; // defaults http://deb.debian.org/debian, bookworm, [main]
+  /** Defaults http://deb.debian.org/debian, bookworm, [main], 3600: the mirror's package lists are refreshed when older. */
+  archive: { mirror: string; suite: string; components: string[]; lists_max_age_seconds: number };
   limits: {
     build_timeout_seconds: number;
     memory_mb: number;

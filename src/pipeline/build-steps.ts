@@ -71,6 +71,7 @@ export async function depsStep(s: BuildState, env: BuildEnvironment): Promise<vo
     profiles: buildProfiles(s.pocket),
     destDir: path.join(s.work, 'debs'),
     whileReadingSources: (fn) => env.repo.whilePublishingPaused(fn),
+    listsMaxAgeMs: env.config.archive.lists_max_age_seconds * 1000,
     log: s.log,
     timeoutMs: 30 * 60_000,
   });

@@ -28,6 +28,18 @@ export interface FetchBuildDepsOptions {
   timeoutMs: number;
   /** Wraps `apt-get update`, so the pocket's own indices are not rewritten while apt reads them. */
   whileReadingSources?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /**
+   * Lists of remote sources younger than this are not fetched again (the `file:` ones, the
+   * pocket's own repository, always are). @defaultValue 0: every build fetches them all.
+   */
+  listsMaxAgeMs?: number;
+}
+
+/** Records when the remote sources' lists were last fetched, and which sources they were. */
+const LISTS_STAMP = 'remote-lists.json';
+
+function sourcesLine(s: AptSource): string {
+  return `deb [signed-by=${s.signedBy}] ${s.uri} ${s.suite} ${s.components.join(' ')}\n`;
 }
 
 /** One resolved build-dependency, pinned by the sha256 of the exact file installed. */
@@ -88,9 +100,31 @@ export function explainUnmet(u: UnmetDependency, candidate: string | undefined):
 /**
  * Resolve and download the build-dependencies outside the sandbox, as the unprivileged
  * daemon user with a private APT configuration (the host's apt state is never touched).
- * The sandbox then installs this exact set with no network.
+ * The sandbox then installs this exact set with no network. When the mirror's lists were
+ * kept from an earlier build and resolving or downloading fails, it is tried once more with
+ * fresh lists: the mirror may have moved on (a version dropped, a newer one needed).
  */
 export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<ResolvedDeb[]> {
+  const attempt = { keptLists: false };
+  try {
+    return await fetchOnce(o, attempt);
+  } catch (e) {
+    if (!attempt.keptLists || !(e instanceof PocketbuildError)) throw e;
+    o.log.write(`build-deps: ${e.code} with package lists kept from earlier; fetching them again\n`);
+    return fetchOnce({ ...o, listsMaxAgeMs: 0 }, attempt);
+  }
+}
+
+function readStamp(file: string): { sources: string; at: number } | null {
+  try {
+    const v = JSON.parse(fs.readFileSync(file, 'utf8')) as { sources?: unknown; at?: unknown };
+    return typeof v.sources === 'string' && typeof v.at === 'number' ? { sources: v.sources, at: v.at } : null;
+  } catch {
+    return null;
+  }
+}
+
+async function fetchOnce(o: FetchBuildDepsOptions, attempt: { keptLists: boolean }): Promise<ResolvedDeb[]> {
   fs.mkdirSync(o.destDir, { recursive: true });
   return withLock(
     o.cacheDir,
@@ -128,9 +162,38 @@ export async function fetchBuildDeps(o: FetchBuildDepsOptions): Promise<Resolved
         }
         return res;
       };
-      o.log.write('build-deps: updating package lists\n');
       const consistently = o.whileReadingSources ?? ((fn) => fn());
-      await consistently(() => checked(apt(['update']), 'update'));
+      const remote = o.sources
+        .filter((x) => !x.uri.startsWith('file:'))
+        .map(sourcesLine)
+        .join('');
+      const stampFile = path.join(o.cacheDir, LISTS_STAMP);
+      const updateAll = async () => {
+        o.log.write('build-deps: updating package lists\n');
+        await consistently(() => checked(apt(['update']), 'update'));
+        fs.writeFileSync(stampFile, JSON.stringify({ sources: remote, at: Date.now() }));
+      };
+      const stamp = readStamp(stampFile);
+      const age = stamp && stamp.sources === remote ? Date.now() - stamp.at : Infinity;
+      attempt.keptLists = age < (o.listsMaxAgeMs ?? 0);
+      if (!attempt.keptLists) await updateAll();
+      else {
+        // Only the local sources; List-Cleanup off keeps the mirror's lists, which a partial
+        // sources.list would otherwise have apt delete as unused.
+        const local = path.join(o.cacheDir, 'etc', 'local-sources.list');
+        fs.writeFileSync(
+          local,
+          o.sources
+            .filter((x) => x.uri.startsWith('file:'))
+            .map(sourcesLine)
+            .join(''),
+        );
+        o.log.write(
+          `build-deps: the mirror's package lists are ${Math.round(age / 60_000)} min old (fetched again after ${Math.round((o.listsMaxAgeMs ?? 0) / 60_000)}); updating the pocket's own\n`,
+        );
+        const only = ['-o', `Dir::Etc::SourceList=${local}`, '-o', 'APT::Get::List-Cleanup=false'];
+        await consistently(() => checked(apt(['update'], only), 'update'));
+      }
 
       // Listing against an empty archive dir makes apt print every package it would install,
       // including the ones already in the shared cache.

@@ -162,7 +162,12 @@ describe('defaults', () => {
       hooks_dir: path.join(here, 'hooks'),
       builder: { id: 'https://pocketbuild.invalid/builder' },
       daemon: { slots: 1, rescan_seconds: 5, claim_stale_seconds: 30 },
-      archive: { mirror: 'http://deb.debian.org/debian', suite: 'bookworm', components: ['main'] },
+      archive: {
+        mirror: 'http://deb.debian.org/debian',
+        suite: 'bookworm',
+        components: ['main'],
+        lists_max_age_seconds: 3600,
+      },
       limits: {
         build_timeout_seconds: 3600,
         memory_mb: 4096,
