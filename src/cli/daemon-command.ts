@@ -6,7 +6,8 @@ import { AuditLog } from '../record/audit-log.js';
 import { BuildIndex } from '../record/build-index.js';
 import { prepareState } from '../publish/prepare-state.js';
 import { stopAgent } from '../publish/signing-key.js';
-import { ExitCode, PocketbuildError, UsageError } from '../util/errors.js';
+import { errorLine, ExitCode, PocketbuildError, UsageError } from '../util/errors.js';
+import { makeBaseImageAhead } from './base-image-ahead.js';
 import { isFaultPoint } from '../util/fault-point.js';
 import { say, untilSignal } from './until-signal.js';
 import { reloadOnHangup } from './reload-on-hangup.js';
@@ -58,6 +59,10 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
     log: say,
   });
   await daemon.start();
+  // In the background: the daemon answers and queues meanwhile; a build waits for it, saying so.
+  void makeBaseImageAhead(config, (line) => say(`daemon: ${line}`)).catch((e: unknown) =>
+    say(`daemon: the base image could not be made ahead (${errorLine(e)}); the first build tries again`),
+  );
   const entry = new EntrySocketServer(config, path.join(config.state_dir, 'entry.sock'), say);
   if (await entry.start()) say(`daemon: answering SSH commands on ${entry.path}`);
   say(

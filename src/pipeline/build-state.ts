@@ -19,6 +19,8 @@ export interface BuildEnvironment {
   audit: AuditLog;
   /** Cancellation or a lost claim. */
   signal: AbortSignal;
+  /** The daemon's own terminal: one line as each stage starts and ends. */
+  say?: (line: string) => void;
 }
 
 /** One build as it goes: each step reads what earlier steps made and adds its own. */

@@ -72,7 +72,7 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
       },
     });
     await fireHooks(config, 'started', req, record, undefined, log, audit);
-    const result = await runBuild(req, { config, repo, audit, signal }, record, log);
+    const result = await runBuild(req, { config, repo, audit, signal, say }, record, log);
     return signal.reason instanceof ShuttingDown ? null : result;
   };
 

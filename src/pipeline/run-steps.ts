@@ -17,8 +17,10 @@ export async function runSteps(
     if (env.signal.aborted) throw stopped(env.signal.reason, `before ${step.name}`);
     const t0 = Date.now();
     s.log.write(`\n==> ${step.name} (${new Date().toISOString()})\n`);
+    env.say?.(`build ${s.req.id}: ${step.name}...`);
     await step.run(s, env);
     const ms = Date.now() - t0;
+    env.say?.(`build ${s.req.id}: ${step.name} done in ${(ms / 1000).toFixed(1)} s`);
     stages.push({ name: step.name, ms });
     if (step.name === 'build') stages.push(...s.substages);
     await env.audit.append({

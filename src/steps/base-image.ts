@@ -29,6 +29,11 @@ export interface BaseImage {
  * at once wait on one lock and share the result. The `ready` file is written last, so a
  * half-made base (a daemon killed mid-way) is never used and is simply made again.
  */
+/** Whether the base image of `suite` is made, so a build would not wait for it. */
+export function baseImageReady(cacheDir: string, suite: string): boolean {
+  return fs.existsSync(path.join(cacheDir, `${suite}-${hostArch()}`, 'ready'));
+}
+
 export async function ensureBaseImage(opts: BaseImageOptions): Promise<BaseImage> {
   const dir = path.join(opts.cacheDir, `${opts.suite}-${hostArch()}`);
   const ready = path.join(dir, 'ready');

@@ -38,6 +38,9 @@ describe("the mirror's package lists", () => {
       /build-deps: the mirror's package lists are \d+ min old \(fetched again after 60\); updating the pocket's own/,
     );
     expect(user.log()).toMatch(/pb-lists-lib 1\.0 all sha256:/);
+    // The daemon's terminal follows each build stage by stage.
+    for (const stage of ['validate', 'export', 'deps', 'build', 'publish'])
+      expect(b.log()).toMatch(new RegExp(`build ${user.id}: ${stage} done in [\\d.]+ s`));
   });
 
   it('are fetched again, once, when dependencies cannot be met with the kept ones', async () => {

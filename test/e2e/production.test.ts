@@ -105,6 +105,10 @@ describe.runIf(isRoot())('production install (deploy/install, systemd units, Ope
     });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('install: done.');
+    // init made the base image ahead of the first build (a new cache_dir), saying so.
+    expect(r.stdout).toMatch(
+      /^base image: making bookworm [^\n]*\n(?:base image: [^\n]*\n)*base image: ready in [\d.]+ s/m,
+    );
     expect(spawnSync('id', ['-u', account]).status).toBe(0);
     expect(fs.readFileSync('/etc/subuid', 'utf8')).toMatch(new RegExp(`^${account}:\\d+:65536$`, 'm'));
     expect(fs.statSync(state).uid).toBe(Number(spawnSync('id', ['-u', account], { encoding: 'utf8' }).stdout));
