@@ -187,13 +187,17 @@ async function ports(p: Probe, config: Config): Promise<Check[]> {
     listeners.map(async ([name, host, port, key]) => {
       if (port === 0) return ok(name, 'any free port (0)');
       const why = await p.cannotListen(host, port);
-      return why === null
-        ? ok(name, `${host}:${port} is free`)
-        : bad(
-            name,
-            `${host}:${port}: ${why} (another pocketbuild running?)`,
-            `stop what listens there (ss -ltnp 'sport = :${port}') or change ${key} in ${config.file}`,
-          );
+      if (why === null) return ok(name, `${host}:${port} is free`);
+      // In use is right while this builder runs; it only stops a builder that is not running.
+      if (why === 'in use')
+        return {
+          name,
+          ok: true,
+          warn: true,
+          detail: `${host}:${port} is in use: fine if this builder is running, else something else holds it`,
+          fix: `stop what listens there (ss -ltnp 'sport = :${port}') or change ${key} in ${config.file}`,
+        } satisfies Check;
+      return bad(name, `${host}:${port}: ${why}`, `change ${key} in ${config.file}`);
     }),
   );
 }

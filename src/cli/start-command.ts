@@ -221,7 +221,8 @@ pocketbuild is starting. In another terminal:
   ${cli} status                                   # watch it go from queued to succeeded
   ${cli} status ID                                # one build, with the path of its log
 
-The first build makes the base image (about a minute). Then install the result with apt:
+Or watch it at ${web.url.replace(/apt\/$/, '')} (the status site). The daemon is making the base image
+now (about a minute); the first build waits for it. Then install the result with apt:
 
   cat > /etc/apt/sources.list.d/pocketbuild.sources <<EOS
   Types: deb
@@ -244,7 +245,7 @@ Walk back from the package to its build (signed provenance), and check the audit
 
 Over SSH (the embedded server listens on ${config.ssh.listen}:${sshPort}), admit your key first; no restart:
 
-  ${cli} user add $USER --key ~/.ssh/id_ed25519.pub
+  ${cli} user add $(id -un) --key ~/.ssh/id_ed25519.pub
   ssh -p ${sshPort} ${config.ssh.account}@${config.ssh.listen} help
   GIT_SSH_COMMAND="ssh -p ${sshPort}" git clone ${config.ssh.account}@${config.ssh.listen}:${DEMO}.git
 

@@ -42,7 +42,7 @@ export async function ensureBaseImage(opts: BaseImageOptions): Promise<BaseImage
   fs.mkdirSync(dir, { recursive: true });
   const onWait = () =>
     opts.log.write(
-      `base image: waiting for another build making it (a maker that died leaves a lock taken over after ${STALE_SECONDS} s)\n`,
+      `base image: waiting while it is made (by the daemon, ahead of the first build, or by another build; a maker that died leaves a lock taken over after ${STALE_SECONDS} s)\n`,
     );
   return withLock(
     dir,

@@ -73,15 +73,25 @@ describe('doctor', () => {
     ]);
   });
 
-  it('names a port in use and the key to change', async () => {
-    const probe = healthy({ cannotListen: async (_h, port) => (port === 2222 ? 'in use' : null) });
+  it('warns of a port in use, naming the key to change, and fails one it cannot listen on', async () => {
+    const probe = healthy({
+      cannotListen: async (_h, port) => (port === 2222 ? 'in use' : 'listen EACCES: permission denied'),
+    });
     const cfg = config();
-    expect(failed(await doctorChecks(cfg, probe))).toEqual([
+    const checks = await doctorChecks(cfg, probe);
+    expect(checks.find((c) => c.name === 'ssh port')).toEqual({
+      name: 'ssh port',
+      ok: true,
+      warn: true,
+      detail: '127.0.0.1:2222 is in use: fine if this builder is running, else something else holds it',
+      fix: `stop what listens there (ss -ltnp 'sport = :2222') or change ssh.port in ${cfg.file}`,
+    });
+    expect(failed(checks)).toEqual([
       {
-        name: 'ssh port',
+        name: 'web port',
         ok: false,
-        detail: '127.0.0.1:2222: in use (another pocketbuild running?)',
-        fix: `stop what listens there (ss -ltnp 'sport = :2222') or change ssh.port in ${cfg.file}`,
+        detail: '127.0.0.1:8080: listen EACCES: permission denied',
+        fix: `change web.port in ${cfg.file}`,
       },
     ]);
   });
