@@ -60,6 +60,21 @@ describe.runIf(isRoot())('production install (deploy/install, systemd units, Ope
       encoding: 'utf8',
       timeout: 120_000,
     });
+  /** deploy/install from a checkout, with this test's paths and account. */
+  const install = (from: string) =>
+    spawnSync(path.join(from, 'deploy', 'install'), [], {
+      encoding: 'utf8',
+      timeout: 20 * 60_000,
+      env: {
+        ...process.env,
+        POCKETBUILD_PREFIX: prefix,
+        POCKETBUILD_ETC: path.dirname(config),
+        POCKETBUILD_STATE: state,
+        POCKETBUILD_USER: account,
+        POCKETBUILD_UNITS: path.join(root, 'units'),
+        POCKETBUILD_BIN: '',
+      },
+    });
   const asAlice = (cmd: string) => runSsh([...sshArgs(aliceKey, sshPort), `${account}@127.0.0.1`, cmd]);
 
   beforeAll(async () => {
@@ -90,19 +105,7 @@ describe.runIf(isRoot())('production install (deploy/install, systemd units, Ope
   });
 
   it('installs the program, the account, the config and units that systemd-analyze verify accepts', () => {
-    const r = spawnSync(path.join(CHECKOUT, 'deploy', 'install'), [], {
-      encoding: 'utf8',
-      timeout: 20 * 60_000,
-      env: {
-        ...process.env,
-        POCKETBUILD_PREFIX: prefix,
-        POCKETBUILD_ETC: path.dirname(config),
-        POCKETBUILD_STATE: state,
-        POCKETBUILD_USER: account,
-        POCKETBUILD_UNITS: path.join(root, 'units'),
-        POCKETBUILD_BIN: '',
-      },
-    });
+    const r = install(CHECKOUT);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('install: done.');
     // init made the base image ahead of the first build (a new cache_dir), saying so.
@@ -123,19 +126,7 @@ describe.runIf(isRoot())('production install (deploy/install, systemd units, Ope
     }
     // Installing again is an upgrade: the config, edited by the admin, is kept.
     fs.appendFileSync(config, '# edited by the admin\n');
-    const again = spawnSync(path.join(prefix, 'deploy', 'install'), [], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        POCKETBUILD_PREFIX: prefix,
-        POCKETBUILD_ETC: path.dirname(config),
-        POCKETBUILD_STATE: state,
-        POCKETBUILD_USER: account,
-        POCKETBUILD_UNITS: path.join(root, 'units'),
-        POCKETBUILD_BIN: '',
-      },
-      timeout: 20 * 60_000,
-    });
+    const again = install(prefix);
     expect(again.status, again.stdout + again.stderr).toBe(0);
     expect(fs.readFileSync(config, 'utf8')).toContain('# edited by the admin');
   });

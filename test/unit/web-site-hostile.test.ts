@@ -37,32 +37,21 @@ beforeAll(async () => {
     time: '2026-12-01T00:00:00.000Z',
   };
   fs.writeFileSync(path.join(rec, 'request.json'), JSON.stringify(request));
+  const ended = {
+    ...request,
+    status: 'failed',
+    code: 'BuildFailed',
+    reason: '<script>alert(1)</script> & "quotes"',
+    started: '2026-12-01T00:00:01.000Z',
+    finished: '2026-12-01T00:00:02.000Z',
+  };
   fs.writeFileSync(
     path.join(rec, 'result.json'),
-    JSON.stringify({
-      ...request,
-      status: 'failed',
-      code: 'BuildFailed',
-      reason: '<script>alert(1)</script> & "quotes"',
-      started: '2026-12-01T00:00:01.000Z',
-      finished: '2026-12-01T00:00:02.000Z',
-      stages: [],
-      outputs: [{ file: 'evil.deb', size: 1, sha256: 'b'.repeat(64) }],
-    }),
+    JSON.stringify({ ...ended, stages: [], outputs: [{ file: 'evil.deb', size: 1, sha256: 'b'.repeat(64) }] }),
   );
   // The index the daemon keeps, which lists read.
   fs.mkdirSync(path.join(state, 'index'));
-  fs.writeFileSync(
-    path.join(state, 'index', 'builds.jsonl'),
-    JSON.stringify({
-      ...request,
-      status: 'failed',
-      code: 'BuildFailed',
-      reason: '<script>alert(1)</script> & "quotes"',
-      started: '2026-12-01T00:00:01.000Z',
-      finished: '2026-12-01T00:00:02.000Z',
-    }) + '\n',
-  );
+  fs.writeFileSync(path.join(state, 'index', 'builds.jsonl'), JSON.stringify(ended) + '\n');
   fs.writeFileSync(path.join(rec, 'build.log'), `</pre><script>alert(2)</script>\n${'x'.repeat(10)}\n`);
   fs.symlinkSync(path.join(tmp, 'secret.txt'), path.join(rec, 'outputs', 'evil.deb'));
   fs.writeFileSync(path.join(rec, 'secret-note'), `${SECRET}\n`);
