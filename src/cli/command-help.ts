@@ -30,7 +30,7 @@ const SHARED = Object.fromEntries(
 
 /** The commands only the builder's own machine has. */
 const LOCAL = {
-  daemon: { args: '', what: 'run the build daemon in the foreground' },
+  daemon: { args: '', what: 'run the build daemon in the foreground; SIGHUP reloads the configuration' },
   init: {
     args: '',
     what: 'prepare the state directory, the signing key and the builder key (provenance, audit checkpoints)',
@@ -76,7 +76,10 @@ const LOCAL = {
     what: "build ID again from its recorded inputs (same commit, base image and .debs) and compare the outputs' sha256; exit 1 naming the files that differ",
     options: JSON_OPTION,
   },
-  web: { args: '', what: 'serve the APT repository over HTTP at /apt/ (config: web)' },
+  web: {
+    args: '',
+    what: 'serve the status site at /, its JSON API at /api/, and the APT repository at /apt/, read-only (config: web); SIGHUP reloads the configuration',
+  },
   'release-hook': {
     args: '--key FPR RELEASE INRELEASE RELEASE.GPG',
     what: "run by reprepro to sign a suite's Release (conf/distributions SignWith); adds the by-hash indices first",
