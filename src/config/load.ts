@@ -1,3 +1,4 @@
+import os from 'node:os';
 /**
  * Reading the one YAML config file into a checked `Config`. What is allowed is the table
  * CONFIG_SCHEMA plus the cross-key RULES below; the walking itself is in ./walk.ts. Defaults
@@ -105,7 +106,8 @@ export const CONFIG_SCHEMA: ObjectSchema = {
       schema: {
         kind: 'object',
         fields: {
-          slots: { schema: positiveInteger, default: 1 },
+          // Default from the machine, filled in by inheritDefaults (it needs limits.memory_mb).
+          slots: { schema: positiveInteger },
           rescan_seconds: { schema: positiveSeconds, default: 5 },
           claim_stale_seconds: { schema: positiveSeconds, default: 30 },
         },
@@ -359,7 +361,8 @@ export const CONFIG_SCHEMA: ObjectSchema = {
 
 type Checked = Omit<Config, 'file'>;
 /** What the walk gives before `inheritDefaults`: the keys whose defaults live in another section may be absent. */
-type Walked = Omit<Checked, 'ssh' | 'repos'> & {
+type Walked = Omit<Checked, 'ssh' | 'repos' | 'daemon'> & {
+  daemon: Omit<Checked['daemon'], 'slots'> & { slots?: number };
   ssh: Omit<Checked['ssh'], 'host_key'> & { host_key?: string };
   repos: Record<string, Partial<RepoAcl>>;
 };
@@ -375,7 +378,22 @@ function inheritDefaults(cfg: Walked): Checked {
   const host_key = cfg.ssh.host_key ?? path.join(cfg.state_dir, 'ssh', 'host_ed25519_key');
   // One spelling, so consumers append paths without doubling the slash.
   const base_url = cfg.web.base_url?.replace(/\/+$/, '') ?? null;
-  return { ...cfg, ssh: { ...cfg.ssh, host_key }, web: { ...cfg.web, base_url }, repos };
+  const slots = cfg.daemon.slots ?? machineSlots(cfg.limits.memory_mb);
+  return {
+    ...cfg,
+    daemon: { ...cfg.daemon, slots },
+    ssh: { ...cfg.ssh, host_key },
+    web: { ...cfg.web, base_url },
+    repos,
+  };
+}
+
+/**
+ * Builds at once when daemon.slots is not set: two CPUs per build (each gets parallel=N of
+ * its share) and limits.memory_mb of memory per build, at least one.
+ */
+export function machineSlots(memoryMb: number, cpus = os.availableParallelism(), totalBytes = os.totalmem()): number {
+  return Math.max(1, Math.min(Math.floor(cpus / 2), Math.floor(totalBytes / (1024 * 1024) / memoryMb)));
 }
 
 /** Every ACL list with its key path, in file-section order (so a shared mistake is reported where it is written). */

@@ -80,7 +80,8 @@ export interface Config {
   cache_dir: string; // absolute; default <state_dir>/cache (base images, apt lists and .debs; deletable)
   hooks_dir: string; // absolute; default <dir of config>/hooks
   builder: { id: string }; // default 'https://pocketbuild.invalid/builder'
-  daemon: { slots: number; rescan_seconds: number; claim_stale_seconds: number }; // defaults 1, 5, 30
+  /** Defaults: slots from the machine (machineSlots: two CPUs and limits.memory_mb per build), 5, 30. */
+  daemon: { slots: number; rescan_seconds: number; claim_stale_seconds: number };
   /** Defaults http://deb.debian.org/debian, bookworm, [main], 3600: the mirror's package lists are refreshed when older. */
   archive: { mirror: string; suite: string; components: string[]; lists_max_age_seconds: number };
   limits: {

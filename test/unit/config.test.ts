@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findConfigFile, loadConfig } from '../../src/config/load.js';
+import { findConfigFile, loadConfig, machineSlots } from '../../src/config/load.js';
 import { ConfigError, ExitCode } from '../../src/util/errors.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -161,7 +161,7 @@ describe('defaults', () => {
       cache_dir: path.join(here, 'var', 'cache'),
       hooks_dir: path.join(here, 'hooks'),
       builder: { id: 'https://pocketbuild.invalid/builder' },
-      daemon: { slots: 1, rescan_seconds: 5, claim_stale_seconds: 30 },
+      daemon: { slots: machineSlots(4096), rescan_seconds: 5, claim_stale_seconds: 30 },
       archive: {
         mirror: 'http://deb.debian.org/debian',
         suite: 'bookworm',
@@ -234,7 +234,7 @@ describe('defaults', () => {
   it('treats an empty section as all defaults', () => {
     const file = write('config.yml', lines('daemon:', 'groups:', 'pockets:', '  dev: {suite: dev, acl:}'));
     const cfg = loadConfig(file);
-    expect(cfg.daemon).toEqual({ slots: 1, rescan_seconds: 5, claim_stale_seconds: 30 });
+    expect(cfg.daemon).toEqual({ slots: machineSlots(4096), rescan_seconds: 5, claim_stale_seconds: 30 });
     expect(cfg.groups).toEqual({});
     expect(cfg.pockets['dev']?.acl).toEqual([]);
   });
@@ -1039,4 +1039,14 @@ describe('findConfigFile', () => {
       expect(err.data['looked']).toEqual([path.join(cwd(), 'config.yml'), '/etc/pocketbuild/config.yml']);
     },
   );
+});
+
+describe('daemon.slots from the machine', () => {
+  it('gives two CPUs and limits.memory_mb to each build, at least one', () => {
+    const GiB = 1024 ** 3;
+    expect(machineSlots(4096, 2, 8 * GiB)).toBe(1);
+    expect(machineSlots(4096, 16, 64 * GiB)).toBe(8);
+    expect(machineSlots(4096, 16, 16 * GiB)).toBe(4);
+    expect(machineSlots(4096, 1, 1 * GiB)).toBe(1);
+  });
 });
