@@ -7,6 +7,7 @@ export default defineConfig({
     testTimeout: 20 * 60_000,
     hookTimeout: 20 * 60_000,
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/temp-cleanup.ts'],
     pool: 'forks',
   },
 });

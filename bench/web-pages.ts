@@ -12,7 +12,7 @@ import http from 'node:http';
 import path from 'node:path';
 import setup from '../test/helpers/global-setup.js';
 import { spawnSync } from 'node:child_process';
-import { CLI, tempDirForTestUser } from '../test/helpers/env.js';
+import { CLI, removeTempDirs, tempDirForTestUser } from '../test/helpers/env.js';
 import { freePort, NGINX, nginxConfig, startChild, waitForPort } from './servers.js';
 
 const arg = (name: string, def: number) => {
@@ -197,10 +197,11 @@ async function main(): Promise<void> {
       }`,
     );
   }
-  fs.rmSync(root, { recursive: true, force: true });
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exitCode = 1;
-});
+main()
+  .catch((e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  })
+  .finally(removeTempDirs);

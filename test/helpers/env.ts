@@ -90,8 +90,19 @@ export function processesUnder(root: string): string[] {
 }
 
 /** A fresh directory owned by the test user, removed by the returned cleanup. */
+/** Every directory tempDirForTestUser made in this test file, removed after it (temp-cleanup.ts). */
+const madeDirs = new Set<string>();
+
+/** Remove what tempDirForTestUser made, unless POCKETBUILD_KEEP_TEST_DIRS asks to keep it. */
+export function removeTempDirs(): void {
+  if (process.env.POCKETBUILD_KEEP_TEST_DIRS) return;
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  madeDirs.clear();
+}
+
 export function tempDirForTestUser(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pocketbuild-${prefix}-`));
+  madeDirs.add(dir);
   if (isRoot()) {
     const u = testUser();
     fs.chownSync(dir, u.uid, u.gid);
