@@ -45,8 +45,7 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
     config.file,
   );
   if (rehooked) say(`daemon: the push hooks of ${rehooked} repositories now use ${config.file}`);
-  const keysFile = refreshAuthorizedKeys(config);
-  if (keysFile) say(`daemon: rewrote ${keysFile} from the users`);
+  refreshAuthorizedKeys(config, (line) => say(`daemon: ${line}`));
   const indexed = new BuildIndex(config.state_dir).repair();
   if (indexed) say(`daemon: added ${indexed} finished builds to the build index`);
   const worker = makeWorker(config, repo, new AuditLog(config.state_dir), say);
@@ -80,10 +79,7 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
 /** `pocketbuild daemon`: build until SIGTERM/SIGINT. */
 export async function runDaemon(config: Config): Promise<number> {
   const d = await startDaemon(config);
-  reloadOnHangup(config, say, () => {
-    const keysFile = refreshAuthorizedKeys(config);
-    if (keysFile) say(`daemon: rewrote ${keysFile} from the users`);
-  });
+  reloadOnHangup(config, say, () => refreshAuthorizedKeys(config, (line) => say(`daemon: ${line}`)));
   const sig = await untilSignal();
   say(`daemon: ${sig}: stopping; running builds stay queued and restart next time`);
   await d.stop();

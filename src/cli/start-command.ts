@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { PROJECT } from './project-dir.js';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { findConfigFile, loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
@@ -17,8 +17,6 @@ import { say, untilSignal } from './until-signal.js';
 import { reloadOnHangup } from './reload-on-hangup.js';
 import { ExitCode, PocketbuildError } from '../util/errors.js';
 
-/** The checkout this program runs from (dist/cli/ → ../..). */
-const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SERVICE_USER = 'pocketbuild';
 const DEMO = 'pocketbuild-demo';
 
@@ -115,10 +113,7 @@ export async function runStart(explicitConfig: string | undefined): Promise<numb
     await stopAgent(config.state_dir); // started by prepareState for the signing key
     throw e;
   }
-  reloadOnHangup(config, say, () => {
-    const keysFile = refreshAuthorizedKeys(config);
-    if (keysFile) say(`rewrote ${keysFile} from the users`);
-  });
+  reloadOnHangup(config, say, () => refreshAuthorizedKeys(config, say));
   const sig = await untilSignal();
   say(`${sig}: stopping; running builds stay queued and restart next time`);
   await stopAll();

@@ -1,14 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROJECT } from './project-dir.js';
 import type { Config } from '../config/types.js';
 import { AuditLog } from '../record/audit-log.js';
 import { addUser, listUserKeys, removeUser, type UserKey } from '../server/user-keys.js';
 import { authorizedKeysText, writeAuthorizedKeys } from '../server/authorized-keys-file.js';
 import { errorLine, ExitCode, UsageError } from '../util/errors.js';
-
-/** The checkout or install this program runs from (dist/cli/ → ../..). */
-const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
  * The forced command of a principal's key: the small Perl client that hands the command to
@@ -30,11 +27,16 @@ export function forcedCommand(config: Config): (principal: string) => string {
     ].join(' ');
 }
 
-/** Rewrite ssh.authorized_keys from the users, if the config names one; returns its path when it changed. */
-export function refreshAuthorizedKeys(config: Config): string | null {
+/**
+ * Rewrite ssh.authorized_keys from the users, if the config names one; returns its path when it
+ * changed, after telling `say`.
+ */
+export function refreshAuthorizedKeys(config: Config, say: (line: string) => void = () => {}): string | null {
   const file = config.ssh.authorized_keys;
   if (!file) return null;
-  return writeAuthorizedKeys(file, authorizedKeysText(listUserKeys(config), forcedCommand(config))) ? file : null;
+  if (!writeAuthorizedKeys(file, authorizedKeysText(listUserKeys(config), forcedCommand(config)))) return null;
+  say(`rewrote ${file} from the users`);
+  return file;
 }
 
 function describe(k: UserKey): string {

@@ -13,7 +13,7 @@ export interface AuthorizedKey {
 }
 
 /** The key types the embedded server can verify signatures for. */
-const SUPPORTED = new Set([
+export const SUPPORTED_KEY_TYPES: ReadonlySet<string> = new Set([
   'ssh-ed25519',
   'ecdsa-sha2-nistp256',
   'ecdsa-sha2-nistp384',
@@ -45,7 +45,7 @@ export function parseAuthorizedKeys(
       if (line === '' || line.startsWith('#')) return;
       const where = `ssh users: ${JSON.stringify(principal)} key ${i + 1}`;
       const type = line.split(/\s+/, 1)[0] ?? '';
-      if (!SUPPORTED.has(type)) {
+      if (!SUPPORTED_KEY_TYPES.has(type)) {
         if (/^(sk-|ssh-dss$|.*-cert-v0[01]@openssh\.com$)/.test(type)) {
           warn(`${where}: key type ${type} is not supported by the embedded SSH server; ignoring this key`);
           return;

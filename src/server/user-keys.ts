@@ -6,6 +6,7 @@ import { checkField } from '../queue/request.js';
 import { ConflictError, NotFoundError, UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { parseSshKey, sshFingerprint } from './ssh-host-key.js';
+import { SUPPORTED_KEY_TYPES } from './ssh-authorized-keys.js';
 
 /**
  * Who may log in: the principals under ssh.users in the config, and those `pocketbuild user
@@ -31,14 +32,12 @@ function userFile(config: Config, principal: string): string {
   return path.join(usersDir(config), `${principal}.pub`);
 }
 
-const KEY_TYPES = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521))$/;
-
 /** One public key line, checked whole; `where` names it in the error. */
 function parseKeyLine(line: string, where: string): Omit<UserKey, 'principal' | 'source'> {
   const [type = '', data = '', ...comment] = line.trim().split(/\s+/);
   if (/PRIVATE KEY/.test(line))
     throw new UsageError(`${where} is a private key; give the public one (the .pub file beside it)`);
-  if (!KEY_TYPES.test(type))
+  if (!SUPPORTED_KEY_TYPES.has(type))
     throw new UsageError(
       `${where} is not an OpenSSH public key line of a type the server can check (ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521)`,
     );

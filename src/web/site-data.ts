@@ -111,23 +111,28 @@ export interface BuildPage {
   rebuilds: Array<{ at: string; status: string; same: boolean | null }>;
 }
 
-/** The last stage a running build's log has started (`==> NAME (time)`), from the log's tail. */
-function currentStage(logFile: string): string | null {
+/** The last `maxBytes` of a file and its size; empty when it cannot be read (no log yet). */
+export function readTail(file: string, maxBytes: number): { text: string; size: number } {
   try {
-    const fd = fs.openSync(logFile, 'r');
+    const fd = fs.openSync(file, 'r');
     try {
       const size = fs.fstatSync(fd).size;
-      const len = Math.min(size, 64 * 1024);
+      const len = Math.min(size, maxBytes);
       const buf = Buffer.alloc(len);
       fs.readSync(fd, buf, 0, len, size - len);
-      const marks = [...buf.toString('utf8').matchAll(/^==> (\S+)/gm)];
-      return marks.length ? marks[marks.length - 1]![1]! : null;
+      return { text: buf.toString('utf8'), size };
     } finally {
       fs.closeSync(fd);
     }
   } catch {
-    return null;
+    return { text: '', size: 0 };
   }
+}
+
+/** The last stage a running build's log has started (`==> NAME (time)`), from the log's tail. */
+function currentStage(logFile: string): string | null {
+  const marks = [...readTail(logFile, 64 * 1024).text.matchAll(/^==> (\S+)/gm)];
+  return marks.length ? marks[marks.length - 1]![1]! : null;
 }
 
 export class SiteData {

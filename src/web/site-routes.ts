@@ -4,7 +4,7 @@ import type { Config } from '../config/types.js';
 import { FINAL_STATUSES } from '../util/outcomes.js';
 import { provenancePath } from '../record/provenance-file.js';
 import type { BuildFilter } from '../record/build-index.js';
-import { BadQuery, listQuery, SiteData, type BuildList, type ListQuery } from './site-data.js';
+import { BadQuery, listQuery, readTail, SiteData, type BuildList, type ListQuery } from './site-data.js';
 import { SITE_CSS, views, type ListView } from './site-views.js';
 import { LIVE_SCRIPT } from './live-script.js';
 import { streamLog } from './log-events.js';
@@ -48,20 +48,8 @@ function listView(list: BuildList, action: string, fixed?: 'pocket' | 'package')
 
 /** The tail of a log for the page, and the byte offset where live updates continue. */
 function logTail(file: string): { log: string; logEnd: number; cut: boolean } {
-  try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const len = Math.min(size, INLINE_LOG);
-      const buf = Buffer.alloc(len);
-      fs.readSync(fd, buf, 0, len, size - len);
-      return { log: buf.toString('utf8'), logEnd: size, cut: size > len };
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return { log: '', logEnd: 0, cut: false };
-  }
+  const { text, size } = readTail(file, INLINE_LOG);
+  return { log: text, logEnd: size, cut: size > INLINE_LOG };
 }
 
 const BADGE_COLOURS: Record<string, string> = {
