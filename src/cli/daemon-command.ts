@@ -8,6 +8,7 @@ import { prepareState } from '../publish/prepare-state.js';
 import { stopAgent } from '../publish/signing-key.js';
 import { errorLine, ExitCode, PocketbuildError, UsageError } from '../util/errors.js';
 import { makeBaseImageAhead } from './base-image-ahead.js';
+import { dropDeadLeases } from '../steps/deps-layer.js';
 import { isFaultPoint } from '../util/fault-point.js';
 import { say, untilSignal } from './until-signal.js';
 import { reloadOnHangup } from './reload-on-hangup.js';
@@ -57,6 +58,8 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
     onQueued: worker.onQueued,
     log: say,
   });
+  // Before any build: a lease left by this host's daemon that died would keep a layer forever.
+  dropDeadLeases(path.join(config.cache_dir, 'layers'));
   await daemon.start();
   // In the background: the daemon answers and queues meanwhile; a build waits for it, saying so.
   void makeBaseImageAhead(config, (line) => say(`daemon: ${line}`)).catch((e: unknown) =>

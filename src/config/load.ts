@@ -133,6 +133,9 @@ export const CONFIG_SCHEMA: ObjectSchema = {
         },
       },
     },
+    cache: {
+      schema: { kind: 'object', fields: { layers_max_mb: { schema: positiveInteger, default: 10240 } } },
+    },
     limits: {
       schema: {
         kind: 'object',

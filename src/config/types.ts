@@ -84,6 +84,8 @@ export interface Config {
   daemon: { slots: number; rescan_seconds: number; claim_stale_seconds: number };
   /** Defaults http://deb.debian.org/debian, bookworm, [main], 3600: the mirror's package lists are refreshed when older. */
   archive: { mirror: string; suite: string; components: string[]; lists_max_age_seconds: number };
+  /** Installed build-dependencies kept as layers (under cache_dir/layers), least recently used pruned past 10240 MB. */
+  cache: { layers_max_mb: number };
   limits: {
     build_timeout_seconds: number;
     memory_mb: number;

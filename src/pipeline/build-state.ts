@@ -8,6 +8,7 @@ import type { AptRepository } from '../publish/reprepro.js';
 import type { BaseImage } from '../steps/base-image.js';
 import type { BuildVariables } from '../steps/build-in-sandbox.js';
 import type { ResolvedDeb } from '../steps/build-deps.js';
+import type { DepsLayer } from '../steps/deps-layer.js';
 import type { CheckedOutputs } from '../steps/outputs.js';
 import type { SourceIdentity } from '../steps/source-package.js';
 import { BuildFailed, errorLine } from '../util/errors.js';
@@ -34,6 +35,8 @@ export interface BuildState {
   source?: SourceIdentity;
   base?: BaseImage;
   deps?: ResolvedDeb[];
+  /** The cached dependency layer the build mounts, leased until the build ends. */
+  layer?: DepsLayer;
   outputs?: CheckedOutputs;
   /** What the build step ran dpkg-buildpackage with. */
   buildEnv?: BuildVariables;

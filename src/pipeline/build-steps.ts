@@ -10,7 +10,15 @@ import { makeStatement, signStatement } from '../record/provenance.js';
 import { provenanceDigest, provenancePath } from '../record/provenance-file.js';
 import { ensureBaseImage } from '../steps/base-image.js';
 import { buildInSandbox, buildProfiles } from '../steps/build-in-sandbox.js';
-import { fetchBuildDeps } from '../steps/build-deps.js';
+import { fetchBuildDeps, flatRelease } from '../steps/build-deps.js';
+import {
+  depsLayerKey,
+  LayerInUse,
+  LayerStopped,
+  makeDepsLayer,
+  openDepsLayer,
+  type DepsLayer,
+} from '../steps/deps-layer.js';
 import { checkOutputs } from '../steps/outputs.js';
 import { BUILD_PATH } from '../steps/sandbox-script.js';
 import { prepareSource } from '../steps/source-package.js';
@@ -54,7 +62,13 @@ export async function baseStep(s: BuildState, env: BuildEnvironment): Promise<vo
 
 export async function depsStep(s: BuildState, env: BuildEnvironment): Promise<void> {
   const aptDir = env.repo.dir;
-  s.deps = await fetchBuildDeps({
+  const debsDir = path.join(s.work, 'debs');
+  // Only the userns sandbox mounts layers; a vm pocket installs the .debs in its guest.
+  const place =
+    s.pocket.sandbox === 'userns'
+      ? { dir: path.join(env.config.cache_dir, 'layers'), log: s.log, user: s.req.id }
+      : null;
+  const resolved = await fetchBuildDeps({
     baseRoot: s.base!.root,
     sourceDir: path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`),
     cacheDir: path.join(env.config.cache_dir, 'apt'),
@@ -69,13 +83,56 @@ export async function depsStep(s: BuildState, env: BuildEnvironment): Promise<vo
     ],
     extra: s.source!.needsFakeroot ? ['fakeroot'] : [],
     profiles: buildProfiles(s.pocket),
-    destDir: path.join(s.work, 'debs'),
+    destDir: debsDir,
     whileReadingSources: (fn) => env.repo.whilePublishingPaused(fn),
     listsMaxAgeMs: env.config.archive.lists_max_age_seconds * 1000,
     log: s.log,
     timeoutMs: 30 * 60_000,
+    ...(place && {
+      needFiles: async (indexed) => {
+        if (!indexed.length) return true;
+        s.layer =
+          (await layerOrNothing(env.signal, () => openDepsLayer(place, depsLayerKey(s.base!.digest, indexed)))) ??
+          undefined;
+        return !s.layer;
+      },
+    }),
   });
+  if (s.layer) {
+    // The build's apt checks against this index that the layer holds every build-dependency.
+    fs.writeFileSync(path.join(debsDir, 'Packages'), s.layer.packages);
+    fs.writeFileSync(path.join(debsDir, 'Release'), flatRelease(s.layer.packages));
+    s.deps = s.layer.deps;
+  } else {
+    s.deps = resolved;
+    if (place && resolved.length)
+      s.layer =
+        (await layerOrNothing(env.signal, () =>
+          makeDepsLayer({
+            ...place,
+            key: depsLayerKey(s.base!.digest, resolved),
+            base: s.base!,
+            debsDir,
+            deps: resolved,
+            limits: env.config.limits,
+            cacheDir: env.config.cache_dir,
+            signal: env.signal,
+            maxBytes: env.config.cache.layers_max_mb * 1024 * 1024,
+          }),
+        )) ?? undefined;
+  }
   for (const d of s.deps) s.log.write(`  ${d.name} ${d.version} ${d.arch} sha256:${d.sha256}\n`);
+}
+
+/** A damaged layer that running builds still mount is left to them: this build installs its own set. */
+async function layerOrNothing(signal: AbortSignal, get: () => Promise<DepsLayer | null>): Promise<DepsLayer | null> {
+  try {
+    return await get();
+  } catch (e) {
+    if (e instanceof LayerInUse) return null;
+    if (e instanceof LayerStopped) throw stopped(signal.reason, `while installing the build-dependencies (${e.how})`);
+    throw e;
+  }
 }
 
 export async function buildStep(s: BuildState, env: BuildEnvironment): Promise<void> {
@@ -86,6 +143,7 @@ export async function buildStep(s: BuildState, env: BuildEnvironment): Promise<v
     cacheDir: env.config.cache_dir,
     source: s.source!,
     base: s.base!,
+    layers: s.layer ? [s.layer.root] : [],
     work: s.work,
     log: s.log,
     signal: env.signal,

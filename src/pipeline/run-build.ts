@@ -111,6 +111,7 @@ export async function runBuild(
     if (!known) log.write(`${(e as Error).stack ?? e}\n`);
     return result(status, { code, reason });
   } finally {
+    s.layer?.release();
     fs.rmSync(s.work, { recursive: true, force: true });
   }
 }

@@ -10,6 +10,16 @@ export interface Bind {
 export interface SandboxOptions {
   /** The pristine root (lower layer); never written: each run gets its own tmpfs upper layer. */
   base: string;
+  /**
+   * Read-only layers over the base, the topmost first: captured upper layers of earlier runs
+   * (a cached set of installed build-dependencies). Only the userns backend takes them.
+   */
+  layers?: string[];
+  /**
+   * An empty host directory that receives this run's upper layer (its changes to the root,
+   * with overlayfs' whiteouts and opaque-directory marks) once the command succeeded.
+   */
+  keepUpper?: string;
   /** An empty directory owned by the daemon user, the mount point of this run's scratch tmpfs. */
   scratch: string;
   binds: Bind[];

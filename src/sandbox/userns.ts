@@ -24,10 +24,11 @@ export function userNamespaceArgs(): string[] {
  * (owned by a subordinate uid, mode 000). Only after bwrap has returned, when the pid
  * namespace and everything in it is gone, are their top-level regular files copied out with
  * a fixed mode 0644; symlinks, devices, fifos and directories stay behind and are named.
+ * LOWER is the base with any cached layers over it, joined with colons as overlayfs wants.
  */
 const ENTER = `set -eu
-W=$1 BASE=$2 SIZE=$3 N=$4
-shift 4
+W=$1 LOWER=$2 SIZE=$3 KEEP=$4 N=$5
+shift 5
 i=0
 while [ "$i" -lt "$N" ]; do eval "OUT$i=\\$1"; shift; i=$((i + 1)); done
 mount -t tmpfs -o "size=$SIZE,mode=755" pocketbuild-scratch "$W"
@@ -35,7 +36,7 @@ mkdir "$W/upper" "$W/work" "$W/root" "$W/rw" "$W/shm"
 chmod 1777 "$W/shm"
 i=0
 while [ "$i" -lt "$N" ]; do mkdir "$W/rw/$i"; i=$((i + 1)); done
-mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$W/upper,workdir=$W/work,userxattr" "$W/root"
+mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$W/upper,workdir=$W/work,userxattr" "$W/root"
 status=0
 bwrap --bind "$W/root" / "$@" || status=$?
 [ "$status" -eq 0 ] || exit "$status"
@@ -45,7 +46,10 @@ while [ "$i" -lt "$N" ]; do
   find "$W/rw/$i" -mindepth 1 -maxdepth 1 ! -type f -printf 'pocketbuild: %f is not a regular file; it stays in the sandbox\\n'
   find "$W/rw/$i" -mindepth 1 -maxdepth 1 -type f -exec install -m 0644 -t "$to" -- {} +
   i=$((i + 1))
-done`;
+done
+# Copied as the namespace's root, so owners, modes, whiteouts and the user.overlay.* marks
+# stay what they are and the copy can be a lower layer of later runs.
+[ -z "$KEEP" ] || cp -a "$W/upper/." "$KEEP/"`;
 
 /**
  * Capabilities the namespace's root keeps inside bwrap: file ownership and modes for dpkg,
@@ -77,7 +81,8 @@ const UNSAFE_MOUNT_PATH = /[,:\\\s]/;
  * (the pid namespace dies with its init; bwrap dies with its parent).
  */
 export async function runInUsernsSandbox(o: SandboxOptions): Promise<RunResult> {
-  for (const p of [o.base, o.scratch]) {
+  const lower = [...(o.layers ?? []), o.base];
+  for (const p of [...lower, o.scratch, ...(o.keepUpper ? [o.keepUpper] : [])]) {
     if (UNSAFE_MOUNT_PATH.test(p)) {
       throw new PocketbuildError(
         'UnsafePath',
@@ -147,8 +152,9 @@ export async function runInUsernsSandbox(o: SandboxOptions): Promise<RunResult> 
     ENTER,
     'pocketbuild-sandbox',
     o.scratch,
-    o.base,
+    lower.join(':'),
     `${o.limits.diskMb}m`,
+    o.keepUpper ?? '',
     String(copyBack.length),
     ...copyBack,
     ...bwrap,

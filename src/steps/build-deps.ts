@@ -6,6 +6,7 @@ import { PocketbuildError } from '../util/errors.js';
 import { STALE_SECONDS, withLock } from '../util/lock.js';
 import { run, runChecked, type RunResult } from '../util/run.js';
 import { sha256File } from '../util/sha256-file.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
 import { writePrivateAptConfig, type AptSource } from '../debian/private-apt.js';
 
 export type { AptSource };
@@ -33,6 +34,12 @@ export interface FetchBuildDepsOptions {
    * pocket's own repository, always are). @defaultValue 0: every build fetches them all.
    */
   listsMaxAgeMs?: number;
+  /**
+   * Told the resolved set (hashes from the archive's index) before anything is downloaded;
+   * false when the caller has those exact packages already (a cached dependency layer), and
+   * then only the set is returned, with no .debs in destDir.
+   */
+  needFiles?: (indexed: ResolvedDeb[]) => Promise<boolean>;
 }
 
 /** Records when the remote sources' lists were last fetched, and which sources they were. */
@@ -195,41 +202,53 @@ async function fetchOnce(o: FetchBuildDepsOptions, attempt: { keptLists: boolean
         await consistently(() => checked(apt(['update'], only), 'update'));
       }
 
-      // Listing against an empty archive dir makes apt print every package it would install,
-      // including the ones already in the shared cache.
-      const probe = fs.mkdtempSync(path.join(o.destDir, '.probe-'));
-      fs.mkdirSync(path.join(probe, 'partial'));
-      const probeOpt = ['-o', `Dir::Cache::archives=${probe}`];
-      const wanted = new Map<string, { uri: string; file: string }>();
-      const collect = (r: RunResult) => {
-        for (const line of r.stdout.split('\n')) {
-          const m = /^'([^']+)' (\S+) \d+ \S+$/.exec(line);
-          if (m) wanted.set(m[2]!, { uri: m[1]!, file: m[2]! });
+      const wanted = await resolveCached(o, async () => {
+        // Listing against an empty archive dir makes apt print every package it would install,
+        // including the ones already in the shared cache.
+        const probe = fs.mkdtempSync(path.join(o.destDir, '.probe-'));
+        fs.mkdirSync(path.join(probe, 'partial'));
+        const probeOpt = ['-o', `Dir::Cache::archives=${probe}`];
+        const found = new Map<string, WantedDeb>();
+        const collect = (r: RunResult) => {
+          for (const w of parsePrintUris(r.stdout)) found.set(w.file, w);
+        };
+        collect(await checked(apt(['build-dep', '--print-uris', '-y', o.sourceDir], probeOpt), 'resolve'));
+        if (o.extra.length)
+          collect(await checked(apt(['install', '--print-uris', '-y', ...o.extra], probeOpt), 'resolve'));
+        fs.rmSync(probe, { recursive: true, force: true });
+        const list = [...found.values()];
+        // --print-uris names each file by its MD5; the index's SHA256 names it for the layer's key.
+        if (list.length) {
+          const versions = list.map((w) => {
+            const d = debIdentity(w.file);
+            return `${d.name}:${d.arch}=${d.version}`;
+          });
+          const show = await runChecked(['apt-cache', 'show', ...versions], {
+            env,
+            timeoutMs: 5 * 60_000,
+            what: 'apt-cache show',
+          });
+          addIndexHashes(list, show.stdout);
         }
-      };
-      collect(await checked(apt(['build-dep', '--print-uris', '-y', o.sourceDir], probeOpt), 'resolve'));
-      if (o.extra.length)
-        collect(await checked(apt(['install', '--print-uris', '-y', ...o.extra], probeOpt), 'resolve'));
-      fs.rmSync(probe, { recursive: true, force: true });
+        return list;
+      });
+      const indexed = wanted.map((w) => ({ ...debIdentity(w.file), file: w.file, sha256: w.sha256 ?? '', uri: w.uri }));
+      if (o.needFiles && wanted.every((w) => w.sha256) && !(await o.needFiles(indexed))) return indexed.sort(byName);
 
-      o.log.write(`build-deps: ${wanted.size} packages to install; downloading what the cache lacks\n`);
-      if (wanted.size) {
+      o.log.write(`build-deps: ${wanted.length} packages to install; downloading what the cache lacks\n`);
+      if (wanted.length) {
         await checked(apt(['build-dep', '--download-only', '-y', o.sourceDir]), 'download');
         if (o.extra.length) await checked(apt(['install', '--download-only', '-y', ...o.extra]), 'download');
       }
       const archives = path.join(o.cacheDir, 'archives');
       const out: ResolvedDeb[] = [];
-      for (const { uri, file } of wanted.values()) {
+      for (const { uri, file } of wanted) {
         const from = uri.startsWith('file:')
           ? decodeURIComponent(uri.slice('file:'.length))
           : path.join(archives, file);
         const to = path.join(o.destDir, file);
         fs.copyFileSync(from, to);
-        const [name, version, arch] = file
-          .replace(/\.deb$/, '')
-          .split('_')
-          .map(decodeURIComponent) as [string, string, string];
-        out.push({ name, version, arch, file, sha256: await sha256File(to), uri });
+        out.push({ ...debIdentity(file), file, sha256: await sha256File(to), uri });
       }
       const index = await runChecked(['dpkg-scanpackages', '--multiversion', '.'], {
         cwd: o.destDir,
@@ -238,7 +257,7 @@ async function fetchOnce(o: FetchBuildDepsOptions, attempt: { keptLists: boolean
       });
       fs.writeFileSync(path.join(o.destDir, 'Packages'), index.stdout);
       fs.writeFileSync(path.join(o.destDir, 'Release'), flatRelease(index.stdout));
-      return out.sort((a, b) => a.name.localeCompare(b.name));
+      return out.sort(byName);
     },
     {
       onWait: () =>
@@ -264,4 +283,123 @@ export function flatRelease(packages: string): string {
     ` ${sha256} ${Buffer.byteLength(packages)} Packages`,
     '',
   ].join('\n');
+}
+
+/** One package apt would install, as `--print-uris` names it. */
+export interface WantedDeb {
+  uri: string;
+  file: string;
+  size: number;
+  /** From the archive's index; absent when the index gives no SHA256 (only a weaker or a stronger hash). */
+  sha256?: string;
+}
+
+/** `'URI' FILE SIZE HASHTYPE:HEX` lines of `apt-get --print-uris`. */
+export function parsePrintUris(stdout: string): WantedDeb[] {
+  const out: WantedDeb[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^'([^']+)' (\S+) (\d+) (\S+)$/.exec(line);
+    if (!m) continue;
+    const hash = /^SHA256:([0-9a-f]{64})$/i.exec(m[4]!)?.[1]?.toLowerCase();
+    out.push({ uri: m[1]!, file: m[2]!, size: Number(m[3]), ...(hash ? { sha256: hash } : {}) });
+  }
+  return out;
+}
+
+/**
+ * Fill in each wanted file's SHA256 from `apt-cache show` records, matched by package,
+ * version, architecture and size; a file with no such record keeps none.
+ */
+export function addIndexHashes(wanted: WantedDeb[], records: string): void {
+  const bySig = new Map<string, string>();
+  for (const stanza of records.split(/\n\s*\n/)) {
+    const field = (name: string) => new RegExp(`^${name}: *(\\S+)$`, 'm').exec(stanza)?.[1];
+    const [p, v, a, size, sha] = ['Package', 'Version', 'Architecture', 'Size', 'SHA256'].map(field);
+    if (p && v && a && size && sha && /^[0-9a-f]{64}$/.test(sha)) bySig.set(`${p} ${v} ${a} ${size}`, sha);
+  }
+  for (const w of wanted) {
+    const d = debIdentity(w.file);
+    const sha = bySig.get(`${d.name} ${d.version} ${d.arch} ${w.size}`);
+    if (sha) w.sha256 = sha;
+  }
+}
+
+/** Name, version and architecture from a .deb's file name as apt names it (`:` escaped as `%3a`). */
+function debIdentity(file: string): { name: string; version: string; arch: string } {
+  const [name, version, arch] = file
+    .replace(/\.deb$/, '')
+    .split('_')
+    .map(decodeURIComponent) as [string, string, string];
+  return { name, version, arch };
+}
+
+const byName = (a: ResolvedDeb, b: ResolvedDeb) => a.name.localeCompare(b.name);
+
+/** How many resolutions are kept; the oldest are dropped beyond it. */
+const RESOLUTIONS_KEPT = 500;
+
+/**
+ * apt's answer for this package is the same as long as what it was asked and what it read
+ * are: debian/control, the profiles, the extra packages, the base's installed set, and the
+ * package lists (named by their Release files, which hold the hashes of every index). Any
+ * publish into the pocket or refresh of the mirror changes a Release file and so the key.
+ * Called with the cache's lock held, after the lists were updated.
+ */
+async function resolveCached(o: FetchBuildDepsOptions, resolve: () => Promise<WantedDeb[]>): Promise<WantedDeb[]> {
+  const lists = path.join(o.cacheDir, 'lists');
+  const all = fs.readdirSync(lists).filter((f) => /_(?:In)?Release$/.test(f));
+  // The lists dir is shared by every pocket: only this build's sources count, unless one of
+  // them cannot be told apart by apt's file naming (then all do, which only costs hits).
+  const mine = o.sources.map((x) => all.filter((f) => f.startsWith(listFilePrefix(x))));
+  const releases = (mine.every((m) => m.length) ? mine.flat() : all).sort().map((f) => [
+    f,
+    crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(path.join(lists, f)))
+      .digest('hex'),
+  ]);
+  const key = crypto
+    .createHash('sha256')
+    .update(
+      JSON.stringify({
+        control: fs.readFileSync(path.join(o.sourceDir, 'debian', 'control'), 'utf8'),
+        profiles: o.profiles ?? [],
+        extra: o.extra,
+        sources: o.sources.map(sourcesLine),
+        status: fs.readFileSync(path.join(o.baseRoot, 'var/lib/dpkg/status'), 'utf8'),
+        releases,
+      }),
+    )
+    .digest('hex');
+  const dir = path.join(o.cacheDir, 'resolved');
+  const file = path.join(dir, `${key}.json`);
+  try {
+    const kept = JSON.parse(fs.readFileSync(file, 'utf8')) as WantedDeb[];
+    if (Array.isArray(kept)) {
+      const now = new Date();
+      fs.utimesSync(file, now, now);
+      o.log.write(`build-deps: resolved as before (same debian/control and package lists): ${kept.length} packages\n`);
+      return kept;
+    }
+  } catch {
+    // Not resolved yet with these inputs, or a damaged entry: resolve again.
+  }
+  const wanted = await resolve();
+  fs.mkdirSync(dir, { recursive: true });
+  writeFileAtomic(file, JSON.stringify(wanted));
+  pruneOldest(dir, RESOLUTIONS_KEPT);
+  return wanted;
+}
+
+/** How apt names a source's lists: the URI without its scheme, `/` as `_`, then `dists_SUITE_`. */
+function listFilePrefix(x: AptSource): string {
+  const where = x.uri.replace(/^[a-z+]+:(?:\/\/)?/, '').replace(/\/+$/, '');
+  return `${where}/dists/${x.suite}/`.replace(/\//g, '_');
+}
+
+function pruneOldest(dir: string, keep: number): void {
+  const entries = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+  if (entries.length <= keep) return;
+  const byAge = entries.map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs })).sort((a, b) => a.t - b.t);
+  for (const { f } of byAge.slice(0, entries.length - keep)) fs.rmSync(path.join(dir, f), { force: true });
 }

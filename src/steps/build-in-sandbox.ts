@@ -6,6 +6,7 @@ import type { PocketConfig, Config } from '../config/types.js';
 import type { StageTiming } from '../record/build-record.js';
 import { runSandbox } from '../sandbox/index.js';
 import { BuildFailed } from '../util/errors.js';
+import type { RunResult } from '../util/run.js';
 import { failureLines } from './failure-reason.js';
 import { limitFailure } from './limit-failure.js';
 import { BUILD_PATH, SANDBOX_SCRIPT } from './sandbox-script.js';
@@ -19,6 +20,8 @@ export interface SandboxBuildInput {
   cacheDir: string;
   source: SourceIdentity;
   base: { root: string; digest: string };
+  /** Cached layers over the base (the installed build-dependencies), topmost first. */
+  layers?: string[];
   /** Holds in/ (the exported source), debs/ (the build-dependencies); out/ and scratch/ are made here. */
   work: string;
   log: Writable;
@@ -56,6 +59,7 @@ export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuild
   );
   const r = await runSandbox(o.pocket.sandbox, {
     base: o.base.root,
+    ...(o.layers?.length ? { layers: o.layers } : {}),
     scratch: path.join(o.work, 'scratch'),
     binds: [
       { host: path.join(o.work, 'in'), inside: '/in' },
@@ -90,19 +94,26 @@ export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuild
     cacheDir: o.cacheDir,
     baseDigest: o.base.digest,
   });
-  if (r.timedOut) throw new BuildFailed(`the build ${r.how} (limits.build_timeout_seconds)`, 'BuildTimedOut');
-  if (r.cancelled) return { ended: 'stopped', how: r.how };
-  if (r.code !== 0) {
-    const limit = limitFailure(`${r.stdout}\n${r.stderr}`, lim);
-    if (limit) throw new BuildFailed(`the build in the sandbox ${r.how}: ${limit.message}`, limit.code);
-    const why = failureLines(`${r.stdout}\n${r.stderr}`);
-    throw new BuildFailed(`the build in the sandbox ${r.how}: ${why || 'the end of build.log says why'}`);
-  }
+  if (r.cancelled && !r.timedOut) return { ended: 'stopped', how: r.how };
+  if (r.code !== 0) throw sandboxFailure(r, lim, 'the build');
   const substages = splitByMarks(r.stdout, Date.now());
   o.log.write(
     `build: finished in ${BUILD_PATH} (${substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`,
   );
   return { ended: 'built', substages, buildEnv, outDir: out };
+}
+
+/**
+ * Why a sandboxed run (`what`: the build, the install of a dependency layer) did not exit 0,
+ * as a BuildFailed: the time limit, another limit the sandbox measured, or the tool's own
+ * error lines.
+ */
+export function sandboxFailure(r: RunResult, lim: Config['limits'], what: string): BuildFailed {
+  if (r.timedOut) return new BuildFailed(`${what} ${r.how} (limits.build_timeout_seconds)`, 'BuildTimedOut');
+  const limit = limitFailure(`${r.stdout}\n${r.stderr}`, lim);
+  if (limit) return new BuildFailed(`${what} in the sandbox ${r.how}: ${limit.message}`, limit.code);
+  const why = failureLines(`${r.stdout}\n${r.stderr}`);
+  return new BuildFailed(`${what} in the sandbox ${r.how}: ${why || 'the end of build.log says why'}`);
 }
 
 /**

@@ -14,6 +14,30 @@
 export const BUILD_UID = 1000;
 export const BUILD_PATH = '/build/reproducible-path';
 
+/**
+ * apt inside the sandbox reads only /debs (the resolved set and its Packages index), and no
+ * maintainer script may start a service. Shared by the build and by the making of a cached
+ * dependency layer, so both install the same way.
+ */
+const OFFLINE_APT = `# Services must never start from maintainer scripts in a build root.
+printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d
+chmod 755 /usr/sbin/policy-rc.d
+rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
+echo 'deb [trusted=yes] file:/debs ./' > /etc/apt/sources.list
+apt-get -q -o Acquire::Languages=none update
+`;
+
+/**
+ * Makes a dependency layer: installs exactly the packages named (NAME=VERSION arguments)
+ * from /debs into the root, whose changes the sandbox then keeps as the layer. The build
+ * over it reads /debs afresh, so what the layer's apt lists say does not matter.
+ */
+export const LAYER_SCRIPT = `set -eu
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
+${OFFLINE_APT}apt-get -q -y --no-install-recommends install "$@"
+apt-get clean
+`;
+
 export const SANDBOX_SCRIPT = `set -eu
 DIRNAME=$1 EXTRA=$2 SUITE=$3
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
@@ -32,12 +56,7 @@ report() {
 }
 trap report EXIT
 
-# Services must never start from maintainer scripts in a build root.
-printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d
-chmod 755 /usr/sbin/policy-rc.d
-rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
-echo 'deb [trusted=yes] file:/debs ./' > /etc/apt/sources.list
-
+${OFFLINE_APT}
 # The commit's tree and the upstream tarballs go to a staging directory: the build itself
 # happens in what the source package unpacks to, as on Debian's buildds, so that whatever
 # git cannot hold (an empty upstream directory) is there, and nothing the package did not ship is.
@@ -47,8 +66,8 @@ useradd --uid ${BUILD_UID} --home-dir /build/home --create-home --no-user-group 
 chown -R ${BUILD_UID}:100 /build
 
 mark install
+# Over a cached dependency layer this installs nothing: it checks the layer has them all.
 say "installing build-dependencies (offline, from the pre-fetched set)"
-apt-get -q -o Acquire::Languages=none update
 apt-get -q -y --no-install-recommends build-dep /build/source/"$DIRNAME"
 if [ -n "$EXTRA" ]; then apt-get -q -y --no-install-recommends install $EXTRA; fi
 

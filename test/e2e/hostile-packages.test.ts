@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { PackageRepo, type NativePackage } from '../helpers/packages.js';
-import { isRoot, PROJECT, runAs, testUser } from '../helpers/env.js';
+import { isRoot, PROJECT, runAs, sharedCacheDir, testUser } from '../helpers/env.js';
 import { countingServer } from '../helpers/listener.js';
 
 /**
@@ -37,6 +37,35 @@ function filesUnder(dir: string): string[] {
   return (fs.readdirSync(dir, { recursive: true }) as string[])
     .map((f) => path.join(dir, f))
     .filter((f) => fs.lstatSync(f).isFile());
+}
+
+/**
+ * Every regular file in the shared cache's dependency layers, by sha256: what no build's
+ * maintainer script may change. Other tests add and prune layers meanwhile, so whatever
+ * vanishes during the walk is skipped.
+ */
+function layerFiles(): Map<string, string> {
+  const layers = path.join(sharedCacheDir(), 'layers');
+  const out = new Map<string, string>();
+  const keys = fs.existsSync(layers) ? fs.readdirSync(layers).filter((n) => /^[0-9a-f]{64}$/.test(n)) : [];
+  for (const key of keys) {
+    const root = path.join(layers, key, 'root');
+    let files: string[];
+    try {
+      files = fs.readdirSync(root, { recursive: true }) as string[];
+    } catch {
+      continue;
+    }
+    for (const f of files) {
+      const p = path.join(root, f);
+      try {
+        if (fs.lstatSync(p).isFile()) out.set(p, sha256(p));
+      } catch {
+        // pruned meanwhile
+      }
+    }
+  }
+  return out;
 }
 
 /** Every file of a build's record (log, outputs...), as one string: where a leaked secret would show. */
@@ -563,7 +592,7 @@ describe('hostile packages', () => {
     const evilPostinst = [
       '#!/bin/sh',
       'echo "EVIL-POSTINST as uid $(id -u)"',
-      `for p in ${[...markers(), path.join(b.aptDir(), 'pool/main/p/pbh-evil-dep/pbh-evil-dep_1.0_all.deb'), path.join(b.aptDir(), 'dists/stable/InRelease'), path.join(b.aptDir(), 'dists/stable/Release'), path.join(b.aptDir(), 'key.gpg'), '/debs/Packages'].join(' ')}; do`,
+      `for p in ${[...markers(), path.join(b.aptDir(), 'pool/main/p/pbh-evil-dep/pbh-evil-dep_1.0_all.deb'), path.join(b.aptDir(), 'dists/stable/InRelease'), path.join(b.aptDir(), 'dists/stable/Release'), path.join(b.aptDir(), 'key.gpg'), '/debs/Packages', `${path.join(sharedCacheDir(), 'layers')}/*/root/usr/bin/*`].join(' ')}; do`,
       '  if echo pwned >> "$p"; then echo "EVIL-WROTE $p"; else echo "EVIL-WRITE-FAILED $p"; fi',
       'done',
       'for d in /debs/*.deb; do echo pwned >> "$d" && echo "EVIL-WROTE $d"; done',
@@ -581,11 +610,15 @@ describe('hostile packages', () => {
     const pool = path.join(b.aptDir(), 'pool');
     const before = new Map(filesUnder(pool).map((f) => [f, sha256(f)]));
     expect([...before.keys()].filter((f) => f.includes('/pbh-evil-dep/'))).not.toEqual([]);
+    const layersBefore = layerFiles();
     const victim = commit('pbh-victim', { buildDepends: 'pbh-evil-dep' });
     const id = b.submit('stable', 'pbh-victim', victim);
     const res = await b.waitFor(id);
     const log = b.buildLog(id);
     expect(res.status, log).toBe('succeeded');
+    // Its postinst ran while its own dependency layer was made: no other layer changed.
+    expect(log).toMatch(/deps layer: made in/);
+    for (const [f, sum] of layersBefore) if (fs.existsSync(f)) expect(sha256(f), f).toBe(sum);
     // The postinst ran, as the namespace's root, and every attack failed.
     expect(log).toContain('EVIL-POSTINST as uid 0');
     for (const m of markers().filter((m) => m !== hostTmpMarker)) expect(log).toContain(`EVIL-WRITE-FAILED ${m}`);

@@ -41,6 +41,9 @@ describe('from a queued request to a signed APT repository', () => {
     expect(nat.status, b.buildLog(nativeId)).toBe('succeeded');
     expect(hello.version).toBe('2.10-3');
     expect(b.buildLog(helloId)).toContain('hello_2.10.orig.tar.gz regenerated from the pristine-tar branch');
+    // Its build-dependencies come as a cached layer (made now, or by an earlier run): the
+    // rebuild below installs them afresh, and must still reproduce the same bytes.
+    expect(b.buildLog(helloId)).toMatch(/deps layer: (?:made in|using)/);
     expect(hello.outputs.map((o) => o.file)).toContain(`hello_2.10-3_${hostArch()}.deb`);
 
     // The pocket branch is the built commit, and the tag exists.

@@ -51,7 +51,7 @@ function expectProblem(text: string, line: number, key: string | null, what: str
 
 const POCKET_KEYS = 'suite, acl, acl_command, allow_backtracking, sandbox, deb_build_options, notify';
 const TOP_KEYS =
-  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, limits, signing, hooks, mail, ssh, web, groups, admins, pockets, repo_defaults, repos, auto_build';
+  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, cache, limits, signing, hooks, mail, ssh, web, groups, admins, pockets, repo_defaults, repos, auto_build';
 const ACL_ALLOWED = '"*", "group:NAME" or a principal name matching [a-z_][a-z0-9_.-]{0,31}';
 const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILyTfLNksivK6GNQN84LyQicOGAh0yiPF8rjqHPRDUxn alice@laptop';
 const BOB_KEY =
@@ -168,6 +168,7 @@ describe('defaults', () => {
         components: ['main'],
         lists_max_age_seconds: 3600,
       },
+      cache: { layers_max_mb: 10240 },
       limits: {
         build_timeout_seconds: 3600,
         memory_mb: 4096,

@@ -30,6 +30,9 @@ const MiB = 1024 * 1024;
 export async function runInVmSandbox(o: SandboxOptions): Promise<RunResult> {
   const problem = vmSandboxProblem();
   if (problem) throw new PocketbuildError('SandboxUnavailable', problem);
+  // Layers are overlayfs directories of the host; the guest boots one image of the base.
+  if (o.layers?.length || o.keepUpper)
+    throw new PocketbuildError('VmBindsUnsupported', 'the vm sandbox takes no cached layers over its base image.');
   const outputs = o.binds.filter((b) => b.writable);
   const inputs = o.binds.filter((b) => !b.writable);
   if (outputs.length !== 1)
