@@ -81,14 +81,27 @@ const keyDir = (p: DepsLayerPlace, key: string) => path.join(p.dir, key);
  * made (or was damaged and has been removed), and the caller installs the .debs itself.
  */
 export async function openDepsLayer(p: DepsLayerPlace, key: string): Promise<DepsLayer | null> {
-  return withLayerLock(p, key, async () => {
-    const m = await checkedManifest(p, key);
-    if (!m) return null;
-    p.log.write(
-      `deps layer: using ${key.slice(0, 16)}… (${m.deps.length} packages, ${m.files} files, ${mb(m.bytes)} MB, made ${m.made})\n`,
+  try {
+    return await withLayerLock(
+      p,
+      key,
+      async () => {
+        const m = await checkedManifest(p, key);
+        if (!m) return null;
+        p.log.write(
+          `deps layer: using ${key.slice(0, 16)}… (${m.deps.length} packages, ${m.files} files, ${mb(m.bytes)} MB, made ${m.made})\n`,
+        );
+        return lease(p, key, m);
+      },
+      { waitMs: 0 },
     );
-    return lease(p, key, m);
-  });
+  } catch (e) {
+    // Being made by another build: the caller's lock on the package cache is not held while
+    // that goes on; it fetches the .debs and then waits for the layer in makeDepsLayer.
+    if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
+    p.log.write(`deps layer: ${key.slice(0, 16)}… is being made by another build; fetching the .debs meanwhile\n`);
+    return null;
+  }
 }
 
 export interface MakeDepsLayerOptions extends DepsLayerPlace {
@@ -208,10 +221,16 @@ export function dropDeadLeases(dir: string): void {
   }
 }
 
-function withLayerLock<T>(p: DepsLayerPlace, key: string, fn: () => Promise<T>): Promise<T> {
+function withLayerLock<T>(
+  p: DepsLayerPlace,
+  key: string,
+  fn: () => Promise<T>,
+  o: { waitMs?: number } = {},
+): Promise<T> {
   if (!/^[0-9a-f]{64}$/.test(key)) throw new PocketbuildError('InternalError', `not a layer key: ${key}`);
   fs.mkdirSync(p.dir, { recursive: true });
   return withLock(keyDir(p, key), fn, {
+    ...o,
     onWait: () =>
       p.log.write(
         `deps layer: waiting for another build making or checking ${key.slice(0, 16)}… (a maker that died leaves a lock taken over after ${STALE_SECONDS} s)\n`,
