@@ -42,6 +42,11 @@ export interface BuildState {
   buildEnv?: BuildVariables;
   /** Parts of the build stage, from the sandbox script's marks (build.install, build.compile...). */
   substages: StageTiming[];
+  /**
+   * The journal was found damaged at resume: what it said is worked out again from the suite
+   * and the audit log, and nothing already audited is audited twice.
+   */
+  recovered?: boolean;
   /** RFC 3339 UTC, when the build began (provenance startedOn). */
   started: string;
 }

@@ -167,6 +167,11 @@ export async function checkStep(s: BuildState, env: BuildEnvironment): Promise<v
     fs.copyFileSync(path.join(out, f.file), path.join(s.record.outputsDir, f.file));
     s.log.write(`  ${f.sha256}  ${f.file} (${f.size} bytes)\n`);
   }
+  const left = s.outputs.leftOut ?? [];
+  if (left.length)
+    s.log.write(
+      `check: ${left.length} other files the build left are not named by ${s.outputs.changes} and are not kept (${left.slice(0, 5).join(', ')}${left.length > 5 ? ', …' : ''})\n`,
+    );
 }
 
 /** Sign what was built from what, before it is published (README.md, "Provenance, verify, rebuild"). */
@@ -217,15 +222,28 @@ export async function publishStep(s: BuildState, env: BuildEnvironment): Promise
   await notePublished(s, env, version, s.outputs!.files);
 }
 
+/** The version a checked .dsc of the record names, in the pocket's suite. */
+function dscPublishing(s: BuildState, file: string): { version: string; suite: string } | undefined {
+  const text = fs.readFileSync(path.join(s.record.outputsDir, file), 'utf8');
+  const version = /^Version: (\S+)$/m.exec(text)?.[1];
+  return version ? { version, suite: s.pocket.suite } : undefined;
+}
+
+/** Whether a recovered build's audit log already has an entry of `type` (so it is not added twice). */
+function auditedBefore(s: BuildState, env: BuildEnvironment, type: string): boolean {
+  return s.recovered === true && env.audit.entriesOf(s.req.id).some((e) => e.type === type);
+}
+
 /** Only once the suite holds the build: a crash before this publishes again, or finds it published. */
 async function notePublished(s: BuildState, env: BuildEnvironment, version: string, outputs: OutputFile[]) {
   s.record.note({ published: { version, suite: s.pocket.suite } });
-  await env.audit.append({
-    type: 'publish',
-    actor: 'daemon',
-    build: s.req.id,
-    data: { pocket: s.pocket.name, suite: s.pocket.suite, package: s.req.package, version, outputs },
-  });
+  if (!auditedBefore(s, env, 'publish'))
+    await env.audit.append({
+      type: 'publish',
+      actor: 'daemon',
+      build: s.req.id,
+      data: { pocket: s.pocket.name, suite: s.pocket.suite, package: s.req.package, version, outputs },
+    });
   s.log.write(`publish: ${s.req.package} ${version} is in suite ${s.pocket.suite}\n`);
 }
 
@@ -237,10 +255,13 @@ async function notePublished(s: BuildState, env: BuildEnvironment, version: stri
  */
 export async function resumePublish(s: BuildState, env: BuildEnvironment): Promise<boolean> {
   const j = s.record.journal();
-  if (!j.publishing || j.published) return false;
-  const { version, suite } = j.publishing;
+  if (j.published) return false;
   const outputs = fs.existsSync(s.record.outputsDir) ? await s.record.outputsOnDisk() : [];
   const dsc = outputs.find((o) => o.file.endsWith('.dsc'));
+  // A damaged journal lost what was being published: the checked .dsc and the pocket say it.
+  const publishing = j.publishing ?? (s.recovered && dsc ? dscPublishing(s, dsc.file) : undefined);
+  if (!publishing) return false;
+  const { version, suite } = publishing;
   const source = dsc?.file.slice(0, dsc.file.indexOf('_'));
   if (!dsc || !source || !(await env.repo.holdsSource(suite, source, version, dsc.sha256))) {
     s.log.write(
@@ -270,9 +291,9 @@ export async function refsStep(s: BuildState, env: BuildEnvironment): Promise<vo
   const journal = s.record.journal();
   const version = s.source?.changelog.version ?? journal.published!.version;
   const branch = `refs/heads/${s.pocket.name}`;
-  const resumed = journal.refs_from !== undefined;
-  const from = resumed ? journal.refs_from!.branch : await readRef(s.gitdir, branch);
-  if (!resumed) s.record.note({ refs_from: { branch: from } });
+  const resumed = journal.refs_from !== undefined || s.recovered === true;
+  const from = journal.refs_from ? journal.refs_from.branch : await readRef(s.gitdir, branch);
+  if (!journal.refs_from) s.record.note({ refs_from: { branch: from } });
   const audited = new Set(
     resumed ? env.audit.entriesOf(s.req.id).flatMap((e) => (e.type === 'ref.moved' ? [e.data.ref] : [])) : [],
   );

@@ -26,7 +26,8 @@ export async function finishRequest(
   log?: Writable,
   o: { resumed?: boolean } = {},
 ): Promise<void> {
-  if (!o.resumed) record.finish(result);
+  // Resumed with a result on record: it stands. Resumed without one (it was cut short): written now.
+  if (!o.resumed || !record.result()) record.finish(result);
   new BuildIndex(config.state_dir).append(req, result); // one entry per id, however often appended
   faultPoint('finish:after-result');
   const audited = o.resumed && audit.entriesOf(req.id).some((e) => e.type === 'build.finished');

@@ -43,6 +43,13 @@ const STEPS: BuildStep[] = [
  * the journal, or found there by resumePublish), past refs once they moved; else from the start.
  */
 async function resumeAt(s: BuildState, env: BuildEnvironment): Promise<number> {
+  const damage = s.record.damage('journal.json');
+  if (damage) {
+    s.log.write(
+      `resume: ${s.req.id}'s journal.json is damaged (${damage}); asking the suite and the audit log what was done\n`,
+    );
+    s.recovered = true;
+  }
   if (!s.record.journal().published) await resumePublish(s, env);
   const { published, refs_moved } = s.record.journal();
   if (!published) return 0;

@@ -101,6 +101,10 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
     // A result on record: a daemon ended this request and died before it left the queue.
     const ended = record.result();
     if (ended) log.write(`resume: ${req.id} ended (${ended.status}) before the daemon stopped; finishing it\n`);
+    // It ended, but what it said is lost: worked out again, without auditing or notifying twice.
+    const lostResult = ended ? null : record.damage('result.json');
+    if (lostResult)
+      log.write(`resume: ${req.id}'s result.json is damaged (${lostResult}); working its outcome out again\n`);
     let result: BuildResult | null;
     try {
       await announcing.get(req.id); // so that recipients get "submitted" before "started" or "cancelled"
@@ -134,7 +138,9 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
         `build ${req.id}: ${req.package} ${result.version ?? ''} -> ${req.pocket}: ${result.status} in ${secs} s${result.reason ? `: ${result.reason}` : ''}`,
       );
       try {
-        await finishRequest(config, audit, req, record, result, log, { resumed: result === ended });
+        await finishRequest(config, audit, req, record, result, log, {
+          resumed: result === ended || lostResult !== null,
+        });
       } catch (e) {
         if (!record.result() && outcomeCodeOf(e) === 'DiskFull')
           staysQueued(`its end (${result.status}) cannot be recorded: ${errorLine(e)}`);

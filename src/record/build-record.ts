@@ -130,6 +130,26 @@ export class BuildRecord {
     writeFileAtomic(path.join(this.dir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
   }
 
+  /**
+   * Why `file` of the record (journal.json, result.json) exists but cannot be read: cut short
+   * by a crash or a failing disk. Readers that only show a record take it as missing; the
+   * daemon resuming the request must not, or it would forget a publish.
+   */
+  damage(file: 'journal.json' | 'result.json'): string | null {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(this.dir, file), 'utf8');
+    } catch {
+      return null;
+    }
+    try {
+      JSON.parse(text);
+      return null;
+    } catch {
+      return `${Buffer.byteLength(text)} bytes that are not whole JSON, as a write cut short leaves`;
+    }
+  }
+
   result(): BuildResult | null {
     try {
       return JSON.parse(fs.readFileSync(path.join(this.dir, 'result.json'), 'utf8')) as BuildResult;

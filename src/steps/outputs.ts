@@ -14,6 +14,8 @@ export class BadOutputs extends PocketbuildError {
 export interface CheckedOutputs {
   changes: string;
   files: OutputFile[];
+  /** What else the build left in its output directory, which is not kept (sorted). */
+  leftOut?: string[];
 }
 
 /**
@@ -92,7 +94,12 @@ export async function checkOutputs(
     checkOtherLists(dsc.file, dscPara, checked);
   }
   // The .buildinfo is listed in the .changes; nothing else the build left is kept.
-  return { changes: changesName, files: [...files, changesFile].sort((a, b) => a.file.localeCompare(b.file)) };
+  const kept = new Set([...checked, changesName]);
+  return {
+    changes: changesName,
+    files: [...files, changesFile].sort((a, b) => a.file.localeCompare(b.file)),
+    leftOut: names.filter((n) => !kept.has(n)).sort(),
+  };
 }
 
 /** Every file named under Files, Checksums-Sha1 and Checksums-Sha256 of `para` must be one of `allowed`. */

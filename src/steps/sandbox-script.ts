@@ -102,5 +102,5 @@ if [ $status -ne 0 ]; then say "dpkg-buildpackage exited with status $status"; e
 mark collect
 say "collecting results"
 # Moved, not copied: /out is on the same size-capped scratch disk as the build.
-find ${BUILD_PATH} -maxdepth 1 -type f -exec mv -- {} /out/ \\;
+find ${BUILD_PATH} -maxdepth 1 -type f -exec mv -t /out/ -- {} +
 `;

@@ -165,7 +165,14 @@ export class TestBuilder {
     const queued = path.join(this.root, 'queue', `${id}.json`);
     const deadline = Date.now() + limitMs;
     while (Date.now() < deadline) {
-      if (fs.existsSync(file) && !fs.existsSync(queued)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Result;
+      if (fs.existsSync(file) && !fs.existsSync(queued)) {
+        // A result cut short (the fault campaign makes some) is rewritten when the daemon resumes.
+        try {
+          return JSON.parse(fs.readFileSync(file, 'utf8')) as Result;
+        } catch {
+          /* not whole yet */
+        }
+      }
       if (this.daemons.length && this.daemons.every(exited)) throw new Error(`daemon died:\n${this.log()}`);
       await sleep(250);
     }
