@@ -96,7 +96,7 @@ function fillerDebs(dir: string): string[] {
     fs.writeFileSync(path.join(root, 'usr', 'share', name, 'data'), `${name}\n`);
     fs.writeFileSync(
       path.join(root, 'DEBIAN', 'control'),
-      `Package: ${name}\nVersion: 1.0\nArchitecture: all\nMaintainer: bench <bench@invalid>\nDescription: filler ${i}\n`,
+      `Package: ${name}\nVersion: 1.0\nSection: misc\nPriority: optional\nArchitecture: all\nMaintainer: bench <bench@invalid>\nDescription: filler ${i}\n`,
     );
     out.push(path.join(dir, `${name}_1.0_all.deb`));
   }
@@ -122,7 +122,7 @@ async function dispatchAndPublishBench(): Promise<void> {
     const debsDir = path.join(scratch, 'filler');
     fs.mkdirSync(debsDir);
     const debs = fillerDebs(debsDir);
-    runAs(['chmod', '-R', 'a+rX', debsDir]);
+    spawnSync('chmod', ['-R', 'a+rX', debsDir]);
     for (const suite of ['dev', 'peer'])
       runAs(['reprepro', '-b', repo, 'includedeb', suite, ...debs], { env, timeoutMs: 3600_000 });
 
@@ -144,10 +144,21 @@ async function dispatchAndPublishBench(): Promise<void> {
         .readdirSync(path.join(b.stateDir, 'builds', id, 'outputs'))
         .find((f) => f.endsWith('.changes'))!;
       const t0 = performance.now();
-      runAs(['reprepro', '-b', repo, 'include', 'peer', path.join(b.stateDir, 'builds', id, 'outputs', changes)], {
-        env,
-        timeoutMs: 600_000,
-      });
+      runAs(
+        [
+          'reprepro',
+          '-b',
+          repo,
+          '--ignore=wrongdistribution',
+          'include',
+          'peer',
+          path.join(b.stateDir, 'builds', id, 'outputs', changes),
+        ],
+        {
+          env,
+          timeoutMs: 600_000,
+        },
+      );
       bare.push(performance.now() - t0);
       pkg.cleanup();
     }
