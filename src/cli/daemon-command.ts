@@ -59,7 +59,8 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
     log: say,
   });
   // Before any build: a lease left by this host's daemon that died would keep a layer forever.
-  dropDeadLeases(path.join(config.cache_dir, 'layers'));
+  // (Another daemon of this host may be running: only dead pids' leftovers go.)
+  await dropDeadLeases(path.join(config.cache_dir, 'layers'));
   await daemon.start();
   // In the background: the daemon answers and queues meanwhile; a build waits for it, saying so.
   void makeBaseImageAhead(config, (line) => say(`daemon: ${line}`)).catch((e: unknown) =>

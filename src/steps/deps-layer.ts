@@ -213,11 +213,24 @@ export async function pruneDepsLayers(p: DepsLayerPlace, maxBytes: number): Prom
   return removed;
 }
 
-/** Leases left by builds of a daemon of this host that is no longer running (a crash). */
-export function dropDeadLeases(dir: string): void {
+/**
+ * What a daemon of this host that is no longer running (a crash) left: its leases, and the
+ * scratch mount points and half-removed trees named with its pid.
+ */
+export async function dropDeadLeases(dir: string): Promise<void> {
   for (const l of listLayers(dir)) {
     for (const f of leaseFiles(dir, l.key))
       if (f.host === os.hostname() && !alive(f.pid)) fs.rmSync(f.file, { force: true });
+  }
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = /^\.(?:scratch|trash)-[0-9a-f]{16}-(\d+)/.exec(n)?.[1];
+    if (pid && !alive(Number(pid))) await removeTree(path.join(dir, n));
   }
 }
 

@@ -56,16 +56,30 @@ function layerFiles(): Map<string, string> {
     } catch {
       continue;
     }
+    const made = layerMade(key);
     for (const f of files) {
       const p = path.join(root, f);
       try {
-        if (fs.lstatSync(p).isFile()) out.set(p, sha256(p));
+        // Keyed with when the layer was made: one pruned and made again meanwhile is another layer.
+        if (fs.lstatSync(p).isFile()) out.set(`${made} ${p}`, sha256(p));
       } catch {
         // pruned meanwhile
       }
     }
   }
   return out;
+}
+
+function layerMade(key: string): string {
+  try {
+    return (
+      JSON.parse(fs.readFileSync(path.join(sharedCacheDir(), 'layers', key, 'manifest.json'), 'utf8')) as {
+        made: string;
+      }
+    ).made;
+  } catch {
+    return 'gone';
+  }
 }
 
 /** Every file of a build's record (log, outputs...), as one string: where a leaked secret would show. */
@@ -618,7 +632,11 @@ describe('hostile packages', () => {
     expect(res.status, log).toBe('succeeded');
     // Its postinst ran while its own dependency layer was made: no other layer changed.
     expect(log).toMatch(/deps layer: made in/);
-    for (const [f, sum] of layersBefore) if (fs.existsSync(f)) expect(sha256(f), f).toBe(sum);
+    for (const [k, sum] of layersBefore) {
+      const [made, f] = [k.slice(0, k.indexOf(' ')), k.slice(k.indexOf(' ') + 1)];
+      const key = path.relative(path.join(sharedCacheDir(), 'layers'), f).split(path.sep)[0]!;
+      if (layerMade(key) === made && fs.existsSync(f)) expect(sha256(f), f).toBe(sum);
+    }
     // The postinst ran, as the namespace's root, and every attack failed.
     expect(log).toContain('EVIL-POSTINST as uid 0');
     for (const m of markers().filter((m) => m !== hostTmpMarker)) expect(log).toContain(`EVIL-WRITE-FAILED ${m}`);
