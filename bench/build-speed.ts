@@ -39,6 +39,11 @@ const SUITE = 'bookworm';
 /** Every peer builds with the same parallelism as pocketbuild's one slot. */
 const PARALLEL = `parallel=${os.availableParallelism()}`;
 
+function usageError(message: string): never {
+  console.error(`bench: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
 function parseArgs(argv: string[]) {
   const o = { runs: 3, only: ['hello', 'libzip'], cold: true };
   for (let i = 0; i < argv.length; i++) {
@@ -49,10 +54,10 @@ function parseArgs(argv: string[]) {
     else if (a === '--help' || a === '-h') {
       console.log(USAGE);
       process.exit(0);
-    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
+    } else usageError(`unknown argument ${a}`);
   }
-  if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error('--runs needs a positive integer');
-  for (const p of o.only) if (!['hello', 'libzip'].includes(p)) throw new Error(`--only: no package ${p}`);
+  if (!Number.isInteger(o.runs) || o.runs < 1) usageError('--runs needs a positive integer');
+  for (const p of o.only) if (!['hello', 'libzip'].includes(p)) usageError(`--only: no package ${p}`);
   return o;
 }
 
