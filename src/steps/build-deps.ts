@@ -308,14 +308,18 @@ export function parsePrintUris(stdout: string): WantedDeb[] {
 
 /**
  * Fill in each wanted file's SHA256 from `apt-cache show` records, matched by package,
- * version, architecture and size; a file with no such record keeps none.
+ * version, architecture and size. A file with no such record keeps none, and so does one
+ * that two sources carry with different contents (a pocket shadowing an archive package at
+ * the same version and size): which one apt fetches is then known only from the file.
  */
 export function addIndexHashes(wanted: WantedDeb[], records: string): void {
-  const bySig = new Map<string, string>();
+  const bySig = new Map<string, string | null>();
   for (const stanza of records.split(/\n\s*\n/)) {
     const field = (name: string) => new RegExp(`^${name}: *(\\S+)$`, 'm').exec(stanza)?.[1];
     const [p, v, a, size, sha] = ['Package', 'Version', 'Architecture', 'Size', 'SHA256'].map(field);
-    if (p && v && a && size && sha && /^[0-9a-f]{64}$/.test(sha)) bySig.set(`${p} ${v} ${a} ${size}`, sha);
+    if (!(p && v && a && size && sha && /^[0-9a-f]{64}$/.test(sha))) continue;
+    const sig = `${p} ${v} ${a} ${size}`;
+    bySig.set(sig, bySig.has(sig) && bySig.get(sig) !== sha ? null : sha);
   }
   for (const w of wanted) {
     const d = debIdentity(w.file);
