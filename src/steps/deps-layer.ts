@@ -93,7 +93,8 @@ export async function openDepsLayer(p: DepsLayerPlace, key: string): Promise<Dep
         );
         return lease(p, key, m);
       },
-      { waitMs: 0 },
+      // A check by another build takes a moment; making one takes longer, and is not waited for here.
+      { waitMs: 2_000, pollMs: 200 },
     );
   } catch (e) {
     // Being made by another build: the caller's lock on the package cache is not held while
@@ -238,7 +239,7 @@ function withLayerLock<T>(
   p: DepsLayerPlace,
   key: string,
   fn: () => Promise<T>,
-  o: { waitMs?: number } = {},
+  o: { waitMs?: number; pollMs?: number } = {},
 ): Promise<T> {
   if (!/^[0-9a-f]{64}$/.test(key)) throw new PocketbuildError('InternalError', `not a layer key: ${key}`);
   fs.mkdirSync(p.dir, { recursive: true });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import lockfile from 'proper-lockfile';
 
 export interface WithLockOptions {
-  /** How long to wait for other holders; 0 fails at once with ELOCKED. @defaultValue 30 minutes */
+  /** How long to wait for other holders. @defaultValue 30 minutes */
   waitMs?: number;
   /**
    * Longest pause between tries. Long operations (reprepro, apt, making the base image) poll
@@ -35,8 +35,7 @@ export async function withLock<T>(target: string, fn: () => Promise<T>, opts: Wi
   try {
     release = await lockfile.lock(target, { ...base, retries: 0 });
   } catch (e) {
-    // waitMs 0: the caller does something else while another holds it.
-    if ((e as NodeJS.ErrnoException).code !== 'ELOCKED' || waitMs === 0) throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
     opts.onWait?.();
     release = await waitForLock(target, base, waitMs, pollMs);
   }
