@@ -34,6 +34,9 @@ export interface AptRepoOptions {
  * another process has it open, so every call, read or write, goes through one lock shared
  * by build slots and by other daemons on the same state dir.
  */
+/** How long a reprepro lock file not ours may stay before it is taken to be left by a killed reprepro. */
+const READER_WAIT_MS = 15_000;
+
 export class AptRepository {
   readonly dir: string;
   private readonly env: NodeJS.ProcessEnv;
@@ -189,10 +192,13 @@ export class AptRepository {
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
     return withLock(this.lockPath, async () => {
-      // Every reprepro run of ours holds this lock, so a reprepro lock file seen now was left
-      // by one killed with its daemon (SIGKILL, power cut); left there, it would refuse every
-      // later publish.
+      // Every reprepro run of ours holds this lock, so a reprepro lock file seen now is either
+      // someone else's short read (an admin's `reprepro list`) or was left by one killed with
+      // its daemon (SIGKILL, power cut); left there, it would refuse every later publish. A
+      // read ends in moments: one still there after READER_WAIT_MS is taken to be left over.
       const stale = path.join(this.dir, 'db', 'lockfile');
+      for (let waited = 0; fs.existsSync(stale) && waited < READER_WAIT_MS; waited += 200)
+        await new Promise((resolve) => setTimeout(resolve, 200));
       if (fs.existsSync(stale)) {
         fs.rmSync(stale, { force: true });
         process.stderr.write(
@@ -211,7 +217,8 @@ export class AptRepository {
 
   private async reprepro(args: string[], log?: Writable): Promise<string> {
     try {
-      const r = await runChecked(['reprepro', '--silent', '-b', this.dir, ...args], {
+      // A reader that starts between the check above and this run is waited for, not failed on.
+      const r = await runChecked(['reprepro', '--silent', '--waitforlock', '3', '-b', this.dir, ...args], {
         env: this.env,
         timeoutMs: 10 * 60_000,
         log,
