@@ -10,7 +10,7 @@ import { makeStatement, signStatement } from '../record/provenance.js';
 import { provenanceDigest, provenancePath } from '../record/provenance-file.js';
 import { ensureBaseImage } from '../steps/base-image.js';
 import { buildInSandbox, buildProfiles } from '../steps/build-in-sandbox.js';
-import { fetchBuildDeps, flatRelease } from '../steps/build-deps.js';
+import { fetchBuildDeps, writeFlatIndex } from '../steps/build-deps.js';
 import {
   depsLayerKey,
   LayerInUse,
@@ -100,8 +100,7 @@ export async function depsStep(s: BuildState, env: BuildEnvironment): Promise<vo
   });
   if (s.layer) {
     // The build's apt checks against this index that the layer holds every build-dependency.
-    fs.writeFileSync(path.join(debsDir, 'Packages'), s.layer.packages);
-    fs.writeFileSync(path.join(debsDir, 'Release'), flatRelease(s.layer.packages));
+    writeFlatIndex(debsDir, s.layer.packages);
     s.deps = s.layer.deps;
   } else {
     s.deps = resolved;

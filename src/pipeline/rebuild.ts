@@ -13,6 +13,7 @@ import { gatherPinnedDebs } from '../steps/pinned-deps.js';
 import type { BuildState, BuildStep } from './build-state.js';
 import { buildStep, checkStep, exportStep } from './build-steps.js';
 import { runSteps } from './run-steps.js';
+import { processAlive } from '../util/process-alive.js';
 
 export interface FileComparison {
   file: string;
@@ -176,17 +177,8 @@ async function removeInterruptedRebuilds(workRoot: string, log: Writable): Promi
     const at = name.lastIndexOf(mine);
     if (at < 0) continue;
     const pid = Number(name.slice(at + mine.length));
-    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
     await removeTree(path.join(workRoot, name));
     log.write(`rebuild: removed the work directory of an interrupted rebuild (pid ${pid})\n`);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -255,8 +255,7 @@ async function fetchOnce(o: FetchBuildDepsOptions, attempt: { keptLists: boolean
         timeoutMs: 5 * 60_000,
         what: 'dpkg-scanpackages',
       });
-      fs.writeFileSync(path.join(o.destDir, 'Packages'), index.stdout);
-      fs.writeFileSync(path.join(o.destDir, 'Release'), flatRelease(index.stdout));
+      writeFlatIndex(o.destDir, index.stdout);
       return out.sort(byName);
     },
     {
@@ -266,6 +265,12 @@ async function fetchOnce(o: FetchBuildDepsOptions, attempt: { keptLists: boolean
         ),
     },
   );
+}
+
+/** The Packages index of a flat repository of .debs, and its Release. */
+export function writeFlatIndex(dir: string, packages: string): void {
+  fs.writeFileSync(path.join(dir, 'Packages'), packages);
+  fs.writeFileSync(path.join(dir, 'Release'), flatRelease(packages));
 }
 
 /**

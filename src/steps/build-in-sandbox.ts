@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { PocketConfig, Config } from '../config/types.js';
 import type { StageTiming } from '../record/build-record.js';
-import { runSandbox } from '../sandbox/index.js';
+import { runSandbox, type SandboxOptions } from '../sandbox/index.js';
 import { BuildFailed } from '../util/errors.js';
 import type { RunResult } from '../util/run.js';
 import { failureLines } from './failure-reason.js';
@@ -82,13 +82,7 @@ export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuild
       SOURCE_DATE_EPOCH: String(o.source.changelog.timestamp),
       ...buildEnv,
     },
-    limits: {
-      timeoutMs: lim.build_timeout_seconds * 1000,
-      diskMb: lim.disk_mb,
-      processes: lim.processes,
-      memoryMb: lim.memory_mb,
-      cpuSeconds: lim.cpu_seconds,
-    },
+    limits: sandboxLimits(lim),
     log: o.log,
     signal: o.signal,
     cacheDir: o.cacheDir,
@@ -101,6 +95,17 @@ export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuild
     `build: finished in ${BUILD_PATH} (${substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`,
   );
   return { ended: 'built', substages, buildEnv, outDir: out };
+}
+
+/** The configured limits as the sandbox takes them. */
+export function sandboxLimits(lim: Config['limits']): SandboxOptions['limits'] {
+  return {
+    timeoutMs: lim.build_timeout_seconds * 1000,
+    diskMb: lim.disk_mb,
+    processes: lim.processes,
+    memoryMb: lim.memory_mb,
+    cpuSeconds: lim.cpu_seconds,
+  };
 }
 
 /**

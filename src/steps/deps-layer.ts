@@ -9,10 +9,11 @@ import { userNamespaceArgs } from '../sandbox/userns.js';
 import { PocketbuildError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { STALE_SECONDS, withLock } from '../util/lock.js';
+import { processAlive } from '../util/process-alive.js';
 import { runChecked } from '../util/run.js';
 import { removeTree, type BaseImage } from './base-image.js';
 import type { ResolvedDeb } from './build-deps.js';
-import { sandboxFailure } from './build-in-sandbox.js';
+import { sandboxFailure, sandboxLimits } from './build-in-sandbox.js';
 import { LAYER_SCRIPT } from './sandbox-script.js';
 
 /*
@@ -145,13 +146,7 @@ export async function makeDepsLayer(o: MakeDepsLayerOptions): Promise<DepsLayer>
       binds: [{ host: o.debsDir, inside: '/debs' }],
       argv: ['sh', '-c', LAYER_SCRIPT, 'pocketbuild-layer', ...o.deps.map((d) => `${d.name}=${d.version}`)],
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C.UTF-8' },
-      limits: {
-        timeoutMs: o.limits.build_timeout_seconds * 1000,
-        diskMb: o.limits.disk_mb,
-        processes: o.limits.processes,
-        memoryMb: o.limits.memory_mb,
-        cpuSeconds: o.limits.cpu_seconds,
-      },
+      limits: sandboxLimits(o.limits),
       log: o.log,
       ...(o.signal ? { signal: o.signal } : {}),
       cacheDir: o.cacheDir,
@@ -221,7 +216,7 @@ export async function pruneDepsLayers(p: DepsLayerPlace, maxBytes: number): Prom
 export async function dropDeadLeases(dir: string): Promise<void> {
   for (const l of listLayers(dir)) {
     for (const f of leaseFiles(dir, l.key))
-      if (f.host === os.hostname() && !alive(f.pid)) fs.rmSync(f.file, { force: true });
+      if (f.host === os.hostname() && !processAlive(f.pid)) fs.rmSync(f.file, { force: true });
   }
   let names: string[];
   try {
@@ -231,7 +226,7 @@ export async function dropDeadLeases(dir: string): Promise<void> {
   }
   for (const n of names) {
     const pid = /^\.(?:scratch|trash)-[0-9a-f]{16}-(\d+)/.exec(n)?.[1];
-    if (pid && !alive(Number(pid))) await removeTree(path.join(dir, n));
+    if (pid && !processAlive(Number(pid))) await removeTree(path.join(dir, n));
   }
 }
 
@@ -343,17 +338,8 @@ function leaseFiles(dir: string, key: string): { file: string; host: string; pid
 /** Leases whose holder may still run: this host's live processes, and every other host's. */
 function liveLeases(p: DepsLayerPlace, key: string): string[] {
   return leaseFiles(p.dir, key)
-    .filter((f) => f.host !== os.hostname() || alive(f.pid))
+    .filter((f) => f.host !== os.hostname() || processAlive(f.pid))
     .map((f) => path.basename(f.file));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Made layers with their size and last use (the manifest's mtime, touched at each lease). */
