@@ -4,7 +4,7 @@ import { Daemon } from '../daemon/daemon.js';
 import { makeWorker } from '../pipeline/run-request.js';
 import { AuditLog } from '../record/audit-log.js';
 import { BuildIndex } from '../record/build-index.js';
-import { prepareState } from '../publish/prepare-state.js';
+import { joinState, prepareState } from '../publish/prepare-state.js';
 import { stopAgent } from '../publish/signing-key.js';
 import { errorLine, ExitCode, PocketbuildError, UsageError } from '../util/errors.js';
 import { makeBaseImageAhead } from './base-image-ahead.js';
@@ -36,19 +36,26 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
       `POCKETBUILD_FAULT=${fault} names no fault point; it is for the fault campaign only (docs/faults.md lists the points), unset it to build.`,
     );
   if (fault) say(`daemon: POCKETBUILD_FAULT=${fault}: this daemon kills itself when it gets there`);
-  const { repo, fingerprint } = await prepareState(config, { createKey: true });
+  const publishes = config.daemon.publish;
+  const { repo, fingerprint } = publishes
+    ? await prepareState(config, { createKey: true })
+    : { ...joinState(config), fingerprint: null };
   const queue = DirectoryQueue.forConfig(config, {
     onQuarantine: (file, reason) => say(`queue: moved ${file} to quarantine/: ${reason}`),
   });
-  const rehooked = refreshRepoHooks(
-    config.repos_dir,
-    fileURLToPath(new URL('./main.js', import.meta.url)),
-    config.file,
-  );
-  if (rehooked) say(`daemon: the push hooks of ${rehooked} repositories now use ${config.file}`);
+  // What the shared state holds for every host (the push hooks naming a config file, the build
+  // index) is the publishing host's to keep; a builder host would point the hooks at its own file.
+  if (publishes) {
+    const rehooked = refreshRepoHooks(
+      config.repos_dir,
+      fileURLToPath(new URL('./main.js', import.meta.url)),
+      config.file,
+    );
+    if (rehooked) say(`daemon: the push hooks of ${rehooked} repositories now use ${config.file}`);
+    const indexed = new BuildIndex(config.state_dir).repair();
+    if (indexed) say(`daemon: added ${indexed} finished builds to the build index`);
+  }
   refreshAuthorizedKeys(config, (line) => say(`daemon: ${line}`));
-  const indexed = new BuildIndex(config.state_dir).repair();
-  if (indexed) say(`daemon: added ${indexed} finished builds to the build index`);
   const worker = makeWorker(config, repo, new AuditLog(config.state_dir), say);
   const daemon = new Daemon({
     queue,
@@ -56,6 +63,7 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
     rescanMs: config.daemon.rescan_seconds * 1000,
     work: worker.work,
     onQueued: worker.onQueued,
+    publishes: config.daemon.publish,
     log: say,
   });
   // Before any build: a lease left by this host's daemon that died would keep a layer forever.
@@ -66,16 +74,17 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
   void makeBaseImageAhead(config, (line) => say(`daemon: ${line}`)).catch((e: unknown) =>
     say(`daemon: the base image could not be made ahead (${errorLine(e)}); the first build tries again`),
   );
+  // SSH commands are answered on the publishing host; a socket cannot live on a network file system.
   const entry = new EntrySocketServer(config, path.join(config.state_dir, 'entry.sock'), say);
-  if (await entry.start()) say(`daemon: answering SSH commands on ${entry.path}`);
+  if (publishes && (await entry.start())) say(`daemon: answering SSH commands on ${entry.path}`);
   say(
-    `daemon: watching ${config.queue_dir} with ${config.daemon.slots} slot(s); publishing to ${repo.dir} signed by ${fingerprint}`,
+    `daemon: watching ${config.queue_dir} with ${config.daemon.slots} slot(s); ${fingerprint ? `publishing to ${repo.dir} signed by ${fingerprint}` : 'a builder host: built requests are handed to the publishing daemon'}`,
   );
   return {
     stop: async () => {
       await entry.close();
       await daemon.close();
-      await stopAgent(config.state_dir);
+      if (publishes) await stopAgent(config.state_dir);
     },
   };
 }

@@ -91,6 +91,7 @@ export const CONFIG_SCHEMA: ObjectSchema = {
     repos_dir: { schema: { kind: 'path' }, defaultFrom: (cfg) => path.join(String(cfg['state_dir']), 'repos') },
     hooks_dir: { schema: { kind: 'path' }, defaultFrom: (_, ctx) => path.join(ctx.dir, 'hooks') },
     cache_dir: { schema: { kind: 'path' }, defaultFrom: (cfg) => path.join(String(cfg['state_dir']), 'cache') },
+    work_dir: { schema: { kind: 'path' }, defaultFrom: (cfg) => path.join(String(cfg['state_dir']), 'work') },
     builder: {
       schema: {
         kind: 'object',
@@ -110,6 +111,7 @@ export const CONFIG_SCHEMA: ObjectSchema = {
           slots: { schema: positiveInteger },
           rescan_seconds: { schema: positiveSeconds, default: 5 },
           claim_stale_seconds: { schema: positiveSeconds, default: 30 },
+          publish: { schema: { kind: 'boolean' }, default: true },
         },
       },
     },

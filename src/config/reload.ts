@@ -11,6 +11,8 @@ const RESTART_ONLY: ReadonlyArray<readonly [keyof Config, string?]> = [
   ['queue_dir'],
   ['repos_dir'],
   ['cache_dir'],
+  ['work_dir'],
+  ['daemon', 'publish'],
   ['daemon', 'slots'],
   ['daemon', 'rescan_seconds'],
   ['ssh', 'listen'],

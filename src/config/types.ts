@@ -78,10 +78,16 @@ export interface Config {
   queue_dir: string; // absolute; default <dir of config>/queue
   repos_dir: string; // absolute; default <state_dir>/repos
   cache_dir: string; // absolute; default <state_dir>/cache (base images, apt lists and .debs; deletable)
+  /** Running builds' scratch (exported trees): on this host's own disk, never a network file system. */
+  work_dir: string; // absolute; default <state_dir>/work
   hooks_dir: string; // absolute; default <dir of config>/hooks
   builder: { id: string }; // default 'https://pocketbuild.invalid/builder'
-  /** Defaults: slots from the machine (machineSlots: two CPUs and limits.memory_mb per build), 5, 30. */
-  daemon: { slots: number; rescan_seconds: number; claim_stale_seconds: number };
+  /**
+   * Defaults: slots from the machine (machineSlots: two CPUs and limits.memory_mb per build), 5, 30, true.
+   * `publish: false` makes a builder host: it builds up to the provenance and hands the build to
+   * the one daemon that publishes (docs/several-hosts.md); it never opens the APT repository's database.
+   */
+  daemon: { slots: number; rescan_seconds: number; claim_stale_seconds: number; publish: boolean };
   /** Defaults http://deb.debian.org/debian, bookworm, [main], 3600: the mirror's package lists are refreshed when older. */
   archive: { mirror: string; suite: string; components: string[]; lists_max_age_seconds: number };
   /** Installed build-dependencies kept as layers (under cache_dir/layers), least recently used pruned past 10240 MB. */

@@ -16,6 +16,12 @@ export interface DaemonOptions {
   work: (claim: Claim, signal: AbortSignal) => Promise<void>;
   /** Told once per request this daemon sees waiting in the queue, before it may be claimed. */
   onQueued?: (req: Request) => void;
+  /**
+   * This daemon publishes (the default): it takes requests that builder hosts built, at once and
+   * outside the slots, as publishing is short. A builder host (false) leaves them alone.
+   * @defaultValue true
+   */
+  publishes?: boolean;
   log: (line: string) => void;
 }
 
@@ -41,6 +47,7 @@ export class Daemon {
   private readonly queue: DirectoryQueue;
   private readonly slots: number;
   private readonly rescanMs: number;
+  private readonly publishes: boolean;
   private readonly work: DaemonOptions['work'];
   private readonly log: (line: string) => void;
   private readonly onQueued?: (req: Request) => void;
@@ -60,6 +67,7 @@ export class Daemon {
     this.queue = o.queue;
     this.slots = o.slots ?? 1;
     this.rescanMs = o.rescanMs ?? 5000;
+    this.publishes = o.publishes ?? true;
     if (!Number.isInteger(this.slots) || this.slots < 1) throw new Error('slots must be a positive integer');
     if (!(this.rescanMs > 0)) throw new Error('rescanMs must be greater than 0');
     this.work = o.work;
@@ -133,8 +141,14 @@ export class Daemon {
         }
       }
     }
+    const built = this.queue.builtIds();
+    for (const id of this.publishes ? built : []) {
+      if (this.running.has(id) || this.closing) continue;
+      const claim = await this.queue.claim(id);
+      if (claim) this.launch(claim, undefined, false);
+    }
     while (!this.closing && this.busySlots() < this.slots) {
-      const claim = await this.queue.claimNext((r) => !this.running.has(r.id));
+      const claim = await this.queue.claimNext((r) => !this.running.has(r.id) && !built.has(r.id));
       if (!claim) return;
       if (this.closing) {
         await claim.release();

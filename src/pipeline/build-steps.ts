@@ -1,10 +1,12 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { configuredPocket } from '../config/types.js';
 import { readRef } from '../git/resolve.js';
 import { moveBranch, createTag } from '../git/refs.js';
 import { mangleVersionForGitTag } from '../debian/version.js';
 import { publishBuild, publishProvenance } from '../publish/publish-build.js';
+import { exportedVersion } from '../publish/exported-index.js';
 import { ensureBuilderKey } from '../record/builder-key.js';
 import { makeStatement, signStatement } from '../record/provenance.js';
 import { provenanceDigest, provenancePath } from '../record/provenance-file.js';
@@ -24,7 +26,7 @@ import { BUILD_PATH } from '../steps/sandbox-script.js';
 import { prepareSource } from '../steps/source-package.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { faultPoint } from '../util/fault-point.js';
-import type { OutputFile } from '../record/build-record.js';
+import type { BuildResult, OutputFile, StageTiming } from '../record/build-record.js';
 import { VERSION } from '../util/version.js';
 import { stopped, type BuildEnvironment, type BuildState } from './build-state.js';
 import { validateRequest } from './validate.js';
@@ -41,7 +43,11 @@ export async function validateStep(s: BuildState, env: BuildEnvironment): Promis
     req: s.req,
     pocket: configuredPocket(env.config, s.req.pocket),
     gitdir: s.gitdir,
-    publishedVersion: (suite, source) => env.repo.publishedVersion(suite, source),
+    // A builder host reads what clients see; only the publishing host opens reprepro's database.
+    publishedVersion: async (suite, source) =>
+      env.config.daemon.publish
+        ? env.repo.publishedVersion(suite, source)
+        : exportedVersion(env.repo.dir, suite, source),
     log: s.log,
   });
 }
@@ -204,8 +210,39 @@ export async function provenanceStep(s: BuildState, env: BuildEnvironment): Prom
   );
 }
 
+/** The version being published: from the source, or from the journal of a build handed over by a builder host. */
+function versionOf(s: BuildState): string {
+  return s.source?.changelog.version ?? s.record.journal().built!.version;
+}
+
+/** The build-dependencies as the result records them (what `rebuild` installs again). */
+export function recordedDeps(s: BuildState): BuildResult['build_deps'] {
+  return s.deps?.map(({ name, version, arch, sha256, file }) => ({ name, version, arch, sha256, file }));
+}
+
+/**
+ * On a builder host (daemon.publish false) the build ends here for now: its outputs and
+ * provenance are whole on the shared state, and the journal says so with what the result will
+ * record; the publishing daemon takes it from the journal, so nothing before publish runs again.
+ */
+export function noteBuilt(s: BuildState, stages: StageTiming[]): void {
+  s.record.note({
+    built: {
+      version: versionOf(s),
+      changes: s.outputs!.changes,
+      host: os.hostname(),
+      started: s.started,
+      stages,
+      base_digest: s.base?.digest,
+      build_deps: recordedDeps(s),
+    },
+  });
+  s.log.write(`hand-off: built on ${os.hostname()}; the publishing daemon publishes it\n`);
+  faultPoint('handoff:after-journal');
+}
+
 export async function publishStep(s: BuildState, env: BuildEnvironment): Promise<void> {
-  const version = s.source!.changelog.version;
+  const version = versionOf(s);
   // Before reprepro runs: a daemon killed from here on asks the suite what it holds (resumePublish).
   s.record.note({ publishing: { version, suite: s.pocket.suite } });
   await publishBuild(env.repo, {

@@ -75,7 +75,7 @@ export async function rebuild(
     substages: [],
     started: new Date().toISOString(),
     gitdir: path.join(config.repos_dir, `${req.package}.git`),
-    work: path.join(config.state_dir, 'work', `${id}${REBUILD_MARK}${os.hostname()}-${process.pid}`),
+    work: path.join(config.work_dir, `${id}${REBUILD_MARK}${os.hostname()}-${process.pid}`),
   };
   const steps: BuildStep[] = [
     {
@@ -123,7 +123,7 @@ export async function rebuild(
     { name: 'check', run: checkStep },
   ];
   const stages: StageTiming[] = [];
-  await removeInterruptedRebuilds(path.join(config.state_dir, 'work'), deps.log);
+  await removeInterruptedRebuilds(config.work_dir, deps.log);
   fs.rmSync(s.work, { recursive: true, force: true });
   fs.mkdirSync(s.work, { recursive: true });
   try {

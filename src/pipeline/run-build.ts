@@ -13,7 +13,9 @@ import {
   checkStep,
   depsStep,
   exportStep,
+  noteBuilt,
   provenanceStep,
+  recordedDeps,
   publishStep,
   refsStep,
   resumePublish,
@@ -38,17 +40,32 @@ const STEPS: BuildStep[] = [
   { name: 'refs', run: refsStep },
 ];
 
+const PUBLISH = STEPS.findIndex((x) => x.name === 'publish');
+
+/** A builder host's request is built (or was further along): the publishing daemon takes it from here. */
+export const HANDED_OFF = 'handed-off';
+
 /**
  * Where a request whose daemon died resumes: after publish once the suite holds it (noted in
- * the journal, or found there by resumePublish), past refs once they moved; else from the start.
+ * the journal, or found there by resumePublish), past refs once they moved; at publish when a
+ * builder host built it; else from the start. A builder host never goes past the hand-off:
+ * anything further along (or a journal it cannot read) is the publishing daemon's to work out.
  */
-async function resumeAt(s: BuildState, env: BuildEnvironment): Promise<number> {
+async function resumeAt(s: BuildState, env: BuildEnvironment): Promise<number | typeof HANDED_OFF> {
   const damage = s.record.damage('journal.json');
+  const before = s.record.journal();
+  const built = before.built;
+  if (!env.config.daemon.publish && (damage || built || before.publishing || before.published)) return HANDED_OFF;
   if (damage) {
     s.log.write(
       `resume: ${s.req.id}'s journal.json is damaged (${damage}); asking the suite and the audit log what was done\n`,
     );
     s.recovered = true;
+  }
+  if (built && !before.publishing && !before.published) {
+    s.outputs = { changes: built.changes, files: await s.record.outputsOnDisk() };
+    s.log.write(`publish: ${s.req.id} was built on ${built.host}; publishing it here\n`);
+    return PUBLISH;
   }
   if (!s.record.journal().published) await resumePublish(s, env);
   const { published, refs_moved } = s.record.journal();
@@ -61,16 +78,22 @@ async function resumeAt(s: BuildState, env: BuildEnvironment): Promise<number> {
   return STEPS.findIndex((x) => x.name === 'refs');
 }
 
+/** What a daemon runs from `from` on: a builder host stops after the provenance and hands the build off. */
+function stepsFrom(from: number, publishes: boolean): BuildStep[] {
+  return publishes ? STEPS.slice(from) : STEPS.slice(from, PUBLISH);
+}
+
 /**
  * Run a claimed request's steps and say how they ended. Never throws for the build's own
- * failures: they become the result's status, code and reason.
+ * failures: they become the result's status, code and reason. On a builder host a build that
+ * got through its provenance is HANDED_OFF: it has not ended, and stays queued for the publisher.
  */
 export async function runBuild(
   req: Request,
   env: BuildEnvironment,
   record: BuildRecord,
   log: Writable,
-): Promise<BuildResult> {
+): Promise<BuildResult | typeof HANDED_OFF> {
   const started = new Date().toISOString();
   const stages: StageTiming[] = [];
   const s: BuildState = {
@@ -79,37 +102,49 @@ export async function runBuild(
     gitdir: path.join(env.config.repos_dir, `${req.package}.git`),
     record,
     log,
-    work: path.join(env.config.state_dir, 'work', req.id),
+    work: path.join(env.config.work_dir, req.id),
     substages: [],
     started,
   };
-  const result = (status: FinalStatus, extra: Partial<BuildResult> = {}): BuildResult => ({
-    id: req.id,
-    pocket: req.pocket,
-    package: req.package,
-    commit: req.commit,
-    principal: req.principal,
-    status,
-    started,
-    finished: new Date().toISOString(),
-    stages,
-    version: s.source?.changelog.version ?? record.journal().published?.version,
-    outputs: s.outputs?.files ?? [],
-    base_digest: s.base?.digest,
-    build_deps: s.deps?.map(({ name, version, arch, sha256, file }) => ({ name, version, arch, sha256, file })),
-    ...extra,
-  });
+  const result = (status: FinalStatus, extra: Partial<BuildResult> = {}): BuildResult => {
+    // Built on a builder host: its part of the build is recorded in the journal.
+    const built = record.journal().built;
+    return {
+      id: req.id,
+      pocket: req.pocket,
+      package: req.package,
+      commit: req.commit,
+      principal: req.principal,
+      status,
+      started: built?.started ?? started,
+      finished: new Date().toISOString(),
+      stages: [...(built?.stages ?? []), ...stages],
+      version: s.source?.changelog.version ?? record.journal().published?.version,
+      outputs: s.outputs?.files ?? [],
+      base_digest: s.base?.digest ?? built?.base_digest,
+      build_deps: recordedDeps(s) ?? built?.build_deps,
+      ...extra,
+    };
+  };
   try {
     fs.rmSync(s.work, { recursive: true, force: true });
     fs.mkdirSync(s.work, { recursive: true });
-    await runSteps(STEPS.slice(await resumeAt(s, env)), s, env, stages);
+    const from = await resumeAt(s, env);
+    if (from === HANDED_OFF) return HANDED_OFF;
+    await runSteps(stepsFrom(from, env.config.daemon.publish), s, env, stages);
+    if (!env.config.daemon.publish) {
+      noteBuilt(s, stages);
+      return HANDED_OFF;
+    }
     if (!s.outputs) s.outputs = { changes: '', files: await record.outputsOnDisk() }; // resumed after publish
     return result('succeeded');
   } catch (e) {
     // The code says how the build ended (Refused codes end it denied, BuildFailed's failed, timeout or cancelled).
-    // Whatever failed while the state's disk was full (a tool, the sandbox, a write of ours)
-    // failed for that: the builder's fault, which the worker retries, not the package's.
-    const known = diskIsFull(env.config.state_dir) ? diskFullError(e) : asKnownError(e);
+    // Whatever failed while a disk of the builder's was full (the state's, the scratch's or the
+    // cache's: a tool, the sandbox, a write of ours) failed for that: the builder's fault, which
+    // the worker retries, not the package's.
+    const { state_dir, work_dir, cache_dir } = env.config;
+    const known = [state_dir, work_dir, cache_dir].some(diskIsFull) ? diskFullError(e) : asKnownError(e);
     const code = known?.code ?? 'InternalError';
     const status: FinalStatus = outcome(code).status ?? 'failed';
     const reason = errorLine(known ?? e);

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../config/types.js';
@@ -10,7 +11,7 @@ import { BuildRecord, type BuildResult } from '../record/build-record.js';
 import { fireHooks } from '../notify/build-hooks.js';
 import { AptRepository } from '../publish/reprepro.js';
 import { CancelRequested, ShuttingDown } from '../daemon/daemon.js';
-import { runBuild } from './run-build.js';
+import { HANDED_OFF, runBuild } from './run-build.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { CappedLog } from '../record/capped-log.js';
 import { endedWithoutBuild, finishRequest } from './finish-request.js';
@@ -25,15 +26,16 @@ import { endedWithoutBuild, finishRequest } from './finish-request.js';
 export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, say: (line: string) => void) {
   const announcing = new Map<string, Promise<void>>();
   /**
-   * The `submitted` hooks, once per request whichever daemon sees it first: the marker file
-   * is created exclusively in the build's record, so daemons sharing a state dir agree.
+   * The `submitted` hooks, once per request whichever daemon sees it first: the marker is a
+   * directory made in the build's record, and mkdir is atomic on network file systems too
+   * (where an exclusive create is not), so daemons on several hosts agree.
    */
   const onQueued = (req: Request): void => {
     const config = live;
     const record = new BuildRecord(config.state_dir, req.id);
     fs.mkdirSync(record.dir, { recursive: true });
     try {
-      fs.closeSync(fs.openSync(path.join(record.dir, 'submitted-hooks'), 'wx'));
+      fs.mkdirSync(path.join(record.dir, 'submitted-hooks'));
     } catch {
       return;
     }
@@ -58,7 +60,11 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
         `cancelled by ${signal.reason.by} before it started`,
       );
     }
-    say(`build ${req.id}: ${req.package} ${req.commit.slice(0, 12)} -> ${req.pocket}: started`);
+    // Built on a builder host, which ran the `started` hooks: here it is only published.
+    const builtOn = record.journal().built?.host;
+    say(
+      `build ${req.id}: ${req.package} ${req.commit.slice(0, 12)} -> ${req.pocket}: ${builtOn ? `built on ${builtOn}, publishing` : 'started'}`,
+    );
     await audit.append({
       type: 'build.claimed',
       actor: 'daemon',
@@ -71,7 +77,7 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
         pid: process.pid,
       },
     });
-    await fireHooks(config, 'started', req, record, undefined, log, audit);
+    if (!builtOn) await fireHooks(config, 'started', req, record, undefined, log, audit);
     const result = await runBuild(req, { config, repo, audit, signal, say }, record, log);
     return signal.reason instanceof ShuttingDown ? null : result;
   };
@@ -105,7 +111,7 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
     const lostResult = ended ? null : record.damage('result.json');
     if (lostResult)
       log.write(`resume: ${req.id}'s result.json is damaged (${lostResult}); working its outcome out again\n`);
-    let result: BuildResult | null;
+    let result: BuildResult | null | typeof HANDED_OFF;
     try {
       await announcing.get(req.id); // so that recipients get "submitted" before "started" or "cancelled"
       result = ended ?? (await runOrSayWhy(config, req, record, log, signal));
@@ -127,6 +133,12 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
           );
     }
     try {
+      if (result === HANDED_OFF) {
+        say(`build ${req.id}: built; handed to the publishing daemon`);
+        await endLog();
+        await claim.handOff(os.hostname());
+        return;
+      }
       if (result === null) {
         log.write('daemon shutting down: the request stays queued and will be built again\n');
         await claim.release();

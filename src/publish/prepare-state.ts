@@ -4,6 +4,7 @@ import type { Config } from '../config/types.js';
 import { AptRepository } from './reprepro.js';
 import { createSigningKey, exportPublicKey, signingKey } from './signing-key.js';
 import { builderKeyFiles, ensureBuilderKey } from '../record/builder-key.js';
+import { PocketbuildError } from '../util/errors.js';
 
 export interface PreparedState {
   repo: AptRepository;
@@ -41,4 +42,28 @@ export async function prepareState(config: Config, opts: { createKey: boolean })
   fs.copyFileSync(builderKeyFiles(config.state_dir).pub, builderPub);
   fs.chmodSync(builderPub, 0o644);
   return { repo, fingerprint, publicKey, builderPub };
+}
+
+/**
+ * A builder host (daemon.publish false) joins the state the publishing host prepared, over the
+ * shared file system: it makes only its own directories (cache, scratch) and never the signing
+ * key or the repository, whose database must stay on the publishing host's own disk.
+ */
+export function joinState(config: Config): { repo: AptRepository } {
+  for (const d of [config.cache_dir, config.work_dir]) fs.mkdirSync(d, { recursive: true });
+  const repo = AptRepository.forStateDir(config.state_dir);
+  const needed = [
+    config.queue_dir,
+    path.join(config.state_dir, 'builds'),
+    config.repos_dir,
+    builderKeyFiles(config.state_dir).pub,
+    path.join(repo.dir, 'dists'),
+  ];
+  const missing = needed.filter((p) => !fs.existsSync(p));
+  if (missing.length)
+    throw new PocketbuildError(
+      'StateNotReady',
+      `this builder host (daemon.publish: false) finds no prepared state: ${missing.join(', ')} missing; start the publishing daemon first, on the host whose disk holds state_dir, and check that state_dir and queue_dir are the shared file system's mounts.`,
+    );
+  return { repo };
 }

@@ -26,11 +26,15 @@ export interface Claim {
   finish(): Promise<void>;
   /** Give the request back untouched (e.g. shutting down before starting it). */
   release(): Promise<void>;
+  /** Give the request back built, for the publishing daemon (see markBuilt). */
+  handOff(host: string): Promise<void>;
 }
 
 const QUARANTINE = 'quarantine';
 /** `cancel/<id>` holds the principal who asked to stop a running request; the daemon acts on it. */
 const CANCEL = 'cancel';
+/** `built/<id>` says a builder host built the request and handed it to the publishing daemon. */
+const BUILT = 'built';
 
 /**
  * The queue is a directory: one `<id>.json` per pending request, written atomically;
@@ -60,6 +64,7 @@ export class DirectoryQueue {
   ensureDirs(): void {
     fs.mkdirSync(path.join(this.dir, QUARANTINE), { recursive: true });
     fs.mkdirSync(path.join(this.dir, CANCEL), { recursive: true });
+    fs.mkdirSync(path.join(this.dir, BUILT), { recursive: true });
   }
 
   /** An id for a new request that sorts after every request waiting here (see newRequestId). */
@@ -108,6 +113,29 @@ export class DirectoryQueue {
     fs.rmSync(path.join(this.dir, CANCEL, id), { force: true });
   }
 
+  /** Say that `id` is built and waits for the publishing daemon (its journal says so too). */
+  markBuilt(id: string, host: string): void {
+    this.ensureDirs();
+    writeFileAtomic(path.join(this.dir, BUILT, id), host + '\n');
+  }
+
+  /** Requests built by a builder host and waiting to be published; a marker outliving its request is removed. */
+  builtIds(): Set<string> {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(this.dir, BUILT));
+    } catch {
+      return new Set();
+    }
+    const out = new Set<string>();
+    for (const id of names) {
+      if (!ID_RE.test(id)) continue; // a marker being written (.tmp-…)
+      if (fs.existsSync(this.fileOf(id))) out.add(id);
+      else fs.rmSync(path.join(this.dir, BUILT, id), { force: true });
+    }
+    return out;
+  }
+
   /** Durably add a request; when this returns, a crash cannot lose it. */
   enqueue(req: Request): void {
     this.ensureDirs();
@@ -126,7 +154,7 @@ export class DirectoryQueue {
     const present = new Set(names);
     const out: Request[] = [];
     for (const name of names.sort()) {
-      if (name.startsWith('.') || name === QUARANTINE || name === CANCEL) continue; // temp files of writers in progress
+      if (name.startsWith('.') || name === QUARANTINE || name === CANCEL || name === BUILT) continue; // temp files of writers in progress
       if (name.endsWith('.json.lock')) {
         this.sweepOrphanLock(name, present);
         continue;
@@ -242,12 +270,22 @@ export class DirectoryQueue {
         fs.rmSync(file, { force: true });
         this.parsed.delete(path.basename(file));
         this.clearCancel(req.id);
+        fs.rmSync(path.join(this.dir, BUILT, req.id), { force: true });
       }
       await release().catch(() => {
         /* compromised or already released: nothing left to undo */
       });
     };
-    return { request: req, lost: lost.signal, finish: () => end(true), release: () => end(false) };
+    return {
+      request: req,
+      lost: lost.signal,
+      finish: () => end(true),
+      release: () => end(false),
+      handOff: (host) => {
+        this.markBuilt(req.id, host);
+        return end(false);
+      },
+    };
   }
 
   /** Move a file aside with its reason; the daemon never reads it again. */

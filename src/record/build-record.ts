@@ -38,6 +38,20 @@ export interface BuildResult extends RequestKey {
 
 /** What has durably happened in a build that must not happen twice (see BuildRecord.journal). */
 export interface Journal {
+  /**
+   * A builder host (daemon.publish false) built and signed it and handed it to the publisher:
+   * the checked outputs and provenance are whole, and no step before publish runs again.
+   */
+  built?: {
+    version: string;
+    changes: string;
+    host: string;
+    /** What the result of the build records, from the host that built it. */
+    started: string;
+    stages: StageTiming[];
+    base_digest?: string;
+    build_deps?: BuildResult['build_deps'];
+  };
   /** Noted before reprepro is run: after a crash, the suite is asked whether it holds this build. */
   publishing?: { version: string; suite: string };
   published?: { version: string; suite: string };

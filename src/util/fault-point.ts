@@ -13,6 +13,7 @@ export const FAULT_POINTS = [
   'after:build',
   'after:check',
   'after:provenance',
+  'handoff:after-journal',
   'publish:before-include',
   'publish:after-include',
   'after:publish',

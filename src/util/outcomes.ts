@@ -583,6 +583,12 @@ export const OUTCOMES = {
     blame: 'builder',
     summary: "The daemon's user has no /etc/subuid or /etc/subgid range for sandboxes.",
   },
+  StateNotReady: {
+    exit: ExitCode.failure,
+    http: 500,
+    blame: 'builder',
+    summary: 'A builder host found no state prepared by the publishing daemon on the shared file system.',
+  },
 } as const satisfies Record<string, OutcomeEntry>;
 
 /** Every outcome code: a string-literal union, so TypeScript rejects a code without an entry. */

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
 import { isRoot, testUser } from '../helpers/env.js';
+import { exportedVersion } from '../../src/publish/exported-index.js';
 
 function must(argv: string[]): void {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
@@ -21,10 +22,11 @@ function fill(dir: string): () => void {
 }
 
 /**
- * The state directory's disk and the queue's disk fill up (small tmpfs mounts of their own,
- * so the host's disk is never touched): a submit is refused with one line and queues nothing;
- * a build whose end cannot be recorded stays queued and ends once, published once, when space
- * comes back; the audit log verifies throughout.
+ * The state directory's disk, the queue's and the builds' scratch disk (work_dir) fill up
+ * (small tmpfs mounts of their own, so the host's disk is never touched): a submit is refused
+ * with one line and queues nothing; a build whose end cannot be recorded, or whose source
+ * cannot be exported, stays queued and ends once, published once, when space comes back; the
+ * audit log verifies throughout.
  */
 describe.skipIf(!isRoot())('a full disk', () => {
   let b: TestBuilder;
@@ -38,11 +40,13 @@ describe.skipIf(!isRoot())('a full disk', () => {
     for (const [dir, size] of [
       [b.stateDir, '96m'],
       [path.join(b.root, 'queue'), '2m'],
+      [path.join(b.root, 'work'), '8m'],
     ] as const) {
       fs.mkdirSync(dir, { recursive: true });
       must(['mount', '-t', 'tmpfs', '-o', `size=${size},mode=0755,uid=${u.uid},gid=${u.gid}`, 'pb-faults-disk', dir]);
       mounts.push(dir);
     }
+    fs.appendFileSync(b.configFile, `work_dir: ${path.join(b.root, 'work')}\n`);
     repo = new PackageRepo(b.reposDir, PKG);
     await b.startDaemon();
     const first = b.submit('stable', PKG, repo.commitVersion({ version: '1.0' }));
@@ -56,6 +60,11 @@ describe.skipIf(!isRoot())('a full disk', () => {
     await b?.cleanup();
   });
 
+  const finishedEntries = (id: string) =>
+    fs
+      .readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"type":"build.finished"') && l.includes(id));
   const queued = () => fs.readdirSync(path.join(b.root, 'queue')).filter((n) => n.endsWith('.json'));
 
   it('refuses a submit with one line and queues nothing', () => {
@@ -83,7 +92,8 @@ describe.skipIf(!isRoot())('a full disk', () => {
       for (let i = 0; i < 1200 && !b.log().includes(`build ${id}: DiskFull`); i++) await sleep(100);
       expect(b.log()).toMatch(new RegExp(`build ${id}: DiskFull: .*it stays queued and is tried again in 10 s`));
       expect(queued()).toEqual([`${id}.json`]);
-      expect(b.published('stable')).toEqual([`${PKG} 1.0`]);
+      // What clients see (reprepro itself cannot open its database on a full disk).
+      expect(exportedVersion(b.aptDir(), 'stable', PKG)).toBe('1.0');
     } finally {
       free();
     }
@@ -92,10 +102,29 @@ describe.skipIf(!isRoot())('a full disk', () => {
     expect(b.published('stable')).toEqual([`${PKG} 3.0`]);
     expect(b.git(PKG, ['rev-parse', 'refs/heads/stable'])).toBe(commit);
     expect(b.cli(['audit', 'verify']).stdout).toMatch(/^audit log OK: /);
-    const finished = fs
-      .readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('"type":"build.finished"') && l.includes(id));
-    expect(finished).toHaveLength(1);
+    expect(finishedEntries(id)).toHaveLength(1);
+  });
+
+  it('keeps a request whose scratch disk is full queued, not failed, and builds it once space is back', async () => {
+    const commit = repo.commitVersion({ version: '4.0' });
+    const free = fill(path.join(b.root, 'work'));
+    let submitted: string | undefined;
+    try {
+      const id = (submitted = b.submit('stable', PKG, commit));
+      for (let i = 0; i < 1200 && !b.log().includes(`build ${id}: DiskFull`); i++) await sleep(100);
+      expect(b.log()).toMatch(new RegExp(`build ${id}: DiskFull: .*it stays queued and is tried again in 10 s`));
+      expect(b.buildLog(id)).toMatch(/ENOSPC|no space left/i);
+      expect(queued()).toEqual([`${id}.json`]);
+      expect(fs.existsSync(path.join(b.stateDir, 'builds', id, 'result.json'))).toBe(false);
+      expect(b.published('stable')).toEqual([`${PKG} 3.0`]);
+    } finally {
+      free();
+    }
+    const id = submitted!;
+    const res = await b.waitFor(id);
+    expect(res.status, b.buildLog(id)).toBe('succeeded');
+    expect(b.published('stable')).toEqual([`${PKG} 4.0`]);
+    expect(b.cli(['audit', 'verify']).stdout).toMatch(/^audit log OK: /);
+    expect(finishedEntries(id)).toHaveLength(1);
   });
 });

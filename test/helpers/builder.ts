@@ -93,20 +93,29 @@ export class TestBuilder {
   }
 
   /** Start a daemon (another one, if one runs: they share the queue and the state, as on NFS). */
-  async startDaemon(env: Record<string, string> = {}): Promise<void> {
-    const argv = asTestUser(['node', CLI, '--config', this.configFile, 'daemon']);
-    const before = (this.log().match(/daemon: watching/g) ?? []).length;
-    const out = fs.openSync(this.daemonLog, 'a');
+  async startDaemon(env: Record<string, string> = {}): Promise<ChildProcess> {
+    return this.startDaemonWith(this.configFile, this.daemonLog, env);
+  }
+
+  /**
+   * Start a daemon with another config file (another host's view of the same state), logging
+   * to `logFile`; resolves once it says it is watching. Stopped by cleanup() like the others.
+   */
+  async startDaemonWith(configFile: string, logFile: string, env: Record<string, string> = {}): Promise<ChildProcess> {
+    const argv = asTestUser(['node', CLI, '--config', configFile, 'daemon']);
+    const read = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '');
+    const before = (read().match(/daemon: watching/g) ?? []).length;
+    const out = fs.openSync(logFile, 'a');
     const d = spawn(argv[0]!, argv.slice(1), { env: testUserEnv(env), stdio: ['ignore', out, out] });
     this.daemons.push(d);
     fs.closeSync(out);
     // Ready once it says it is watching; a daemon that dies at start fails the test with its log.
     for (let i = 0; i < 600; i++) {
-      if ((this.log().match(/daemon: watching/g) ?? []).length > before) return;
-      if (exited(d)) throw new Error(`daemon exited at start:\n${this.log()}`);
+      if ((read().match(/daemon: watching/g) ?? []).length > before) return d;
+      if (exited(d)) throw new Error(`daemon exited at start:\n${read()}`);
       await sleep(100);
     }
-    throw new Error(`daemon did not start:\n${this.log()}`);
+    throw new Error(`daemon did not start:\n${read()}`);
   }
 
   /** Send the running daemon a signal (SIGHUP: reload). */

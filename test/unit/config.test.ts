@@ -51,7 +51,7 @@ function expectProblem(text: string, line: number, key: string | null, what: str
 
 const POCKET_KEYS = 'suite, acl, acl_command, allow_backtracking, sandbox, deb_build_options, notify';
 const TOP_KEYS =
-  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, builder, daemon, archive, cache, limits, signing, hooks, mail, ssh, web, groups, admins, pockets, repo_defaults, repos, auto_build';
+  'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, work_dir, builder, daemon, archive, cache, limits, signing, hooks, mail, ssh, web, groups, admins, pockets, repo_defaults, repos, auto_build';
 const ACL_ALLOWED = '"*", "group:NAME" or a principal name matching [a-z_][a-z0-9_.-]{0,31}';
 const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILyTfLNksivK6GNQN84LyQicOGAh0yiPF8rjqHPRDUxn alice@laptop';
 const BOB_KEY =
@@ -159,9 +159,10 @@ describe('defaults', () => {
       queue_dir: path.join(here, 'queue'),
       repos_dir: path.join(here, 'var', 'repos'),
       cache_dir: path.join(here, 'var', 'cache'),
+      work_dir: path.join(here, 'var', 'work'),
       hooks_dir: path.join(here, 'hooks'),
       builder: { id: 'https://pocketbuild.invalid/builder' },
-      daemon: { slots: machineSlots(4096), rescan_seconds: 5, claim_stale_seconds: 30 },
+      daemon: { slots: machineSlots(4096), rescan_seconds: 5, claim_stale_seconds: 30, publish: true },
       archive: {
         mirror: 'http://deb.debian.org/debian',
         suite: 'bookworm',
@@ -221,7 +222,7 @@ describe('defaults', () => {
       lines('daemon:', '  slots: 3', 'limits:', '  memory_mb: 512', 'pockets:', '  dev: {suite: dev}'),
     );
     const cfg = loadConfig(file);
-    expect(cfg.daemon).toEqual({ slots: 3, rescan_seconds: 5, claim_stale_seconds: 30 });
+    expect(cfg.daemon).toEqual({ slots: 3, rescan_seconds: 5, claim_stale_seconds: 30, publish: true });
     expect(cfg.limits).toEqual({
       build_timeout_seconds: 3600,
       memory_mb: 512,
@@ -235,7 +236,12 @@ describe('defaults', () => {
   it('treats an empty section as all defaults', () => {
     const file = write('config.yml', lines('daemon:', 'groups:', 'pockets:', '  dev: {suite: dev, acl:}'));
     const cfg = loadConfig(file);
-    expect(cfg.daemon).toEqual({ slots: machineSlots(4096), rescan_seconds: 5, claim_stale_seconds: 30 });
+    expect(cfg.daemon).toEqual({
+      slots: machineSlots(4096),
+      rescan_seconds: 5,
+      claim_stale_seconds: 30,
+      publish: true,
+    });
     expect(cfg.groups).toEqual({});
     expect(cfg.pockets['dev']?.acl).toEqual([]);
   });
@@ -426,7 +432,7 @@ describe('errors', () => {
       lines(...pockets, 'daemon:', '  slost: 2'),
       5,
       'daemon.slost',
-      'unknown key "daemon.slost" (did you mean "slots"? known: slots, rescan_seconds, claim_stale_seconds)',
+      'unknown key "daemon.slost" (did you mean "slots"? known: slots, rescan_seconds, claim_stale_seconds, publish)',
     );
   });
 

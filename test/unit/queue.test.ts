@@ -70,10 +70,32 @@ describe('DirectoryQueue', () => {
     expect(await q.claim(waiting.id)).toBeNull();
   });
 
+  it('hands a built request back with a marker the next claim of it sees, and drops the marker when it ends', async () => {
+    const r = req('hello');
+    const gone = req('other');
+    q.enqueue(r);
+    const first = (await q.claimNext())!;
+    expect(first.request.id).toBe(r.id);
+    await first.handOff('host-a');
+    expect(q.builtIds()).toEqual(new Set([r.id]));
+    expect(fs.readFileSync(path.join(dir, 'built', r.id), 'utf8')).toBe('host-a\n');
+    // Still queued and claimable (by the publishing daemon), not finished.
+    expect(q.pending().map((x) => x.id)).toEqual([r.id]);
+    const second = (await q.claim(r.id))!;
+    expect(second).not.toBeNull();
+    await second.finish();
+    expect(q.builtIds()).toEqual(new Set());
+    expect(fs.readdirSync(path.join(dir, 'built'))).toEqual([]);
+    // A marker whose request is gone (its end removed the request, then died) is dropped on sight.
+    q.markBuilt(gone.id, 'host-b');
+    expect(q.builtIds()).toEqual(new Set());
+    expect(fs.readdirSync(path.join(dir, 'built'))).toEqual([]);
+  });
+
   it('enqueues atomically: one complete file, no temp file left', () => {
     const r = req('hello');
     q.enqueue(r);
-    expect(fs.readdirSync(dir).sort()).toEqual([`${r.id}.json`, 'cancel', 'quarantine']);
+    expect(fs.readdirSync(dir).sort()).toEqual([`${r.id}.json`, 'built', 'cancel', 'quarantine']);
     expect(q.pending()).toEqual([r]);
   });
 
