@@ -1,10 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { sleep } from './builder.js';
-import { freePort } from './ssh.js';
-import { testUser, testUserEnv, asTestUser } from './env.js';
+import { startSshd } from './ssh.js';
+import { testUser } from './env.js';
 
 /**
  * A directory shared over a real network file system: sshfs (SFTP over a loopback ssh
@@ -33,44 +31,17 @@ export class SharedFileSystem {
     fs.copyFileSync(path.join(this.dir, 'client_key.pub'), path.join(this.dir, 'authorized_keys'));
     const u = testUser();
     for (const f of ['host_key', 'host_key.pub', 'authorized_keys']) fs.chownSync(path.join(this.dir, f), u.uid, u.gid);
-    fs.chmodSync(this.dir, 0o755);
+    fs.chownSync(this.dir, u.uid, u.gid); // sshd (the test user) writes its config, pid and log here
   }
 
   async start(): Promise<void> {
-    this.port = await freePort();
-    const cfg = [
-      `Port ${this.port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${path.join(this.dir, 'host_key')}`,
-      `PidFile ${path.join(this.dir, 'sshd.pid')}`,
+    const { port, proc } = await startSshd(this.dir, [
       `AuthorizedKeysFile ${path.join(this.dir, 'authorized_keys')}`,
-      'UsePAM no',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      `AllowUsers ${testUser().name}`,
-      'StrictModes no',
-      'LogLevel ERROR',
-      'MaxStartups 100:30:200',
       'Subsystem sftp internal-sftp',
       'ForceCommand internal-sftp',
-    ].join('\n');
-    fs.writeFileSync(path.join(this.dir, 'sshd_config'), cfg + '\n');
-    const argv = asTestUser(['/usr/sbin/sshd', '-D', '-e', '-f', path.join(this.dir, 'sshd_config')]);
-    const log = fs.openSync(path.join(this.dir, 'sshd.log'), 'a');
-    this.sshd = spawn(argv[0]!, argv.slice(1), { env: testUserEnv(), stdio: ['ignore', log, log] });
-    fs.closeSync(log);
-    for (let i = 0; i < 100; i++) {
-      const up = await new Promise<boolean>((r) => {
-        const s = net.connect(this.port, '127.0.0.1');
-        s.on('connect', () => {
-          s.destroy();
-          r(true);
-        }).on('error', () => r(false));
-      });
-      if (up) return;
-      await sleep(100);
-    }
-    throw new Error(`sshd did not start: ${fs.readFileSync(path.join(this.dir, 'sshd.log'), 'utf8')}`);
+    ]);
+    this.port = port;
+    this.sshd = proc;
   }
 
   /** Mount the shared directory at `at` (made if missing, owned by the test user). */

@@ -117,44 +117,12 @@ export class OpenSshServer implements SshTarget {
   }
 
   async start(): Promise<void> {
-    this.port = await freePort();
-    const cfg = [
-      `Port ${this.port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${path.join(this.dir, 'host_key')}`,
-      `PidFile ${path.join(this.dir, 'sshd.pid')}`,
+    const { port, proc } = await startSshd(this.dir, [
       `AuthorizedKeysFile ${path.join(this.dir, 'authorized_keys')}`,
-      'UsePAM no',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      `AllowUsers ${testUser().name}`,
-      // Only because the test's files live under /tmp; production keeps them in the service user's ~/.ssh.
-      'StrictModes no',
       'PermitUserEnvironment no',
-      'LogLevel ERROR',
-      'MaxStartups 100:30:200',
-    ].join('\n');
-    runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1"', 'sh', path.join(this.dir, 'sshd_config'), cfg]);
-    const argv = asTestUser(['/usr/sbin/sshd', '-D', '-e', '-f', path.join(this.dir, 'sshd_config')]);
-    const log = fs.openSync(path.join(this.dir, 'sshd.log'), 'a');
-    this.proc = spawn(argv[0]!, argv.slice(1), { env: testUserEnv(), stdio: ['ignore', log, log] });
-    fs.closeSync(log);
-    for (let i = 0; i < 100; i++) {
-      if (
-        await new Promise<boolean>((r) =>
-          net
-            .connect(this.port, '127.0.0.1')
-            .on('connect', function (this: net.Socket) {
-              this.destroy();
-              r(true);
-            })
-            .on('error', () => r(false)),
-        )
-      )
-        return;
-      await sleep(100);
-    }
-    throw new Error(`sshd did not start: ${fs.readFileSync(path.join(this.dir, 'sshd.log'), 'utf8')}`);
+    ]);
+    this.port = port;
+    this.proc = proc;
   }
 
   run(principal: string, command: string, input?: string): SshResult {
@@ -251,3 +219,45 @@ export class EmbeddedServer implements SshTarget {
 }
 
 export { isRoot };
+
+/**
+ * An OpenSSH sshd on a free loopback port, run as the test user from `dir` (which holds its
+ * host_key), with key logins only and `extra` config lines; resolves once it accepts connections.
+ */
+export async function startSshd(dir: string, extra: string[]): Promise<{ port: number; proc: ChildProcess }> {
+  const port = await freePort();
+  const cfg = [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${path.join(dir, 'host_key')}`,
+    `PidFile ${path.join(dir, 'sshd.pid')}`,
+    'UsePAM no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    `AllowUsers ${testUser().name}`,
+    // Only because the test's files live under /tmp; production keeps them in the service user's ~/.ssh.
+    'StrictModes no',
+    'LogLevel ERROR',
+    'MaxStartups 100:30:200',
+    ...extra,
+  ].join('\n');
+  runAs(['sh', '-c', 'printf "%s\\n" "$2" > "$1"', 'sh', path.join(dir, 'sshd_config'), cfg]);
+  const argv = asTestUser(['/usr/sbin/sshd', '-D', '-e', '-f', path.join(dir, 'sshd_config')]);
+  const log = fs.openSync(path.join(dir, 'sshd.log'), 'a');
+  const proc = spawn(argv[0]!, argv.slice(1), { env: testUserEnv(), stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((r) => {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.on('connect', () => {
+        sock.destroy();
+        r(true);
+      });
+      sock.on('error', () => r(false));
+    });
+    if (up) return { port, proc };
+    await sleep(100);
+  }
+  proc.kill();
+  throw new Error(`sshd did not start: ${fs.readFileSync(path.join(dir, 'sshd.log'), 'utf8')}`);
+}
