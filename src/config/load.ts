@@ -11,7 +11,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../util/errors.js';
 import { PACKAGE_NAME, POCKET_NAME, PRINCIPAL_NAME } from '../util/names.js';
-import type { Config, RepoAcl } from './types.js';
+import type { Config, PocketConfig, RepoAcl } from './types.js';
 import {
   applyRules,
   configProblem,
@@ -285,6 +285,8 @@ export const CONFIG_SCHEMA: ObjectSchema = {
           kind: 'object',
           fields: {
             suite: { schema: suiteName, required: true },
+            // Default archive.suite, filled in by inheritDefaults (another section's key).
+            distribution: { schema: suiteName },
             acl: { schema: aclList, default: [] },
             acl_command: { schema: { kind: 'path' } },
             allow_backtracking: { schema: { kind: 'boolean' }, default: false },
@@ -366,8 +368,9 @@ export const CONFIG_SCHEMA: ObjectSchema = {
 
 type Checked = Omit<Config, 'file'>;
 /** What the walk gives before `inheritDefaults`: the keys whose defaults live in another section may be absent. */
-type Walked = Omit<Checked, 'ssh' | 'repos' | 'daemon'> & {
+type Walked = Omit<Checked, 'ssh' | 'repos' | 'daemon' | 'pockets'> & {
   daemon: Omit<Checked['daemon'], 'slots'> & { slots?: number };
+  pockets: Record<string, Omit<PocketConfig, 'distribution'> & { distribution?: string }>;
   ssh: Omit<Checked['ssh'], 'host_key'> & { host_key?: string };
   repos: Record<string, Partial<RepoAcl>>;
 };
@@ -384,8 +387,12 @@ function inheritDefaults(cfg: Walked): Checked {
   // One spelling, so consumers append paths without doubling the slash.
   const base_url = cfg.web.base_url?.replace(/\/+$/, '') ?? null;
   const slots = cfg.daemon.slots ?? machineSlots(cfg.limits.memory_mb);
+  const pockets = Object.fromEntries(
+    Object.entries(cfg.pockets).map(([name, p]) => [name, { ...p, distribution: p.distribution ?? cfg.archive.suite }]),
+  );
   return {
     ...cfg,
+    pockets,
     daemon: { ...cfg.daemon, slots },
     ssh: { ...cfg.ssh, host_key },
     web: { ...cfg.web, base_url },

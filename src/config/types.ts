@@ -7,6 +7,12 @@
 export interface PocketConfig {
   name: string;
   suite: string;
+  /**
+   * The Debian release the pocket builds for (bookworm, trixie...): its base image and
+   * build-dependencies come from it. Default archive.suite. A version is published for one
+   * release only (docs/releases.md).
+   */
+  distribution: string;
   /** `*`, `group:NAME` or principal names; empty means nobody. */
   acl: string[];
   /** Absolute path of an executable that prints the principals allowed for the pocket given as its argument. */

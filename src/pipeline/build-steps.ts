@@ -12,7 +12,7 @@ import { makeStatement, signStatement } from '../record/provenance.js';
 import { provenanceDigest, provenancePath } from '../record/provenance-file.js';
 import { ensureBaseImage } from '../steps/base-image.js';
 import { buildInSandbox, buildProfiles } from '../steps/build-in-sandbox.js';
-import { fetchBuildDeps, writeFlatIndex } from '../steps/build-deps.js';
+import { aptCacheDir, fetchBuildDeps, writeFlatIndex } from '../steps/build-deps.js';
 import {
   depsLayerKey,
   LayerInUse,
@@ -59,11 +59,11 @@ export async function exportStep(s: BuildState): Promise<void> {
 export async function baseStep(s: BuildState, env: BuildEnvironment): Promise<void> {
   s.base = await ensureBaseImage({
     cacheDir: path.join(env.config.cache_dir, 'base'),
-    suite: env.config.archive.suite,
+    suite: s.pocket.distribution,
     mirror: env.config.archive.mirror,
     log: s.log,
   });
-  s.log.write(`base: ${env.config.archive.suite}, sha256 ${s.base.digest}\n`);
+  s.log.write(`base: ${s.pocket.distribution}, sha256 ${s.base.digest}\n`);
 }
 
 export async function depsStep(s: BuildState, env: BuildEnvironment): Promise<void> {
@@ -77,11 +77,11 @@ export async function depsStep(s: BuildState, env: BuildEnvironment): Promise<vo
   const resolved = await fetchBuildDeps({
     baseRoot: s.base!.root,
     sourceDir: path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`),
-    cacheDir: path.join(env.config.cache_dir, 'apt'),
+    cacheDir: aptCacheDir(env.config, s.pocket.distribution),
     sources: [
       {
         uri: env.config.archive.mirror,
-        suite: env.config.archive.suite,
+        suite: s.pocket.distribution,
         components: env.config.archive.components,
         signedBy: path.join(s.base!.root, 'usr/share/keyrings/debian-archive-keyring.gpg'),
       },
@@ -193,7 +193,7 @@ export async function provenanceStep(s: BuildState, env: BuildEnvironment): Prom
     debBuildOptions: s.buildEnv!.DEB_BUILD_OPTIONS,
     debBuildProfiles: s.buildEnv!.DEB_BUILD_PROFILES ?? '',
     baseDigest: s.base!.digest,
-    baseSuite: config.archive.suite,
+    baseSuite: s.pocket.distribution,
     deps: s.deps!.map(({ name, version, arch, sha256 }) => ({ name, version, arch, sha256 })),
     outputs: s.outputs!.files,
     builderId: config.builder.id,

@@ -10,6 +10,7 @@ import { BuildFailed, NotFoundError, PocketbuildError } from '../util/errors.js'
 import { identifySource } from '../steps/source-package.js';
 import { ensureBaseImage, removeTree } from '../steps/base-image.js';
 import { gatherPinnedDebs } from '../steps/pinned-deps.js';
+import { aptCacheDir } from '../steps/build-deps.js';
 import type { BuildState, BuildStep } from './build-state.js';
 import { buildStep, checkStep, exportStep } from './build-steps.js';
 import { runSteps } from './run-steps.js';
@@ -95,7 +96,7 @@ export async function rebuild(
       run: async () => {
         s.base = await ensureBaseImage({
           cacheDir: path.join(config.cache_dir, 'base'),
-          suite: config.archive.suite,
+          suite: s.pocket.distribution,
           mirror: config.archive.mirror,
           log: s.log,
         });
@@ -112,7 +113,7 @@ export async function rebuild(
       name: 'deps',
       run: async () => {
         s.deps = await gatherPinnedDebs(result.build_deps!, {
-          archives: path.join(config.cache_dir, 'apt', 'archives'),
+          archives: path.join(aptCacheDir(config, s.pocket.distribution), 'archives'),
           pool: path.join(deps.repo.dir, 'pool'),
           destDir: path.join(s.work, 'debs'),
         });

@@ -47,6 +47,7 @@ export async function validateRequest(i: ValidateInput): Promise<SourceIdentity>
   const source = await identifySource(i.gitdir, req.commit, req.package);
   const version = source.changelog.version;
   log.write(`source: ${source.changelog.source} ${version}, ${source.format}, commit ${req.commit}\n`);
+  await refuseVersionOfOtherRelease(i, pocket, source);
   if (pocket.allow_backtracking) {
     log.write(`policy: pocket ${pocket.name} allows backtracking; ancestry and version order are not enforced\n`);
     return source;
@@ -71,4 +72,24 @@ export async function validateRequest(i: ValidateInput): Promise<SourceIdentity>
     `policy: fast-forward from ${branch ? shortOid(branch) : '(no branch yet)'}; ${version} > ${published ?? '(nothing published)'}\n`,
   );
   return source;
+}
+
+/**
+ * The pool keeps one file per name for all suites, so a version built for one Debian release
+ * cannot also be published for another: its files would have the same names and other
+ * contents. As with Debian's backports, a build for another release needs its own version.
+ */
+async function refuseVersionOfOtherRelease(i: ValidateInput, pocket: PocketConfig, source: SourceIdentity) {
+  const { version, source: name } = source.changelog;
+  const others = Object.values(i.config.pockets).filter((p) => p.distribution !== pocket.distribution);
+  if (!others.length) return;
+  for (const other of others) {
+    if ((await i.publishedVersion(other.suite, name)) !== version) continue;
+    throw new Refused(
+      'VersionOfOtherRelease',
+      `${name} ${version} is already published for ${other.distribution} by pocket ${other.name}, and a version is published for one Debian release only; give the ${pocket.distribution} build a version of its own, as Debian's backports do (${version}~${pocket.distribution}1, say).`,
+      { pocket: other.name, distribution: other.distribution, version },
+    );
+  }
+  i.log.write(`policy: ${name} ${version} is published for no release other than ${pocket.distribution}\n`);
 }

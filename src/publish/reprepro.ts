@@ -77,7 +77,8 @@ export class AptRepository {
         'Components: main',
         // Installer components (udebs) of a source go to main/debian-installer, as in Debian.
         'UDebComponents: main',
-        `Description: pocketbuild pocket ${p.name}`,
+        // The codename stays the pocket's suite: reprepro needs it unique, and pockets share releases.
+        `Description: pocketbuild pocket ${p.name}, built for Debian ${p.distribution}`,
         `SignWith: ! ${HOOK_NAME}`,
       ].join('\n'),
     );

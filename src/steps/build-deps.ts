@@ -11,6 +11,15 @@ import { writePrivateAptConfig, type AptSource } from '../debian/private-apt.js'
 
 export type { AptSource };
 
+/**
+ * The apt cache of one Debian release, `<cache_dir>/apt/<distribution>`: its mirror lists,
+ * downloaded .debs and resolutions. One per release, so pockets of two releases never make each
+ * other fetch the mirror's lists again.
+ */
+export function aptCacheDir(config: { cache_dir: string }, distribution: string): string {
+  return path.join(config.cache_dir, 'apt', distribution);
+}
+
 export interface FetchBuildDepsOptions {
   /** The unpacked base: its dpkg status says what is installed already. */
   baseRoot: string;

@@ -176,6 +176,13 @@ export const OUTCOMES = {
     blame: 'requester',
     summary: "The commit does not descend from the pocket's branch, and the pocket does not allow backtracking.",
   },
+  VersionOfOtherRelease: {
+    status: 'denied',
+    exit: ExitCode.failure,
+    http: 409,
+    blame: 'requester',
+    summary: 'The version is already published for another Debian release; each release needs its own version.',
+  },
   VersionNotNewer: {
     status: 'denied',
     exit: ExitCode.failure,

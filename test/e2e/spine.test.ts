@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { aptInRoot } from '../helpers/apt-in-root.js';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
 import { importHello } from '../helpers/hello.js';
-import { CLI, PROJECT, runAs, sharedCacheDir, tempDirForTestUser } from '../helpers/env.js';
+import { CLI, runAs, tempDirForTestUser } from '../helpers/env.js';
 import { hostArch } from '../../src/util/host-arch.js';
 
 /**
@@ -53,30 +54,12 @@ describe('from a queued request to a signed APT repository', () => {
     expect(b.published('stable')).toEqual(['hello 2.10-3', 'pb-native 1.0']);
 
     // A fresh root that trusts only the repository's key installs hello and runs it.
-    const script = [
-      'set -e',
-      'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*',
-      'printf "Types: deb\\nURIs: file:/repo\\nSuites: stable\\nComponents: main\\nSigned-By: /etc/apt/keyrings/pocketbuild.gpg\\n" > /etc/apt/sources.list.d/pocketbuild.sources',
-      'apt-get -q update',
+    const r = aptInRoot('bookworm', b.aptDir(), 'stable', [
       'apt-get -q -y install hello pb-native',
       'echo "GREETING: $(hello)"',
       'echo "NATIVE: $(pb-native)"',
-    ].join('\n');
-    const r = runAs(
-      [
-        'node',
-        path.join(PROJECT, 'test/helpers/sandbox-run.mjs'),
-        JSON.stringify({
-          base: path.join(sharedCacheDir(), 'base', `bookworm-${hostArch()}`, 'root'),
-          binds: [
-            { host: b.aptDir(), inside: '/repo' },
-            { host: path.join(b.aptDir(), 'key.gpg'), inside: '/etc/apt/keyrings/pocketbuild.gpg' },
-          ],
-          script,
-        }),
-      ],
-      { timeoutMs: 600_000 },
-    );
+    ]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('GREETING: Hello, world!');
     expect(r.stdout).toContain('NATIVE: hello from pb-native 1.0');
   });

@@ -90,6 +90,7 @@ export async function makePublishedRepo(
   const pockets: PocketConfig[] = suites.map((s) => ({
     name: s,
     suite: s,
+    distribution: 'bookworm',
     acl: ['*'],
     allow_backtracking: true,
     sandbox: 'userns',

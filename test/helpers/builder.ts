@@ -5,6 +5,8 @@ import { CLI, asTestUser, runAs, sharedCacheDir, tempDirForTestUser, testUserEnv
 
 export interface PocketSpec {
   suite?: string;
+  /** The Debian release the pocket builds for; unset: archive.suite's default. */
+  distribution?: string;
   acl?: string[];
   allow_backtracking?: boolean;
   sandbox?: 'userns' | 'vm';
@@ -59,7 +61,7 @@ export class TestBuilder {
     const pockets = Object.entries(o.pockets)
       .map(
         ([n, p]) =>
-          `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}${p.deb_build_options ? `\n    deb_build_options: ${JSON.stringify(p.deb_build_options)}` : ''}`,
+          `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}${p.deb_build_options ? `\n    deb_build_options: ${JSON.stringify(p.deb_build_options)}` : ''}${p.distribution ? `\n    distribution: ${p.distribution}` : ''}`,
       )
       .join('\n');
     const yaml = [

@@ -187,6 +187,7 @@ describe('a repository made before the signing hook', () => {
       const pocket = {
         name: 'stable',
         suite: 'stable',
+        distribution: 'bookworm',
         acl: [],
         allow_backtracking: false,
         sandbox: 'userns' as const,

@@ -49,7 +49,7 @@ function expectProblem(text: string, line: number, key: string | null, what: str
   expect(err.exitCode).toBe(ExitCode.config);
 }
 
-const POCKET_KEYS = 'suite, acl, acl_command, allow_backtracking, sandbox, deb_build_options, notify';
+const POCKET_KEYS = 'suite, distribution, acl, acl_command, allow_backtracking, sandbox, deb_build_options, notify';
 const TOP_KEYS =
   'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, work_dir, builder, daemon, archive, cache, limits, signing, hooks, mail, ssh, web, groups, admins, pockets, repo_defaults, repos, auto_build';
 const ACL_ALLOWED = '"*", "group:NAME" or a principal name matching [a-z_][a-z0-9_.-]{0,31}';
@@ -78,6 +78,7 @@ describe('config.example.yml', () => {
         allow_backtracking: false,
         sandbox: 'userns',
         deb_build_options: '',
+        distribution: 'bookworm',
         notify: [],
       },
       dev: {
@@ -87,6 +88,7 @@ describe('config.example.yml', () => {
         allow_backtracking: true,
         sandbox: 'userns',
         deb_build_options: '',
+        distribution: 'bookworm',
         notify: [],
       },
     });
@@ -207,6 +209,7 @@ describe('defaults', () => {
           allow_backtracking: false,
           sandbox: 'userns',
           deb_build_options: '',
+          distribution: 'bookworm',
           notify: [],
         },
       },
@@ -300,6 +303,7 @@ describe('defaults', () => {
       allow_backtracking: false,
       sandbox: 'vm',
       deb_build_options: 'nocheck',
+      distribution: 'bookworm',
       notify: ['builds@example.org'],
     });
   });
