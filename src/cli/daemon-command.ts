@@ -64,6 +64,7 @@ export async function startDaemon(config: Config): Promise<{ stop: () => Promise
     work: worker.work,
     onQueued: worker.onQueued,
     publishes: config.daemon.publish,
+    dependencies: worker.dependencies,
     log: say,
   });
   // Before any build: a lease left by this host's daemon that died would keep a layer forever.

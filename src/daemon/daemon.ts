@@ -22,8 +22,19 @@ export interface DaemonOptions {
    * @defaultValue true
    */
   publishes?: boolean;
+  /**
+   * For a request of a batch (one with `after`): may it build now, must it wait (dep-wait), or
+   * did a request it waits for fail (then it is ended at once, outside the slots, unbuilt).
+   */
+  dependencies?: (
+    req: Request,
+    pending: ReadonlySet<string>,
+  ) => { kind: 'ready' | 'wait' } | { kind: 'failed'; reason: string };
   log: (line: string) => void;
 }
+
+/** The reason a request is ended unbuilt when a request of its batch it waits for failed. */
+export class DependencyFailed extends Error {}
 
 /** The reason a running build is aborted when someone cancels it. */
 export class CancelRequested extends Error {
@@ -48,6 +59,7 @@ export class Daemon {
   private readonly slots: number;
   private readonly rescanMs: number;
   private readonly publishes: boolean;
+  private readonly dependencies: DaemonOptions['dependencies'];
   private readonly work: DaemonOptions['work'];
   private readonly log: (line: string) => void;
   private readonly onQueued?: (req: Request) => void;
@@ -68,6 +80,7 @@ export class Daemon {
     this.slots = o.slots ?? 1;
     this.rescanMs = o.rescanMs ?? 5000;
     this.publishes = o.publishes ?? true;
+    this.dependencies = o.dependencies;
     if (!Number.isInteger(this.slots) || this.slots < 1) throw new Error('slots must be a positive integer');
     if (!(this.rescanMs > 0)) throw new Error('rescanMs must be greater than 0');
     this.work = o.work;
@@ -141,6 +154,7 @@ export class Daemon {
         }
       }
     }
+    const waiting = await this.settleDependencies();
     const built = this.queue.builtIds();
     for (const id of this.publishes ? built : []) {
       if (this.running.has(id) || this.closing) continue;
@@ -148,7 +162,9 @@ export class Daemon {
       if (claim) this.launch(claim, undefined, false);
     }
     while (!this.closing && this.busySlots() < this.slots) {
-      const claim = await this.queue.claimNext((r) => !this.running.has(r.id) && !built.has(r.id));
+      const claim = await this.queue.claimNext(
+        (r) => !this.running.has(r.id) && !built.has(r.id) && !waiting.has(r.id),
+      );
       if (!claim) return;
       if (this.closing) {
         await claim.release();
@@ -158,6 +174,27 @@ export class Daemon {
     }
   }
 
+  /**
+   * Requests of a batch that must wait for another (skipped by the slots for now); one whose
+   * dependency failed is claimed and ended at once, unbuilt, outside the slots.
+   */
+  private async settleDependencies(): Promise<Set<string>> {
+    const waiting = new Set<string>();
+    if (!this.dependencies) return waiting;
+    const pending = this.queue.pending();
+    const ids = new Set(pending.map((r) => r.id));
+    for (const r of pending) {
+      if (!r.after?.length || this.running.has(r.id)) continue;
+      const state = this.dependencies(r, ids);
+      if (state.kind === 'wait') waiting.add(r.id);
+      if (state.kind !== 'failed' || this.closing) continue;
+      waiting.add(r.id);
+      const claim = await this.queue.claim(r.id);
+      if (claim) this.launch(claim, new DependencyFailed(state.reason), false);
+    }
+    return waiting;
+  }
+
   private busySlots(): number {
     let n = 0;
     for (const r of this.running.values()) if (r.inSlot) n++;
@@ -165,7 +202,7 @@ export class Daemon {
   }
 
   /** Hand a claim to `work`; `cancelled` starts it already aborted, so it ends without building. */
-  private launch(claim: Claim, cancelled?: CancelRequested, inSlot = true): void {
+  private launch(claim: Claim, cancelled?: CancelRequested | DependencyFailed, inSlot = true): void {
     const abort = new AbortController();
     if (cancelled) abort.abort(cancelled);
     claim.lost.addEventListener('abort', () => abort.abort(claim.lost.reason), { once: true });

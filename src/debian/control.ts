@@ -116,3 +116,25 @@ export function sourceFormat(text: string | undefined): SourceFormat {
     { format: first, supported: ['3.0 (quilt)', '3.0 (native)', '1.0'] },
   );
 }
+
+/** What a source package's debian/control says about the batch order: the binaries it builds, the packages its build needs. */
+export interface SourceRelations {
+  binaries: string[];
+  /** Package names of Build-Depends, Build-Depends-Arch and Build-Depends-Indep, every alternative. */
+  buildDepends: string[];
+}
+
+/** Read the binaries and build-dependency names of a debian/control (its text, as deb822). */
+export function sourceRelations(controlText: string): SourceRelations {
+  const [source, ...binaries] = parseDeb822(controlText);
+  const fields = ['build-depends', 'build-depends-arch', 'build-depends-indep'];
+  const buildDepends = fields
+    .flatMap((f) => (source?.get(f) ?? '').split(/[,|]/))
+    // "libfoo-dev:native (>= 2) [amd64] <!nocheck>" names libfoo-dev.
+    .map((d) => d.trim().split(/[\s:([<]/)[0]!)
+    .filter(Boolean);
+  return {
+    binaries: binaries.map((b) => b.get('package')).filter((p): p is string => !!p),
+    buildDepends: [...new Set(buildDepends)],
+  };
+}

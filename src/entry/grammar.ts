@@ -15,7 +15,15 @@ import { UsageError } from '../util/errors.js';
 import { editDistance } from '../util/edit-distance.js';
 
 export type Command =
-  | { verb: 'submit'; pocket: string; package: string; commit: string; json: boolean }
+  | {
+      verb: 'submit';
+      pocket: string;
+      package: string;
+      commit: string;
+      json: boolean;
+      /** `submit POCKET PKG@COMMIT PKG@COMMIT…`: one batch, every item (package and commit are the first's). */
+      batch?: Array<{ package: string; commit: string }>;
+    }
   | { verb: 'status'; id?: string; json: boolean }
   | { verb: 'queue'; json: boolean }
   | { verb: 'history'; package?: string; json: boolean }
@@ -69,7 +77,7 @@ const SPECS: Record<PlainVerb, Spec> = {
     required: 3,
     json: true,
     follow: false,
-    what: 'queue a build of COMMIT (hex id or prefix, branch or tag); prints the request id',
+    what: 'queue a build of COMMIT (id, branch, tag); prints its id. PKG@COMMIT...: a batch',
   },
   status: {
     slots: ['ID'],
@@ -316,6 +324,8 @@ export function parseCommand(raw: string): Command {
     refuse('bad-option', `unknown option ${show(f)} for ${verb}; usage: ${usage(verb)}`, { verb });
   }
 
+  if (verb === 'submit' && args.length >= 2 && args.slice(1).every((a) => a.includes('@')))
+    return parseBatch(args, json);
   if (args.length < spec.required || args.length > spec.slots.length) {
     const got = args.length === 1 ? '1 argument' : `${args.length} arguments`;
     refuse('wrong-arguments', `usage: ${usage(verb)} (got ${got})`, { verb, count: args.length });
@@ -394,4 +404,33 @@ function parseGit(verb: GitVerb, rest: string[]): Command {
     });
   const pkg = checkSlot(verb, 'PACKAGE', name.slice(0, -'.git'.length), ' in the repository path');
   return { verb, package: pkg };
+}
+
+/** The most requests one batch may hold (the line's length bounds it anyway). */
+export const MAX_BATCH = 20;
+
+/** `submit POCKET PKG@COMMIT PKG@COMMIT…`: each package once. */
+function parseBatch(args: string[], json: boolean): Command {
+  const pocket = checkSlot('submit', 'POCKET', args[0]!);
+  const items = args.slice(1).map((a) => {
+    const at = a.indexOf('@');
+    if (at <= 0 || at === a.length - 1)
+      refuse('bad-field', `${show(a)} is not PACKAGE@COMMIT; usage: submit POCKET PKG@COMMIT PKG@COMMIT...`, {
+        field: 'batch',
+        verb: 'submit',
+      });
+    return {
+      package: checkSlot('submit', 'PACKAGE', a.slice(0, at), ' in a batch'),
+      commit: checkSlot('submit', 'COMMIT', a.slice(at + 1), ' in a batch'),
+    };
+  });
+  if (items.length > MAX_BATCH)
+    refuse('wrong-arguments', `a batch holds at most ${MAX_BATCH} requests (got ${items.length})`, { verb: 'submit' });
+  const twice = items.find((x, i) => items.findIndex((y) => y.package === x.package) !== i);
+  if (twice)
+    refuse('bad-field', `package ${twice.package} is in the batch twice; a batch builds each package once`, {
+      field: 'batch',
+      verb: 'submit',
+    });
+  return { verb: 'submit', pocket, package: items[0]!.package, commit: items[0]!.commit, json, batch: items };
 }

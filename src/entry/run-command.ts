@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import { buildUrl, type Config } from '../config/types.js';
 import { parseCommand, verbHelp, VERBS_HELP, type Command } from './grammar.js';
 import type { SessionIO, Transport } from './session-io.js';
-import { submit } from './submit.js';
+import { submitBatch } from './submit.js';
+import type { Request } from '../queue/request.js';
 import { buildStatus, collectStatus, type StatusRow } from '../record/status-view.js';
 import { formatRows, statusReport } from './format.js';
 import { followLog } from './follow-log.js';
@@ -140,30 +141,35 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, subm
     case 'submit': {
       if (!local) await requireRight(config, principal, { kind: 'build', pocket: cmd.pocket });
       // Logged before it is queued: a request the audit log cannot take is not queued.
-      const req = await submit(
-        config,
-        { pocket: cmd.pocket, package: cmd.package, commit: cmd.commit, principal, origin: base.origin },
-        async (r) => {
-          await audit.append({
-            type: 'request.accepted',
-            actor: principal,
-            build: r.id,
-            data: {
-              ...base,
-              verb: 'submit',
-              pocket: r.pocket,
-              package: r.package,
-              commit: r.commit,
-            },
-          });
-          submitted.accepted = r.id;
-        },
-      );
-      print(cmd.json, req, `${req.id}\n`);
-      // stdout stays the id alone, for scripts; people get the page to watch.
-      const url = buildUrl(config, req.id);
-      if (url && !cmd.json) io.stderr.write(`pocketbuild: follow it at ${url}\n`);
-      return { code: ExitCode.ok, build: req.id, audited: true };
+      const accept = async (r: Request) => {
+        await audit.append({
+          type: 'request.accepted',
+          actor: principal,
+          build: r.id,
+          data: {
+            ...base,
+            verb: 'submit',
+            pocket: r.pocket,
+            package: r.package,
+            commit: r.commit,
+            ...(r.after ? { after_builds: r.after } : {}),
+          },
+        });
+        submitted.accepted = r.id;
+      };
+      const items = cmd.batch ?? [{ package: cmd.package, commit: cmd.commit }];
+      const reqs = await submitBatch(config, { pocket: cmd.pocket, items, principal, origin: base.origin }, accept);
+      if (cmd.batch) {
+        // One line per request, in the order they build: "ID PACKAGE [after ID...]".
+        const line = (r: Request) => `${r.id} ${r.package}${r.after ? ` after ${r.after.join(' ')}` : ''}\n`;
+        print(cmd.json, reqs, reqs.map(line).join(''));
+      } else print(cmd.json, reqs[0], `${reqs[0]!.id}\n`);
+      // stdout stays the ids alone, for scripts; people get the page to watch.
+      for (const r of reqs) {
+        const url = buildUrl(config, r.id);
+        if (url && !cmd.json) io.stderr.write(`pocketbuild: follow ${cmd.batch ? r.package : 'it'} at ${url}\n`);
+      }
+      return { code: ExitCode.ok, build: reqs.at(-1)!.id, audited: true };
     }
     case 'status': {
       const report = await statusReport(config, cmd.id);

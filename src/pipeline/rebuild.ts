@@ -113,7 +113,11 @@ export async function rebuild(
       name: 'deps',
       run: async () => {
         s.deps = await gatherPinnedDebs(result.build_deps!, {
-          archives: path.join(aptCacheDir(config, s.pocket.distribution), 'archives'),
+          // The release's apt cache, and where a cache made before apt caches were per release kept them.
+          archives: [
+            path.join(aptCacheDir(config, s.pocket.distribution), 'archives'),
+            path.join(config.cache_dir, 'apt', 'archives'),
+          ],
           pool: path.join(deps.repo.dir, 'pool'),
           destDir: path.join(s.work, 'debs'),
         });

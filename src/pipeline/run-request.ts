@@ -10,7 +10,8 @@ import type { Claim } from '../queue/directory-queue.js';
 import { BuildRecord, type BuildResult } from '../record/build-record.js';
 import { fireHooks } from '../notify/build-hooks.js';
 import { AptRepository } from '../publish/reprepro.js';
-import { CancelRequested, ShuttingDown } from '../daemon/daemon.js';
+import { CancelRequested, DependencyFailed, ShuttingDown } from '../daemon/daemon.js';
+import { dependencyState } from '../record/batch-deps.js';
 import { HANDED_OFF, runBuild } from './run-build.js';
 import type { AuditLog } from '../record/audit-log.js';
 import { CappedLog } from '../record/capped-log.js';
@@ -51,6 +52,11 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
 
   /** Runs the build, or says why none runs; null when the daemon is stopping and the request stays queued. */
   const runOrSayWhy = async (config: Config, req: Request, record: BuildRecord, log: Writable, signal: AbortSignal) => {
+    if (signal.reason instanceof DependencyFailed) {
+      log.write(`not built: ${signal.reason.message}\n`);
+      const code = 'DependencyFailed';
+      return endedWithoutBuild(req, 'failed', code, signal.reason.message);
+    }
     if (signal.reason instanceof CancelRequested) {
       log.write(`cancelled by ${signal.reason.by} before it started\n`);
       return endedWithoutBuild(
@@ -171,5 +177,7 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
       await endLog();
     }
   };
-  return { work, onQueued };
+  /** Whether a request of a batch may build now (see Daemon's `dependencies`). */
+  const dependencies = (req: Request, pending: ReadonlySet<string>) => dependencyState(live.state_dir, req, pending);
+  return { work, onQueued, dependencies };
 }

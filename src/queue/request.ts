@@ -24,6 +24,11 @@ export interface Request {
   origin: Origin;
   /** RFC 3339 UTC. */
   time: string;
+  /**
+   * Requests of the same batch whose publication this one waits for (dep-wait): they build a
+   * binary its Build-Depends names. Absent for a request submitted alone.
+   */
+  after?: string[];
 }
 
 /** What names a request wherever it is shown or recorded (results, status rows, hook events). */
@@ -116,7 +121,7 @@ export function parseRequest(text: string): Request {
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InvalidRequest('not a JSON object');
   const r = o as Record<string, unknown>;
-  const known = ['v', 'id', 'pocket', 'package', 'commit', 'commit_spec', 'principal', 'origin', 'time'];
+  const known = ['v', 'id', 'pocket', 'package', 'commit', 'commit_spec', 'principal', 'origin', 'time', 'after'];
   for (const k of Object.keys(r)) if (!known.includes(k)) throw new InvalidRequest(`unknown field "${k}"`);
   if (r.v !== 1) throw new InvalidRequest(`unsupported request version ${JSON.stringify(r.v)}`);
   const str = (k: string): string => {
@@ -127,6 +132,12 @@ export function parseRequest(text: string): Request {
   if (origin !== 'cli' && origin !== 'ssh' && origin !== 'push') throw new InvalidRequest(`unknown origin "${origin}"`);
   const time = str('time');
   if (Number.isNaN(Date.parse(time))) throw new InvalidRequest(`field "time" is not a date: ${time}`);
+  let after: string[] | undefined;
+  if (r.after !== undefined) {
+    if (!Array.isArray(r.after) || r.after.some((x) => typeof x !== 'string'))
+      throw new InvalidRequest('field "after" must be a list of request ids');
+    after = (r.after as string[]).map((x) => checkField('id', x));
+  }
   return {
     v: 1,
     id: checkField('id', str('id')),
@@ -137,6 +148,7 @@ export function parseRequest(text: string): Request {
     principal: checkField('principal', str('principal')),
     origin,
     time,
+    ...(after ? { after } : {}),
   };
 }
 

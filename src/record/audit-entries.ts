@@ -37,6 +37,8 @@ export interface RequestAccepted extends RequestFields {
   state?: 'queued' | 'running';
   /** git-upload-pack and git-receive-pack: git's exit code. */
   git_exit?: number;
+  /** A request of a batch: the requests whose publication it waits for (dep-wait). */
+  after_builds?: string[];
 }
 
 export interface RequestRefused extends RequestFields {
@@ -193,6 +195,7 @@ export const AUDIT_ENTRIES: { readonly [T in AuditType]: TypeDoc<T> } = {
       ...REQUEST_FIELDS,
       state: optional('`queued` or `running`: where the cancelled request was (cancel)'),
       git_exit: optional("git's exit code (git-upload-pack, git-receive-pack)"),
+      after_builds: optional('a request of a batch: the ids of the requests whose publication it waits for'),
     },
   },
   'request.refused': {

@@ -4,6 +4,7 @@ import { BuildRecord, type BuildResult, type Status } from './build-record.js';
 import { BuildIndex, type IndexedBuild } from './build-index.js';
 import type { Request, RequestKey } from '../queue/request.js';
 import type { OutcomeCode } from '../util/outcomes.js';
+import { dependencyState } from './batch-deps.js';
 
 export interface StatusRow extends RequestKey, Pick<Request, 'time'> {
   status: Status;
@@ -17,7 +18,12 @@ export interface StatusRow extends RequestKey, Pick<Request, 'time'> {
 export async function activeRequests(config: Config): Promise<StatusRow[]> {
   const queue = DirectoryQueue.forConfig(config);
   const active: StatusRow[] = [];
-  for (const r of queue.pending()) active.push(row(r, (await queue.isClaimed(r.id)) ? 'running' : 'queued'));
+  const pending = queue.pending();
+  const ids = new Set(pending.map((r) => r.id));
+  for (const r of pending) {
+    if (await queue.isClaimed(r.id)) active.push(row(r, 'running'));
+    else active.push(waiting(config, r, ids));
+  }
   return active;
 }
 
@@ -42,8 +48,16 @@ export async function buildStatus(
   const queue = DirectoryQueue.forConfig(config);
   const req = rec.request() ?? queue.pending().find((r) => r.id === id) ?? null;
   if (!req) return null;
-  const status: Status = res ? res.status : (await queue.isClaimed(id)) ? 'running' : 'queued';
-  return { row: row(req, status, res ?? undefined), result: res, logFile: rec.logFile };
+  if (res) return { row: row(req, res.status, res), result: res, logFile: rec.logFile };
+  if (await queue.isClaimed(id)) return { row: row(req, 'running'), result: null, logFile: rec.logFile };
+  const pending = queue.pending();
+  return { row: waiting(config, req, new Set(pending.map((r) => r.id))), result: null, logFile: rec.logFile };
+}
+
+/** A request not claimed yet: `queued`, or `dep-wait` with what it waits for as its reason. */
+function waiting(config: Config, r: Request, pending: ReadonlySet<string>): StatusRow {
+  const deps = dependencyState(config.state_dir, r, pending);
+  return deps.kind === 'wait' ? row(r, 'dep-wait', { reason: deps.reason }) : row(r, 'queued');
 }
 
 function row(

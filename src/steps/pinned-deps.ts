@@ -29,7 +29,7 @@ export class PinnedDebMissing extends PocketbuildError {
  */
 export async function gatherPinnedDebs(
   deps: RecordedDeb[],
-  o: { archives: string; pool: string; destDir: string },
+  o: { archives: string[]; pool: string; destDir: string },
 ): Promise<ResolvedDeb[]> {
   fs.mkdirSync(o.destDir, { recursive: true });
   const out: ResolvedDeb[] = [];
@@ -38,8 +38,11 @@ export async function gatherPinnedDebs(
   for (const d of deps) {
     const file = d.file ?? `${d.name}_${d.version.replace(/:/g, '%3a')}_${d.arch}.deb`;
     const matches = async (f: string) => fs.existsSync(f) && (await sha256File(f)) === d.sha256;
-    const cached = path.join(o.archives, file);
-    let found = (await matches(cached)) ? cached : null;
+    let found: string | null = null;
+    for (const dir of o.archives) {
+      const cached = path.join(dir, file);
+      if (!found && (await matches(cached))) found = cached;
+    }
     if (!found) {
       pool ??= poolDebs(o.pool);
       for (const c of pool.get(d.name) ?? []) {
@@ -49,7 +52,7 @@ export async function gatherPinnedDebs(
         }
       }
     }
-    if (!found) throw new PinnedDebMissing(d, [o.archives, o.pool]);
+    if (!found) throw new PinnedDebMissing(d, [...o.archives, o.pool]);
     fs.copyFileSync(found, path.join(o.destDir, file));
     out.push({ name: d.name, version: d.version, arch: d.arch, file, sha256: d.sha256, uri: `file:${found}` });
   }

@@ -2,7 +2,8 @@
 export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled', 'timeout', 'denied'] as const;
 export type FinalStatus = (typeof FINAL_STATUSES)[number];
 /** Where a request is: waiting, building, or how it ended. */
-export type Status = 'queued' | 'running' | FinalStatus;
+/** `dep-wait`: queued, and waiting for a request of its batch to be published. */
+export type Status = 'queued' | 'dep-wait' | 'running' | FinalStatus;
 
 /**
  * The one vocabulary of outcomes: every code a user can see (a PocketbuildError's `code`, a
@@ -110,6 +111,19 @@ export const OUTCOMES = {
     blame: 'requester',
     summary:
       "The principal's keys are listed under ssh.users in the configuration, which only an edit of that file changes.",
+  },
+  BatchCycle: {
+    exit: ExitCode.failure,
+    http: 409,
+    blame: 'requester',
+    summary: 'A batch whose requests build-depend on each other in a circle cannot be ordered; nothing is queued.',
+  },
+  DependencyFailed: {
+    status: 'failed',
+    exit: ExitCode.failure,
+    http: 409,
+    blame: 'requester',
+    summary: 'A request of the same batch that this one build-depends on did not succeed, so this one was not built.',
   },
   AmbiguousRevision: {
     exit: ExitCode.failure,

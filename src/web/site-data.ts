@@ -158,14 +158,18 @@ export class SiteData {
         }
         return { ...r, stage: currentStage(rec.logFile), elapsed_s: Math.max(0, Math.round((now - since) / 1000)) };
       });
-    const waiting = active.filter((r) => r.status === 'queued');
+    const waiting = active.filter((r) => r.status === 'queued' || r.status === 'dep-wait');
     const queued = waiting.map((r, i): WaitingRequest => {
       const before = active.find((a) => a !== r && a.pocket === r.pocket && a.package === r.package && a.id < r.id);
-      const waits_for = before
-        ? `an earlier build of ${r.package} into ${r.pocket} (${before.id})`
-        : running.length >= this.config.daemon.slots
-          ? `a free slot (${running.length} of ${this.config.daemon.slots} busy)`
-          : 'a daemon to take it';
+      // dep-wait: its reason says which request of its batch it waits for.
+      const waits_for =
+        r.status === 'dep-wait' && r.reason
+          ? r.reason.replace(/^waits for /, '')
+          : before
+            ? `an earlier build of ${r.package} into ${r.pocket} (${before.id})`
+            : running.length >= this.config.daemon.slots
+              ? `a free slot (${running.length} of ${this.config.daemon.slots} busy)`
+              : 'a daemon to take it';
       return { ...r, position: i + 1, waits_for };
     });
     return { running, queued, recent: list(this.index, q) };

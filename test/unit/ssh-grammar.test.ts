@@ -74,6 +74,31 @@ const VALID: [string, Command][] = [
   ['help', { verb: 'help' }],
   ['  help  ', { verb: 'help' }],
   ['submit prod hello 3f2a91c', { verb: 'submit', pocket: 'prod', package: 'hello', commit: '3f2a91c', json: false }],
+  [
+    'submit prod hello-prog@main libhello@v2.0 --json',
+    {
+      verb: 'submit',
+      pocket: 'prod',
+      package: 'hello-prog',
+      commit: 'main',
+      json: true,
+      batch: [
+        { package: 'hello-prog', commit: 'main' },
+        { package: 'libhello', commit: 'v2.0' },
+      ],
+    },
+  ],
+  [
+    'submit prod solo@3f2a91c',
+    {
+      verb: 'submit',
+      pocket: 'prod',
+      package: 'solo',
+      commit: '3f2a91c',
+      json: false,
+      batch: [{ package: 'solo', commit: '3f2a91c' }],
+    },
+  ],
   ['submit prod hello main --json', { verb: 'submit', pocket: 'prod', package: 'hello', commit: 'main', json: true }],
   ['submit --json prod hello main', { verb: 'submit', pocket: 'prod', package: 'hello', commit: 'main', json: true }],
   ['submit prod --json hello main', { verb: 'submit', pocket: 'prod', package: 'hello', commit: 'main', json: true }],
@@ -178,6 +203,19 @@ describe('refusal messages', () => {
     expect(message(`log ${ID} --json`)).toBe('log has no --json option; usage: log ID [--follow]');
     expect(message('whoami --json --json')).toBe('option --json is given twice; usage: whoami [--json]');
     expect(message('git-upload-pack --upload-pack=id')).toMatch(/^git-upload-pack takes no options/);
+  });
+
+  it('refuses a batch item that is not PACKAGE@COMMIT, a package twice, and too many', () => {
+    expect(refusal('submit prod ab@main @main').message).toBe(
+      '"@main" is not PACKAGE@COMMIT; usage: submit POCKET PKG@COMMIT PKG@COMMIT...',
+    );
+    expect(refusal('submit prod ab@main ab@dev').message).toBe(
+      'package ab is in the batch twice; a batch builds each package once',
+    );
+    expect(refusal('submit prod ab@main Bad@dev').message).toMatch(/^invalid package "Bad" in a batch: /);
+    expect(refusal('submit prod ab@main cd@x..y').message).toMatch(/^invalid commit "x\.\.y": /);
+    const many = Array.from({ length: 21 }, (_, i) => `p${i}@main`).join(' ');
+    expect(refusal(`submit prod ${many}`).message).toBe('a batch holds at most 20 requests (got 21)');
   });
 
   it('names the field and its rule', () => {
