@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { buildUrl, type Config } from '../config/types.js';
-import type { Request } from '../queue/request.js';
+import { requestKey, type Request } from '../queue/request.js';
 import type { BuildRecord, BuildResult } from '../record/build-record.js';
 import { die, faultArmed } from '../util/fault-point.js';
 import { runHooks, statusAt, type HookEvent } from './hooks.js';
@@ -18,11 +18,7 @@ export function hookVars(
   event?: HookEvent,
 ): Record<string, string> {
   return {
-    id: req.id,
-    pocket: req.pocket,
-    package: req.package,
-    commit: req.commit,
-    principal: req.principal,
+    ...requestKey(req),
     origin: req.origin,
     status: statusAt(event ?? 'started', result),
     version: result?.version ?? '',

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { Config } from '../config/types.js';
-import type { Request } from '../queue/request.js';
+import { requestKey, type Request } from '../queue/request.js';
 import type { AuditLog } from '../record/audit-log.js';
 import type { BuildRecord, BuildResult } from '../record/build-record.js';
 import { BuildIndex } from '../record/build-index.js';
@@ -58,11 +58,7 @@ export function endedWithoutBuild(
   started = new Date().toISOString(),
 ): BuildResult {
   return {
-    id: req.id,
-    pocket: req.pocket,
-    package: req.package,
-    commit: req.commit,
-    principal: req.principal,
+    ...requestKey(req),
     status,
     code,
     reason,

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { configuredPocket } from '../config/types.js';
-import type { Request } from '../queue/request.js';
+import { requestKey, type Request } from '../queue/request.js';
 import type { BuildRecord, BuildResult, FinalStatus, StageTiming } from '../record/build-record.js';
 import { asKnownError, diskFullError, diskIsFull, errorLine } from '../util/errors.js';
 import { outcome } from '../util/outcomes.js';
@@ -110,11 +110,7 @@ export async function runBuild(
     // Built on a builder host: its part of the build is recorded in the journal.
     const built = record.journal().built;
     return {
-      id: req.id,
-      pocket: req.pocket,
-      package: req.package,
-      commit: req.commit,
-      principal: req.principal,
+      ...requestKey(req),
       status,
       started: built?.started ?? started,
       finished: new Date().toISOString(),

@@ -34,6 +34,11 @@ export interface Request {
 /** What names a request wherever it is shown or recorded (results, status rows, hook events). */
 export type RequestKey = Pick<Request, 'id' | 'pocket' | 'package' | 'commit' | 'principal'>;
 
+/** The fields of a request that name it (RequestKey), copied out. */
+export function requestKey(r: RequestKey): RequestKey {
+  return { id: r.id, pocket: r.pocket, package: r.package, commit: r.commit, principal: r.principal };
+}
+
 let lastMs = 0n;
 let lastRandom = 0n;
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Request, RequestKey } from '../queue/request.js';
+import { requestKey, type Request, type RequestKey } from '../queue/request.js';
 import type { OutcomeCode } from '../util/outcomes.js';
 import { BuildRecord, type BuildResult, type FinalStatus } from './build-record.js';
 
@@ -43,11 +43,7 @@ export class BuildIndex {
 
   static entryOf(req: Request, result: BuildResult): IndexedBuild {
     return {
-      id: req.id,
-      pocket: req.pocket,
-      package: req.package,
-      commit: req.commit,
-      principal: req.principal,
+      ...requestKey(req),
       origin: req.origin,
       time: req.time,
       status: result.status,
