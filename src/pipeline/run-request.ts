@@ -139,6 +139,13 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
           );
     }
     try {
+      // Another daemon took the request over (our claim looked stale to it): it is that
+      // daemon's to build and end now. Ending it here too would end it twice.
+      if (claim.lost.aborted) {
+        say(`build ${req.id}: ${errorLine(claim.lost.reason)}; leaving the request to it`);
+        log.write(`\n${errorLine(claim.lost.reason)}; this daemon stopped and leaves the request to it\n`);
+        return;
+      }
       if (result === HANDED_OFF) {
         say(`build ${req.id}: built; handed to the publishing daemon`);
         await endLog();

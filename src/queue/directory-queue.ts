@@ -30,6 +30,12 @@ export interface Claim {
   handOff(host: string): Promise<void>;
 }
 
+/**
+ * Why a claim's `lost` signal fired: another daemon found the lock stale and took the request
+ * over. The request is that daemon's now: whoever lost it must neither end nor give it back.
+ */
+export class ClaimTakenOver extends Error {}
+
 const QUARANTINE = 'quarantine';
 /** `cancel/<id>` holds the principal who asked to stop a running request; the daemon acts on it. */
 const CANCEL = 'cancel';
@@ -249,7 +255,7 @@ export class DirectoryQueue {
         update: Math.floor(this.staleMs / 3),
         realpath: false,
         retries: 0,
-        onCompromised: () => lost.abort(new Error(`the claim on ${req.id} was taken over by another daemon`)),
+        onCompromised: () => lost.abort(new ClaimTakenOver(`the claim on ${req.id} was taken over by another daemon`)),
       });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;

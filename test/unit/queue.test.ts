@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DirectoryQueue } from '../../src/queue/directory-queue.js';
+import { ClaimTakenOver, DirectoryQueue } from '../../src/queue/directory-queue.js';
 import { ID_RE, newRequestId, parseRequest, serializeRequest, type Request } from '../../src/queue/request.js';
 
 const COMMIT = 'a'.repeat(40);
@@ -159,6 +159,22 @@ describe('DirectoryQueue', () => {
     const c = await q.claimNext();
     expect(c?.request.id).toBe(r.id);
     await c!.finish();
+  });
+
+  it('tells a live holder whose claim looked stale to another daemon that it lost it (ClaimTakenOver)', async () => {
+    const r = req('hello');
+    q.enqueue(r);
+    const first = (await q.claimNext())!;
+    // The holder stalled (a frozen process, a slow network file system): its lock looks stale.
+    const old = new Date(Date.now() - 10_000);
+    fs.utimesSync(path.join(dir, `${r.id}.json.lock`), old, old);
+    const other = new DirectoryQueue(dir, { staleMs: 2000 });
+    const second = (await other.claimNext())!;
+    expect(second.request.id).toBe(r.id);
+    // The first holder learns it at its next refresh of the lock.
+    await new Promise<void>((resolve) => first.lost.addEventListener('abort', () => resolve(), { once: true }));
+    expect(first.lost.reason).toBeInstanceOf(ClaimTakenOver);
+    await second.finish();
   });
 
   it('moves foreign and malformed files to quarantine with the reason and carries on', () => {
