@@ -72,12 +72,13 @@ export async function submitBatch(
   const order = input.items.length > 1 ? await batchOrder(resolved) : [{ index: 0, after: [] }];
   const queue = DirectoryQueue.forConfig(config);
   const reqs: Request[] = [];
-  let last: string | undefined;
+  const idOf = new Map<number, string>();
   for (const { index, after } of order) {
     const item = resolved[index]!;
-    const id = newRequestId(Date.now(), last ?? queue.pending().at(-1)?.id);
-    last = id;
-    const waitsFor = after.map((i) => reqs[order.findIndex((o) => o.index === i)]!.id);
+    // Each id sorts after the queue's newest, and after the batch's previous one.
+    const id = reqs.length ? newRequestId(Date.now(), reqs.at(-1)!.id) : queue.newId();
+    idOf.set(index, id);
+    const waitsFor = after.map((i) => idOf.get(i)!);
     reqs.push({
       v: 1,
       id,

@@ -67,7 +67,7 @@ async function resumeAt(s: BuildState, env: BuildEnvironment): Promise<number | 
     s.log.write(`publish: ${s.req.id} was built on ${built.host}; publishing it here\n`);
     return PUBLISH;
   }
-  if (!s.record.journal().published) await resumePublish(s, env);
+  if (!before.published) await resumePublish(s, env);
   const { published, refs_moved } = s.record.journal();
   if (!published) return 0;
   if (refs_moved) {
@@ -108,14 +108,14 @@ export async function runBuild(
   };
   const result = (status: FinalStatus, extra: Partial<BuildResult> = {}): BuildResult => {
     // Built on a builder host: its part of the build is recorded in the journal.
-    const built = record.journal().built;
+    const { built, published } = record.journal();
     return {
       ...requestKey(req),
       status,
       started: built?.started ?? started,
       finished: new Date().toISOString(),
       stages: [...(built?.stages ?? []), ...stages],
-      version: s.source?.changelog.version ?? record.journal().published?.version,
+      version: s.source?.changelog.version ?? published?.version,
       outputs: s.outputs?.files ?? [],
       base_digest: s.base?.digest ?? built?.base_digest,
       build_deps: recordedDeps(s) ?? built?.build_deps,
