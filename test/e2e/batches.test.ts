@@ -4,12 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
 
-interface Entry {
-  type: string;
-  build?: string;
-  data: Record<string, unknown>;
-}
-
 /**
  * Ordered batches (docs/batches.md): `submit POCKET PKG@COMMIT PKG@COMMIT…` queues requests that
  * build in Build-Depends order, whatever order they were typed in; a request whose dependency
@@ -35,12 +29,7 @@ describe('ordered batches', () => {
     await b?.cleanup();
   });
 
-  const entries = (): Entry[] =>
-    fs
-      .readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Entry);
+  const entries = () => b.auditEntries();
 
   /** Submit a batch; returns package → request id, from the "ID PACKAGE [after ID…]" lines. */
   const batch = (items: string[]): Map<string, { id: string; after: string[] }> => {

@@ -55,13 +55,6 @@ const CASES: Array<{ point: string; cut: string; what: string; version: string }
 
 const PKG = 'pb-faults';
 
-interface Entry {
-  seq: number;
-  type: string;
-  build?: string;
-  data: Record<string, unknown>;
-}
-
 describe('the daemon killed at each fault point, then restarted', () => {
   let b: TestBuilder;
   let repo: PackageRepo;
@@ -83,12 +76,7 @@ describe('the daemon killed at each fault point, then restarted', () => {
     await b?.cleanup();
   });
 
-  const audit = (): Entry[] =>
-    fs
-      .readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Entry);
+  const audit = () => b.auditEntries();
   const events = (id: string): string[] =>
     fs
       .readFileSync(seen, 'utf8')

@@ -23,12 +23,6 @@ const PACKAGES = ['pb-load-a', 'pb-load-b', 'pb-load-c'];
 const POCKETS = ['stable', 'dev'];
 const VERSIONS = ['1.0', '1.1', '1.2'];
 
-interface Entry {
-  type: string;
-  build?: string;
-  data: Record<string, unknown>;
-}
-
 describe(`${REQUESTS} requests from ${CLIENTS} SSH clients at once`, () => {
   let b: TestBuilder;
   let server: EmbeddedServer;
@@ -119,11 +113,7 @@ describe(`${REQUESTS} requests from ${CLIENTS} SSH clients at once`, () => {
 
     // Every request once in the audit log, as accepted and as finished; the log verifies.
     expect(b.cli(['audit', 'verify']).stdout).toMatch(/^audit log OK: /);
-    const entries = fs
-      .readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Entry);
+    const entries = b.auditEntries();
     const countBy = (type: string) => {
       const m = new Map<string, number>();
       for (const e of entries) if (e.type === type && e.build) m.set(e.build, (m.get(e.build) ?? 0) + 1);

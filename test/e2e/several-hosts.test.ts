@@ -29,12 +29,6 @@ const VERSIONS = ['1.0', '1.1'];
 /** Long enough that a daemon stalled by a loaded CI machine does not look dead (refreshed every third of it). */
 const STALE_SECONDS = 10;
 
-interface Entry {
-  type: string;
-  build?: string;
-  data: Record<string, unknown>;
-}
-
 const why = canMountSshfs();
 
 describe.skipIf(why !== null && !process.env.CI)(
@@ -99,12 +93,7 @@ describe.skipIf(why !== null && !process.env.CI)(
       await shared?.stop();
     });
 
-    const entries = (): Entry[] =>
-      fs
-        .readFileSync(path.join(b.stateDir, 'audit.log'), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Entry);
+    const entries = () => b.auditEntries();
 
     /** `submit` through one host's view (its config names the mount), as a user on that host would. */
     const submitVia = (config: string, pkg: string, version: string): Promise<string> => {

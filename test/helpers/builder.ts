@@ -22,6 +22,14 @@ export interface TestBuilderOptions {
   claimStaleSeconds?: number;
 }
 
+/** One line of the audit log, as tests read it. */
+export interface AuditLine {
+  seq: number;
+  type: string;
+  build?: string;
+  data: Record<string, unknown>;
+}
+
 interface Result {
   status: string;
   code?: string;
@@ -188,6 +196,15 @@ export class TestBuilder {
       await sleep(250);
     }
     throw new Error(`build ${id} did not finish within ${limitMs} ms:\n${this.log()}\n${this.buildLog(id)}`);
+  }
+
+  /** Every entry of the audit log, oldest first. */
+  auditEntries(): AuditLine[] {
+    return fs
+      .readFileSync(path.join(this.stateDir, 'audit.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditLine);
   }
 
   buildLog(id: string): string {
