@@ -5,6 +5,7 @@ import type { Config } from '../config/types.js';
 import { builderKeyFiles, readPublicKey } from '../record/builder-key.js';
 import { candidatesFor, readProvenanceFiles } from '../record/find-provenance.js';
 import { verifyProvenance, type Statement } from '../record/provenance.js';
+import { claimsPromotion, verifyPromotion, type PromotionStatement } from '../record/promotion.js';
 import { ExitCode, NotFoundError, UsageError } from '../util/errors.js';
 import { sha256File } from '../util/sha256-file.js';
 
@@ -25,6 +26,10 @@ interface Outcome {
   provenance?: string;
   provenanceSha256?: string;
   statement?: Statement;
+  /** Promotions of this build that name this file, each verified (docs/promotion.md). */
+  promotions?: Array<{ file: string; statement: PromotionStatement }>;
+  /** Promotion statements naming this file that did not verify: shown, not trusted. */
+  promotionProblems?: string[];
 }
 
 /**
@@ -67,7 +72,8 @@ async function verifyOne(
   if (/^[0-9a-f]{64}$/.test(target)) sha256 = target;
   else if (fs.existsSync(target)) sha256 = await sha256File(target);
   else throw new NotFoundError(`${target} is neither a file nor a sha256 (64 hex digits).`, { target });
-  const candidates = candidatesFor(sha256, files);
+  const claimed = candidatesFor(sha256, files);
+  const candidates = claimed.filter((c) => !claimsPromotion(c.envelope));
   if (!candidates.length)
     return {
       target,
@@ -79,18 +85,48 @@ async function verifyOne(
   for (const c of candidates) {
     const v = verifyProvenance(c.envelope, publicKey, builderId);
     if (v.ok && v.statement.subject.some((s) => s.digest.sha256 === sha256)) {
+      const provenanceSha256 = await sha256File(c.file);
       return {
         target,
         sha256,
         ok: true,
         provenance: c.file,
-        provenanceSha256: await sha256File(c.file),
+        provenanceSha256,
         statement: v.statement,
+        ...promotionsOf(sha256, provenanceSha256, claimed, publicKey, builderId),
       };
     }
     problem = `${c.file}: ${v.ok ? 'the signed subjects do not include this sha256' : v.problem}`;
   }
   return { target, sha256, ok: false, problem, provenance: candidates[0]!.file };
+}
+
+/**
+ * The promotions of a verified build that name the file: each signed by the builder's key and
+ * naming that build's provenance by its sha256. One that fails is reported, never trusted.
+ */
+function promotionsOf(
+  sha256: string,
+  provenanceSha256: string,
+  claimed: ReturnType<typeof readProvenanceFiles>,
+  publicKey: ReturnType<typeof readPublicKey>,
+  builderId: string | null,
+): Pick<Outcome, 'promotions' | 'promotionProblems'> {
+  const promotions: NonNullable<Outcome['promotions']> = [];
+  const promotionProblems: string[] = [];
+  for (const c of claimed.filter((x) => claimsPromotion(x.envelope))) {
+    const v = verifyPromotion(c.envelope, publicKey, builderId);
+    if (!v.ok) promotionProblems.push(`${c.file}: ${v.problem}`);
+    else if (v.statement.predicate.build.provenance.digest.sha256 !== provenanceSha256)
+      continue; // another build's
+    else if (!v.statement.subject.some((x) => x.digest.sha256 === sha256))
+      promotionProblems.push(`${c.file}: the signed subjects do not include this sha256`);
+    else promotions.push({ file: c.file, statement: v.statement });
+  }
+  promotions.sort((a, b) =>
+    a.statement.predicate.promotion.promotedOn.localeCompare(b.statement.predicate.promotion.promotedOn),
+  );
+  return { promotions, ...(promotionProblems.length ? { promotionProblems } : {}) };
 }
 
 function describe(r: Outcome, config: Config | null): string {
@@ -116,6 +152,11 @@ function describe(r: Outcome, config: Config | null): string {
     `  built by:    ${builder.id} (pocketbuild ${builder.version.pocketbuild ?? '?'}) in the ${int.sandbox} sandbox, ${metadata.startedOn} -> ${metadata.finishedOn}`,
     `  log:         ${log}`,
     `  provenance:  ${r.provenance} (sha256 ${r.provenanceSha256})`,
+    ...(r.promotions ?? []).map(({ file, statement }) => {
+      const p = statement.predicate;
+      return `  promoted:    ${p.from.pocket} -> ${p.to.pocket} by ${p.promotion.principal} via ${p.promotion.origin} at ${p.promotion.promotedOn} (request ${p.promotion.id}; ${file})`;
+    }),
+    ...(r.promotionProblems ?? []).map((p) => `  promotion NOT VERIFIED: ${p}`),
     '',
   ].join('\n');
 }

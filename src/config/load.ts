@@ -290,6 +290,11 @@ export const CONFIG_SCHEMA: ObjectSchema = {
             acl: { schema: aclList, default: [] },
             acl_command: { schema: { kind: 'path' } },
             allow_backtracking: { schema: { kind: 'boolean' }, default: false },
+            // Checked in RULES: each names another pocket.
+            promote_from: {
+              schema: { kind: 'list', item: { kind: 'string', pattern: POCKET_NAME, expect: 'a pocket name' } },
+              default: [],
+            },
             sandbox: { schema: { kind: 'enum', values: ['userns', 'vm'] }, default: 'userns' },
             deb_build_options: {
               schema: {
@@ -507,6 +512,17 @@ export const RULES: ReadonlyArray<Rule<Checked>> = [
         if (first !== undefined)
           fail(key, `${key} is the same key as ${first}; a key may belong to one principal only`);
         owner.set(data, key);
+      });
+    }
+  },
+  function promotionsComeFromOtherPockets(cfg, fail) {
+    for (const pocket of Object.values(cfg.pockets)) {
+      pocket.promote_from.forEach((from, i) => {
+        const key = `pockets.${pocket.name}.promote_from[${i}]`;
+        if (from === pocket.name)
+          fail(key, `${key} names pocket "${from}" itself; list the pockets it takes builds from`);
+        else if (!Object.hasOwn(cfg.pockets, from))
+          fail(key, `${key} names pocket "${from}", which is not defined under pockets`);
       });
     }
   },

@@ -18,6 +18,11 @@ export interface PocketConfig {
   /** Absolute path of an executable that prints the principals allowed for the pocket given as its argument. */
   acl_command?: string;
   allow_backtracking: boolean;
+  /**
+   * The pockets whose published builds may be promoted into this one (`promote`), copied
+   * without a rebuild (docs/promotion.md). Default none.
+   */
+  promote_from: string[];
   sandbox: 'userns' | 'vm';
   /**
    * DEB_BUILD_OPTIONS for every build in the pocket (e.g. `nocheck`); `parallel=N` is added

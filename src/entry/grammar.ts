@@ -24,6 +24,8 @@ export type Command =
       /** `submit POCKET PKG@COMMIT PKG@COMMIT…`: one batch, every item (package and commit are the first's). */
       batch?: Array<{ package: string; commit: string }>;
     }
+  | { verb: 'promote'; package: string; from: string; to: string; version?: string; json: boolean }
+  | { verb: 'remove'; package: string; pocket: string; json: boolean }
   | { verb: 'status'; id?: string; json: boolean }
   | { verb: 'queue'; json: boolean }
   | { verb: 'history'; package?: string; json: boolean }
@@ -53,8 +55,9 @@ export type RefusalReason =
   | 'bad-field'
   | 'bad-repository-path';
 
-type Slot = 'POCKET' | 'PACKAGE' | 'COMMIT' | 'ID' | 'VERB';
-type PlainVerb = 'submit' | 'status' | 'queue' | 'history' | 'log' | 'cancel' | 'show' | 'whoami' | 'help';
+type Slot = 'POCKET' | 'FROM' | 'TO' | 'PACKAGE' | 'COMMIT' | 'VERSION' | 'ID' | 'VERB';
+type PlainVerb =
+  'submit' | 'promote' | 'remove' | 'status' | 'queue' | 'history' | 'log' | 'cancel' | 'show' | 'whoami' | 'help';
 type GitVerb = 'git-receive-pack' | 'git-upload-pack';
 /** The verbs the local CLI has too. */
 export type SharedVerb = Exclude<PlainVerb, 'help'>;
@@ -77,14 +80,28 @@ const SPECS: Record<PlainVerb, Spec> = {
     required: 3,
     json: true,
     follow: false,
-    what: 'queue a build of COMMIT (id, branch, tag); prints its id. PKG@COMMIT...: a batch',
+    what: 'build COMMIT (id, branch, tag); prints its id. PKG@COMMIT...: a batch',
+  },
+  promote: {
+    slots: ['PACKAGE', 'FROM', 'TO', 'VERSION'],
+    required: 3,
+    json: true,
+    follow: false,
+    what: 'queue TO publishing the very files FROM publishes (no rebuild); print its id',
+  },
+  remove: {
+    slots: ['PACKAGE', 'POCKET'],
+    required: 2,
+    json: true,
+    follow: false,
+    what: 'admins: withdraw PACKAGE from POCKET (its suite and its branch)',
   },
   status: {
     slots: ['ID'],
     required: 0,
     json: true,
     follow: false,
-    what: 'where request ID stands; without ID, what is queued, running and just finished',
+    what: 'where request ID stands; without ID, what is queued, running, just ended',
   },
   queue: { slots: [], required: 0, json: true, follow: false, what: 'the requests waiting and building' },
   history: {
@@ -219,6 +236,7 @@ const FIELD_RULES = {
   pocket: 'a pocket is 1-64 of a-z, 0-9 and "-", starting with a letter or digit',
   package: 'a package is 2-100 of a-z, 0-9, "+", "." and "-", starting with a letter or digit',
   id: 'a request id is 16 of 0-9 and a-z except i, l, o, u',
+  version: 'a version is [epoch:]upstream[-revision], starting with a digit, of letters, digits and . + ~ -',
   commit: 'give a commit id (4-40 hex digits) or a branch or tag name',
 } as const;
 
@@ -227,7 +245,17 @@ function checkSlot(verb: PlainVerb | GitVerb, slot: Slot, value: string, context
     if (!isPlainVerb(value) && !isGitVerb(value)) unknownVerb(value);
     return value;
   }
-  const field = ({ POCKET: 'pocket', PACKAGE: 'package', COMMIT: 'commit', ID: 'id' } as const)[slot];
+  const field = (
+    {
+      POCKET: 'pocket',
+      FROM: 'pocket',
+      TO: 'pocket',
+      PACKAGE: 'package',
+      COMMIT: 'commit',
+      VERSION: 'version',
+      ID: 'id',
+    } as const
+  )[slot];
   if (value.includes("'") || value.includes('"')) {
     // Typing quotes is the natural mistake of someone who thinks a shell is listening; say there is none.
     refuse(
@@ -330,11 +358,15 @@ export function parseCommand(raw: string): Command {
     const got = args.length === 1 ? '1 argument' : `${args.length} arguments`;
     refuse('wrong-arguments', `usage: ${usage(verb)} (got ${got})`, { verb, count: args.length });
   }
-  const [a0, a1, a2] = args.map((value, i) => checkSlot(verb, spec.slots[i]!, value));
+  const [a0, a1, a2, a3] = args.map((value, i) => checkSlot(verb, spec.slots[i]!, value));
 
   switch (verb) {
     case 'submit':
       return { verb, pocket: a0!, package: a1!, commit: a2!, json };
+    case 'promote':
+      return { verb, package: a0!, from: a1!, to: a2!, ...(a3 === undefined ? {} : { version: a3 }), json };
+    case 'remove':
+      return { verb, package: a0!, pocket: a1!, json };
     case 'status':
       return a0 === undefined ? { verb, json } : { verb, id: a0, json };
     case 'queue':

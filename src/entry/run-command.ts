@@ -3,6 +3,7 @@ import { buildUrl, type Config } from '../config/types.js';
 import { parseCommand, verbHelp, VERBS_HELP, type Command } from './grammar.js';
 import type { SessionIO, Transport } from './session-io.js';
 import { submitBatch } from './submit.js';
+import { removePackage, submitPromotion } from './promote.js';
 import type { Request } from '../queue/request.js';
 import { buildStatus, collectStatus, type StatusRow } from '../record/status-view.js';
 import { formatRows, statusReport } from './format.js';
@@ -88,10 +89,13 @@ function requestBase(o: RunCommandOptions): Pick<RequestAccepted, 'origin' | 'ra
 }
 
 /** The pocket and package a parsed command names, for its audit entry whether accepted or refused. */
-function commandFields(cmd: Command): Pick<RequestAccepted, 'pocket' | 'package'> {
+function commandFields(cmd: Command): Pick<RequestAccepted, 'pocket' | 'package' | 'promote_from'> {
   switch (cmd.verb) {
     case 'submit':
+    case 'remove':
       return { pocket: cmd.pocket, package: cmd.package };
+    case 'promote':
+      return { pocket: cmd.to, package: cmd.package, promote_from: cmd.from };
     case 'history':
       return cmd.package ? { package: cmd.package } : {};
     case 'git-receive-pack':
@@ -122,6 +126,29 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, subm
   const isAdmin = async () => local || (await decide(config, principal, { kind: 'admin' })).allowed;
   const print = (json: boolean, value: unknown, text: string) =>
     io.stdout.write(json ? JSON.stringify(value) + '\n' : text);
+  // Logged before it is queued: a request the audit log cannot take is not queued.
+  const accept = (verb: 'submit' | 'promote') => async (r: Request) => {
+    await audit.append({
+      type: 'request.accepted',
+      actor: principal,
+      build: r.id,
+      data: {
+        ...base,
+        verb,
+        pocket: r.pocket,
+        package: r.package,
+        commit: r.commit,
+        ...(r.after ? { after_builds: r.after } : {}),
+        ...(r.promote ? { promote_from: r.promote.from, version: r.promote.version } : {}),
+      },
+    });
+    submitted.accepted = r.id;
+  };
+  // stdout stays the ids alone, for scripts; people get the page to watch.
+  const followAt = (r: Request, what: string) => {
+    const url = buildUrl(config, r.id);
+    if (url) io.stderr.write(`pocketbuild: follow ${what} at ${url}\n`);
+  };
   switch (cmd.verb) {
     case 'help':
       io.stdout.write(cmd.about ? verbHelp(cmd.about) : VERBS_HELP);
@@ -140,36 +167,47 @@ async function execute(o: RunCommandOptions, cmd: Command, audit: AuditLog, subm
     }
     case 'submit': {
       if (!local) await requireRight(config, principal, { kind: 'build', pocket: cmd.pocket });
-      // Logged before it is queued: a request the audit log cannot take is not queued.
-      const accept = async (r: Request) => {
-        await audit.append({
-          type: 'request.accepted',
-          actor: principal,
-          build: r.id,
-          data: {
-            ...base,
-            verb: 'submit',
-            pocket: r.pocket,
-            package: r.package,
-            commit: r.commit,
-            ...(r.after ? { after_builds: r.after } : {}),
-          },
-        });
-        submitted.accepted = r.id;
-      };
       const items = cmd.batch ?? [{ package: cmd.package, commit: cmd.commit }];
-      const reqs = await submitBatch(config, { pocket: cmd.pocket, items, principal, origin: base.origin }, accept);
+      const reqs = await submitBatch(
+        config,
+        { pocket: cmd.pocket, items, principal, origin: base.origin },
+        accept('submit'),
+      );
       if (cmd.batch) {
         // One line per request, in the order they build: "ID PACKAGE [after ID...]".
         const line = (r: Request) => `${r.id} ${r.package}${r.after ? ` after ${r.after.join(' ')}` : ''}\n`;
         print(cmd.json, reqs, reqs.map(line).join(''));
       } else print(cmd.json, reqs[0], `${reqs[0]!.id}\n`);
-      // stdout stays the ids alone, for scripts; people get the page to watch.
-      for (const r of reqs) {
-        const url = buildUrl(config, r.id);
-        if (url && !cmd.json) io.stderr.write(`pocketbuild: follow ${cmd.batch ? r.package : 'it'} at ${url}\n`);
-      }
+      if (!cmd.json) for (const r of reqs) followAt(r, cmd.batch ? r.package : 'it');
       return { code: ExitCode.ok, build: reqs.at(-1)!.id, audited: true };
+    }
+    case 'promote': {
+      if (!local) await requireRight(config, principal, { kind: 'build', pocket: cmd.to });
+      const req = await submitPromotion(config, { ...cmd, principal, origin: base.origin }, accept('promote'));
+      print(cmd.json, req, `${req.id}\n`);
+      if (!cmd.json) followAt(req, 'it');
+      return { code: ExitCode.ok, build: req.id, audited: true };
+    }
+    case 'remove': {
+      if (!local) await requireRight(config, principal, { kind: 'admin' });
+      const { version, branch } = await removePackage(config, cmd.package, cmd.pocket);
+      await audit.append({
+        type: 'request.accepted',
+        actor: principal,
+        data: { ...base, verb: 'remove', pocket: cmd.pocket, package: cmd.package, version },
+      });
+      if (branch)
+        await audit.append({
+          type: 'ref.moved',
+          actor: principal,
+          data: { package: cmd.package, ref: `refs/heads/${cmd.pocket}`, from: branch, to: null },
+        });
+      print(
+        cmd.json,
+        { package: cmd.package, pocket: cmd.pocket, version },
+        `${cmd.package} ${version} is no longer in ${cmd.pocket}\n`,
+      );
+      return { code: ExitCode.ok, audited: true };
     }
     case 'status': {
       const report = await statusReport(config, cmd.id);

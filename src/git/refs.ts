@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir } from '../util/fs-atomic.js';
 import { NotFoundError, PocketbuildError, ConflictError } from '../util/errors.js';
+import { run } from '../util/run.js';
 import { RepoReader } from './object-store.js';
 import { missingRepo, shortOid } from './repo-errors.js';
 import { isValidRefName, peel, readRef } from './resolve.js';
@@ -14,6 +15,25 @@ export async function moveBranch(gitdir: string, branch: string, commit: string)
   const full = fullRefName(gitdir, 'branch', 'refs/heads/', branch);
   await requireCommit(gitdir, commit);
   await withRefLock(gitdir, full, async () => commit);
+}
+
+/**
+ * Delete `refs/heads/<branch>` if it points at `expected` (a pocket whose package was
+ * withdrawn publishes nothing, so its branch goes too). git itself does it: the ref may be
+ * packed, and `update-ref -d` with the old value fails rather than delete a branch that moved.
+ */
+export async function deleteBranch(gitdir: string, branch: string, expected: string): Promise<void> {
+  const full = fullRefName(gitdir, 'branch', 'refs/heads/', branch);
+  const r = await run(
+    ['git', '-c', `safe.directory=${gitdir}`, '--git-dir', gitdir, 'update-ref', '-d', full, expected],
+    { timeoutMs: 30_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', HOME: '/nonexistent' } },
+  );
+  if (r.code !== 0)
+    throw new PocketbuildError(
+      'RefLocked',
+      `${full} in ${path.basename(gitdir)} could not be deleted (${r.stderr.trim().split('\n')[0] ?? r.how}); retry.`,
+      { gitdir, ref: full },
+    );
 }
 
 /**

@@ -10,7 +10,7 @@ import { statusAt } from './hooks.js';
  */
 export interface HookEventPayload {
   event: string;
-  request: RequestKey & Partial<Pick<Request, 'origin' | 'time'>>;
+  request: RequestKey & Partial<Pick<Request, 'origin' | 'time' | 'promote'>>;
   result?: { status: string; version?: string; code?: string; reason?: string; finished?: string };
   audit?: { size: number; head: string; checkpoint: string };
   provenance?: { file: string; sha256: string };
@@ -70,8 +70,10 @@ export function parseHookEvent(input: string): HookEventPayload {
 export function composeEventMail(e: HookEventPayload): EventMail {
   const r = e.request;
   const status = statusAt(e.event, e.result);
-  const version = e.result?.version || '';
+  const version = e.result?.version || r.promote?.version || '';
   const what = `${r.package} ${version || r.commit.slice(0, 12)}`;
+  // What the subject and first line say happened: a promotion names where it came from.
+  const said = e.event === 'promoted' && r.promote ? `promoted from ${r.promote.from}` : status;
   const rows: Array<[string, string]> = [
     ['build', r.id],
     ['event', e.event],
@@ -82,6 +84,7 @@ export function composeEventMail(e: HookEventPayload): EventMail {
     ['principal', r.principal],
     ['status', status],
   ];
+  if (r.promote) rows.push(['promotion', `from ${r.promote.from}, the files of build ${r.promote.build}`]);
   if (e.result?.code) rows.push(['code', e.result.code]);
   if (e.result?.reason) rows.push(['reason', oneLine(e.result.reason)]);
   if (e.url) rows.push(['web', e.url]);
@@ -116,8 +119,8 @@ export function composeEventMail(e: HookEventPayload): EventMail {
   if (e.provenance) headers['X-Pocketbuild-Provenance-Sha256'] = e.provenance.sha256;
 
   return {
-    subject: `[pocketbuild] ${what} -> ${r.pocket}: ${status} (${r.id})`,
-    text: `${what} -> ${r.pocket}: ${status}\n\n${table}\n\n${anchor}`,
+    subject: `[pocketbuild] ${what} -> ${r.pocket}: ${said} (${r.id})`,
+    text: `${what} -> ${r.pocket}: ${said}\n\n${table}\n\n${anchor}`,
     headers,
   };
 }

@@ -5,13 +5,15 @@ import { run } from '../util/run.js';
 import type { FinalStatus } from '../record/build-record.js';
 
 /** Events hooks are run for. When changing this, update README.md ("Hooks"). */
-export type HookEvent = 'submitted' | 'started' | FinalStatus;
+/** `promoted`: a promotion that succeeded (its status is `succeeded`). */
+export type HookEvent = 'submitted' | 'started' | FinalStatus | 'promoted';
 
 /** Every event hooks are run for, in the order a request meets them (README "Hooks" lists them). */
 export const HOOK_EVENTS: readonly HookEvent[] = [
   'submitted',
   'started',
   'succeeded',
+  'promoted',
   'failed',
   'denied',
   'timeout',

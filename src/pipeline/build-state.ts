@@ -12,6 +12,7 @@ import type { DepsLayer } from '../steps/deps-layer.js';
 import type { CheckedOutputs } from '../steps/outputs.js';
 import type { SourceIdentity } from '../steps/source-package.js';
 import { BuildFailed, errorLine } from '../util/errors.js';
+import type { PromotionSource } from './validate.js';
 
 /** What every step of a build may use, the same for all builds of a daemon. */
 export interface BuildEnvironment {
@@ -38,6 +39,8 @@ export interface BuildState {
   /** The cached dependency layer the build mounts, leased until the build ends. */
   layer?: DepsLayer;
   outputs?: CheckedOutputs;
+  /** A promotion: the build whose files it publishes, found by its validate step. */
+  promotion?: PromotionSource & { version: string };
   /** What the build step ran dpkg-buildpackage with. */
   buildEnv?: BuildVariables;
   /** Parts of the build stage, from the sandbox script's marks (build.install, build.compile...). */

@@ -5,7 +5,7 @@ import { configuredPocket } from '../config/types.js';
 import { readRef } from '../git/resolve.js';
 import { moveBranch, createTag } from '../git/refs.js';
 import { mangleVersionForGitTag } from '../debian/version.js';
-import { publishBuild, publishProvenance } from '../publish/publish-build.js';
+import { promoteBuild, publishBuild, publishProvenance } from '../publish/publish-build.js';
 import { exportedVersion } from '../publish/exported-index.js';
 import { ensureBuilderKey } from '../record/builder-key.js';
 import { makeStatement, signStatement } from '../record/provenance.js';
@@ -212,7 +212,7 @@ export async function provenanceStep(s: BuildState, env: BuildEnvironment): Prom
 
 /** The version being published: from the source, or from the journal of a build handed over by a builder host. */
 function versionOf(s: BuildState): string {
-  return s.source?.changelog.version ?? s.record.journal().built!.version;
+  return s.source?.changelog.version ?? s.promotion?.version ?? s.record.journal().built!.version;
 }
 
 /** The build-dependencies as the result records them (what `rebuild` installs again). */
@@ -245,16 +245,27 @@ export async function publishStep(s: BuildState, env: BuildEnvironment): Promise
   const version = versionOf(s);
   // Before reprepro runs: a daemon killed from here on asks the suite what it holds (resumePublish).
   s.record.note({ publishing: { version, suite: s.pocket.suite } });
-  await publishBuild(env.repo, {
-    suite: s.pocket.suite,
-    changesFile: path.join(s.record.outputsDir, s.outputs!.changes),
+  const published = {
     replace: s.pocket.allow_backtracking,
     provenanceFile: provenancePath(s.record),
     package: s.req.package,
     version,
     id: s.req.id,
     log: s.log,
-  });
+  };
+  if (s.promotion)
+    await promoteBuild(env.repo, {
+      ...published,
+      from: s.promotion.from.suite,
+      to: s.pocket.suite,
+      outputs: s.promotion.outputs,
+    });
+  else
+    await publishBuild(env.repo, {
+      ...published,
+      suite: s.pocket.suite,
+      changesFile: path.join(s.record.outputsDir, s.outputs!.changes),
+    });
   await notePublished(s, env, version, s.outputs!.files);
 }
 
@@ -278,7 +289,14 @@ async function notePublished(s: BuildState, env: BuildEnvironment, version: stri
       type: 'publish',
       actor: 'daemon',
       build: s.req.id,
-      data: { pocket: s.pocket.name, suite: s.pocket.suite, package: s.req.package, version, outputs },
+      data: {
+        pocket: s.pocket.name,
+        suite: s.pocket.suite,
+        package: s.req.package,
+        version,
+        outputs,
+        ...(s.req.promote ? { promoted_from: s.req.promote.from, build_of: s.req.promote.build } : {}),
+      },
     });
   s.log.write(`publish: ${s.req.package} ${version} is in suite ${s.pocket.suite}\n`);
 }

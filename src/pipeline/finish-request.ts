@@ -46,7 +46,9 @@ export async function finishRequest(
       },
     });
   faultPoint('finish:after-audit');
-  await fireHooks(config, result.status, req, record, result, log, audit, { once: true });
+  // A promotion that succeeded is told as such: recipients tell it from a build by the event.
+  const event = req.promote && result.status === 'succeeded' ? 'promoted' : result.status;
+  await fireHooks(config, event, req, record, result, log, audit, { once: true });
 }
 
 /** The result of a request that ended without a build's own result (nothing built, nothing published). */

@@ -52,6 +52,12 @@ export async function rebuild(
       `no finished build ${id} in ${path.join(config.state_dir, 'builds')}; see pocketbuild status.`,
       { id },
     );
+  if (req.promote)
+    throw new PocketbuildError(
+      'NotRebuildable',
+      `${id} is a promotion: it built nothing, and published the files of build ${req.promote.build}; rebuild that one.`,
+      { id, build: req.promote.build },
+    );
   if (result.status !== 'succeeded' || !result.base_digest || !result.build_deps) {
     throw new PocketbuildError(
       'NotRebuildable',

@@ -22,6 +22,7 @@ import {
   validateStep,
 } from './build-steps.js';
 import { runSteps } from './run-steps.js';
+import { attestStep, collectStep, validatePromotionStep } from './promote-steps.js';
 
 /**
  * One build, as an ordered list of named steps. Each step either is safe to repeat or notes
@@ -40,7 +41,18 @@ const STEPS: BuildStep[] = [
   { name: 'refs', run: refsStep },
 ];
 
-const PUBLISH = STEPS.findIndex((x) => x.name === 'publish');
+/**
+ * A promotion builds nothing: it checks what FROM publishes, keeps and signs for the same
+ * files, then publishes and moves refs as a build does, so it resumes after a crash the same way.
+ */
+const PROMOTE_STEPS: BuildStep[] = [
+  { name: 'validate', run: validatePromotionStep },
+  { name: 'collect', run: collectStep },
+  { name: 'attest', run: attestStep },
+  ...STEPS.slice(STEPS.findIndex((x) => x.name === 'publish')),
+];
+
+const stepsOf = (req: Request): BuildStep[] => (req.promote ? PROMOTE_STEPS : STEPS);
 
 /** A builder host's request is built (or was further along): the publishing daemon takes it from here. */
 export const HANDED_OFF = 'handed-off';
@@ -49,38 +61,46 @@ export const HANDED_OFF = 'handed-off';
  * Where a request whose daemon died resumes: after publish once the suite holds it (noted in
  * the journal, or found there by resumePublish), past refs once they moved; at publish when a
  * builder host built it; else from the start. A builder host never goes past the hand-off:
- * anything further along (or a journal it cannot read) is the publishing daemon's to work out.
+ * anything further along (or a journal it cannot read) is the publishing daemon's to work out,
+ * and so is a promotion, which only publishes.
  */
-async function resumeAt(s: BuildState, env: BuildEnvironment): Promise<number | typeof HANDED_OFF> {
+async function resumeAt(s: BuildState, env: BuildEnvironment, steps: BuildStep[]): Promise<number | typeof HANDED_OFF> {
   const damage = s.record.damage('journal.json');
   const before = s.record.journal();
   const built = before.built;
-  if (!env.config.daemon.publish && (damage || built || before.publishing || before.published)) return HANDED_OFF;
+  if (!env.config.daemon.publish && (s.req.promote || damage || built || before.publishing || before.published))
+    return HANDED_OFF;
   if (damage) {
     s.log.write(
       `resume: ${s.req.id}'s journal.json is damaged (${damage}); asking the suite and the audit log what was done\n`,
     );
     s.recovered = true;
   }
+  const publish = steps.findIndex((x) => x.name === 'publish');
   if (built && !before.publishing && !before.published) {
     s.outputs = { changes: built.changes, files: await s.record.outputsOnDisk() };
     s.log.write(`publish: ${s.req.id} was built on ${built.host}; publishing it here\n`);
-    return PUBLISH;
+    return publish;
   }
   if (!before.published) await resumePublish(s, env);
   const { published, refs_moved } = s.record.journal();
   if (!published) return 0;
   if (refs_moved) {
     s.log.write(`resume: ${s.req.id} was already published (${published.version}) and its refs moved\n`);
-    return STEPS.length;
+    return steps.length;
   }
   s.log.write(`resume: ${s.req.id} was already published (${published.version}); finishing the ref moves\n`);
-  return STEPS.findIndex((x) => x.name === 'refs');
+  return steps.findIndex((x) => x.name === 'refs');
 }
 
 /** What a daemon runs from `from` on: a builder host stops after the provenance and hands the build off. */
-function stepsFrom(from: number, publishes: boolean): BuildStep[] {
-  return publishes ? STEPS.slice(from) : STEPS.slice(from, PUBLISH);
+function stepsFrom(steps: BuildStep[], from: number, publishes: boolean): BuildStep[] {
+  return publishes
+    ? steps.slice(from)
+    : steps.slice(
+        from,
+        steps.findIndex((x) => x.name === 'publish'),
+      );
 }
 
 /**
@@ -115,7 +135,7 @@ export async function runBuild(
       started: built?.started ?? started,
       finished: new Date().toISOString(),
       stages: [...(built?.stages ?? []), ...stages],
-      version: s.source?.changelog.version ?? published?.version,
+      version: s.source?.changelog.version ?? published?.version ?? req.promote?.version,
       outputs: s.outputs?.files ?? [],
       base_digest: s.base?.digest ?? built?.base_digest,
       build_deps: recordedDeps(s) ?? built?.build_deps,
@@ -125,9 +145,10 @@ export async function runBuild(
   try {
     fs.rmSync(s.work, { recursive: true, force: true });
     fs.mkdirSync(s.work, { recursive: true });
-    const from = await resumeAt(s, env);
+    const steps = stepsOf(req);
+    const from = await resumeAt(s, env, steps);
     if (from === HANDED_OFF) return HANDED_OFF;
-    await runSteps(stepsFrom(from, env.config.daemon.publish), s, env, stages);
+    await runSteps(stepsFrom(steps, from, env.config.daemon.publish), s, env, stages);
     if (!env.config.daemon.publish) {
       noteBuilt(s, stages);
       return HANDED_OFF;

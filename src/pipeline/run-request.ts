@@ -68,8 +68,11 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
     }
     // Built on a builder host, which ran the `started` hooks: here it is only published.
     const builtOn = record.journal().built?.host;
+    // A promotion only publishes: a builder host hands it on untouched, and its hooks run where it is done.
+    const handsOn = Boolean(req.promote) && !config.daemon.publish;
+    const what = req.promote ? `promote ${req.promote.version} from ${req.promote.from}` : req.commit.slice(0, 12);
     say(
-      `build ${req.id}: ${req.package} ${req.commit.slice(0, 12)} -> ${req.pocket}: ${builtOn ? `built on ${builtOn}, publishing` : 'started'}`,
+      `build ${req.id}: ${req.package} ${what} -> ${req.pocket}: ${builtOn ? `built on ${builtOn}, publishing` : handsOn ? 'for the publishing daemon' : 'started'}`,
     );
     await audit.append({
       type: 'build.claimed',
@@ -83,7 +86,7 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
         pid: process.pid,
       },
     });
-    if (!builtOn) await fireHooks(config, 'started', req, record, undefined, log, audit);
+    if (!builtOn && !handsOn) await fireHooks(config, 'started', req, record, undefined, log, audit);
     const result = await runBuild(req, { config, repo, audit, signal, say }, record, log);
     return signal.reason instanceof ShuttingDown ? null : result;
   };

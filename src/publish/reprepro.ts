@@ -119,9 +119,40 @@ export class AptRepository {
    */
   async holdsSource(suite: string, source: string, version: string, dscSha256: string): Promise<boolean> {
     if ((await this.publishedVersion(suite, source)) !== version) return false;
-    const prefix = source.startsWith('lib') ? source.slice(0, 4) : source[0]!;
-    const dsc = path.join(this.dir, 'pool', 'main', prefix, source, `${source}_${version.replace(/^\d+:/, '')}.dsc`);
+    const dsc = this.poolFile(source, `${source}_${version.replace(/^\d+:/, '')}.dsc`);
     return fs.existsSync(dsc) && (await sha256File(dsc)) === dscSha256;
+  }
+
+  /** Where the pool keeps a file of a source package (one file per name, for every suite). */
+  poolFile(source: string, file: string): string {
+    const prefix = source.startsWith('lib') ? source.slice(0, 4) : source[0]!;
+    return path.join(this.dir, 'pool', 'main', prefix, source, file);
+  }
+
+  /**
+   * Publish in suite `to` the source package and its binaries exactly as suite `from` has
+   * them (reprepro copysrc): the suites share the pool, so the files are the same files. With
+   * `replace`, the source's current version in `to` is removed first, as for include.
+   */
+  async copySource(
+    to: string,
+    from: string,
+    source: string,
+    version: string,
+    o: { replace?: boolean; log?: Writable } = {},
+  ): Promise<void> {
+    await this.wholeOrNothing(o.log, async () => {
+      if (o.replace) await this.reprepro(['--export=silent-never', 'removesrc', to, source], o.log);
+      await this.reprepro(['copysrc', to, from, source, version], o.log);
+    });
+  }
+
+  /** Withdraw a source package and its binaries from a suite; its pool files go once no suite needs them. */
+  async removeSource(suite: string, source: string, log?: Writable): Promise<void> {
+    await this.wholeOrNothing(log, async () => {
+      await this.reprepro(['removesrc', suite, source], log);
+      await this.reprepro(['deleteunreferenced'], log);
+    });
   }
 
   /**

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { UsageError } from '../util/errors.js';
 
 // The grammar of each field is util/names.ts's; when changing it, update README.md ("SSH").
-import { COMMIT_ID, PACKAGE_NAME, POCKET_NAME, PRINCIPAL_NAME, REQUEST_ID } from '../util/names.js';
+import { COMMIT_ID, DEBIAN_VERSION, PACKAGE_NAME, POCKET_NAME, PRINCIPAL_NAME, REQUEST_ID } from '../util/names.js';
 /** Request ids: 10 chars of millisecond time + 6 random, in lower-case Crockford base32, so names sort by age. */
 export { REQUEST_ID as ID_RE };
 
@@ -29,6 +29,18 @@ export interface Request {
    * binary its Build-Depends names. Absent for a request submitted alone.
    */
   after?: string[];
+  /**
+   * A promotion (`promote`): nothing is built. The pocket publishes, byte for byte, what
+   * pocket `from` publishes of the package at `version`, built by request `build` (whose
+   * provenance signs the files; `commit` is the commit it built).
+   */
+  promote?: Promotion;
+}
+
+export interface Promotion {
+  from: string;
+  version: string;
+  build: string;
 }
 
 /** What names a request wherever it is shown or recorded (results, status rows, hook events). */
@@ -98,7 +110,10 @@ function encode(n: bigint, width: number): string {
 export class InvalidRequest extends UsageError {}
 
 /** Check one field against its grammar; the message names the field and the rule. */
-export function checkField(field: 'pocket' | 'package' | 'principal' | 'id' | 'commit', value: string): string {
+export function checkField(
+  field: 'pocket' | 'package' | 'principal' | 'id' | 'commit' | 'version',
+  value: string,
+): string {
   const rules = {
     pocket: [POCKET_NAME, 'a pocket name is 1-64 of a-z, 0-9 and "-", starting with a letter or digit'],
     package: [
@@ -108,6 +123,10 @@ export function checkField(field: 'pocket' | 'package' | 'principal' | 'id' | 'c
     principal: [PRINCIPAL_NAME, 'a principal is 1-32 of a-z, 0-9, "_", ".", "-", starting with a letter or "_"'],
     id: [REQUEST_ID, 'a request id is 16 characters of 0-9 and a-z (no i, l, o, u)'],
     commit: [COMMIT_ID, 'a commit is a full 40-character hex id'],
+    version: [
+      DEBIAN_VERSION,
+      'a version is a Debian version: [epoch:]upstream[-revision], starting with a digit, of letters, digits and . + ~ -',
+    ],
   } as const;
   const [re, rule] = rules[field];
   if (!re.test(value)) {
@@ -126,7 +145,19 @@ export function parseRequest(text: string): Request {
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InvalidRequest('not a JSON object');
   const r = o as Record<string, unknown>;
-  const known = ['v', 'id', 'pocket', 'package', 'commit', 'commit_spec', 'principal', 'origin', 'time', 'after'];
+  const known = [
+    'v',
+    'id',
+    'pocket',
+    'package',
+    'commit',
+    'commit_spec',
+    'principal',
+    'origin',
+    'time',
+    'after',
+    'promote',
+  ];
   for (const k of Object.keys(r)) if (!known.includes(k)) throw new InvalidRequest(`unknown field "${k}"`);
   if (r.v !== 1) throw new InvalidRequest(`unsupported request version ${JSON.stringify(r.v)}`);
   const str = (k: string): string => {
@@ -143,6 +174,17 @@ export function parseRequest(text: string): Request {
       throw new InvalidRequest('field "after" must be a list of request ids');
     after = (r.after as string[]).map((x) => checkField('id', x));
   }
+  let promote: Promotion | undefined;
+  if (r.promote !== undefined) {
+    const p = r.promote as Record<string, unknown> | null;
+    if (typeof p !== 'object' || p === null || Object.keys(p).sort().join() !== 'build,from,version')
+      throw new InvalidRequest('field "promote" must be {from, version, build}');
+    const field = (k: 'from' | 'version' | 'build', f: 'pocket' | 'version' | 'id') => {
+      if (typeof p[k] !== 'string') throw new InvalidRequest(`field "promote.${k}" must be a string`);
+      return checkField(f, p[k]);
+    };
+    promote = { from: field('from', 'pocket'), version: field('version', 'version'), build: field('build', 'id') };
+  }
   return {
     v: 1,
     id: checkField('id', str('id')),
@@ -154,6 +196,7 @@ export function parseRequest(text: string): Request {
     origin,
     time,
     ...(after ? { after } : {}),
+    ...(promote ? { promote } : {}),
   };
 }
 

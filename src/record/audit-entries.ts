@@ -39,9 +39,15 @@ export interface RequestAccepted extends RequestFields {
   git_exit?: number;
   /** A request of a batch: the requests whose publication it waits for (dep-wait). */
   after_builds?: string[];
+  /** `promote`: the pocket it promotes from. */
+  promote_from?: string;
+  /** `promote`: the version promoted; `remove`: the version withdrawn. */
+  version?: string;
 }
 
 export interface RequestRefused extends RequestFields {
+  /** `promote`: the pocket it would have promoted from. */
+  promote_from?: string;
   /** Null when the command did not parse, so there is no verb to name. */
   verb: string | null;
   code: OutcomeCode;
@@ -84,18 +90,23 @@ export interface Publish {
   package: string;
   version: string;
   outputs: OutputFile[];
+  /** A promotion: the pocket it was published from. */
+  promoted_from?: string;
+  /** A promotion: the build that made the files. */
+  build_of?: string;
 }
 
 export interface RefMoved {
   package: string;
   ref: string;
   from: string | null;
-  to: string;
+  /** Null: the branch was deleted (its pocket no longer publishes the package). */
+  to: string | null;
 }
 
 export interface HookRun {
   /** notify/'s HookEvent, spelled out for the same layering reason as `transport`. */
-  event: 'submitted' | 'started' | FinalStatus;
+  event: 'submitted' | 'started' | FinalStatus | 'promoted';
   hook: string;
   ok: boolean;
   how: string;
@@ -196,6 +207,8 @@ export const AUDIT_ENTRIES: { readonly [T in AuditType]: TypeDoc<T> } = {
       state: optional('`queued` or `running`: where the cancelled request was (cancel)'),
       git_exit: optional("git's exit code (git-upload-pack, git-receive-pack)"),
       after_builds: optional('a request of a batch: the ids of the requests whose publication it waits for'),
+      promote_from: optional('`promote`: the pocket it promotes from'),
+      version: optional('`promote`: the version promoted; `remove`: the version withdrawn'),
     },
   },
   'request.refused': {
@@ -207,6 +220,7 @@ export const AUDIT_ENTRIES: { readonly [T in AuditType]: TypeDoc<T> } = {
       code: CODE,
       reason: 'one sentence',
       after: optional('`request.accepted` when the request was logged as accepted but could not be queued'),
+      promote_from: optional('`promote`: the pocket it would have promoted from'),
     },
   },
   'build.claimed': {
@@ -235,18 +249,25 @@ export const AUDIT_ENTRIES: { readonly [T in AuditType]: TypeDoc<T> } = {
     },
   },
   publish: {
-    when: 'the outputs were included in the APT repository',
+    when: 'the outputs were included in the APT repository (built, or promoted from another pocket)',
     data: {
       pocket: 'the pocket',
       suite: 'its suite',
       package: 'the package',
       version: 'the version',
       outputs: 'the output files',
+      promoted_from: optional('a promotion: the pocket the files were published from'),
+      build_of: optional('a promotion: the build that made them'),
     },
   },
   'ref.moved': {
-    when: 'the builder moved a pocket branch or made a pocket tag',
-    data: { package: 'the package', ref: 'the full ref name', from: 'the old commit, or null', to: 'the new commit' },
+    when: "the builder moved a pocket branch or made a pocket tag, or an admin's `remove` deleted a pocket branch",
+    data: {
+      package: 'the package',
+      ref: 'the full ref name',
+      from: 'the old commit, or null',
+      to: 'the new commit, or null when the branch was deleted (`remove`)',
+    },
   },
   hook: {
     when: 'a hook ran for a build event',

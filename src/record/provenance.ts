@@ -135,18 +135,9 @@ export type ProvenanceVerdict = { ok: true; statement: Statement } | { ok: false
  * builder's key, then the statement and predicate types, the build type and the builder id.
  */
 export function verifyProvenance(envelope: unknown, publicKey: KeyObject, builderId: string | null): ProvenanceVerdict {
-  const v = verifyEnvelope(envelope, publicKey, IN_TOTO_PAYLOAD_TYPE, keyId(publicKey));
+  const v = verifiedStatement<Statement>(envelope, publicKey, PREDICATE_TYPE);
   if (!v.ok) return v;
-  let st: Statement;
-  try {
-    st = JSON.parse(v.body.toString('utf8')) as Statement;
-  } catch {
-    return { ok: false, problem: 'the signed payload is not JSON' };
-  }
-  if (st._type !== STATEMENT_TYPE)
-    return { ok: false, problem: `statement type is ${JSON.stringify(st._type)}, expected ${STATEMENT_TYPE}` };
-  if (st.predicateType !== PREDICATE_TYPE)
-    return { ok: false, problem: `predicate type is ${JSON.stringify(st.predicateType)}, expected ${PREDICATE_TYPE}` };
+  const st = v.statement;
   if (st.predicate?.buildDefinition?.buildType !== BUILD_TYPE)
     return {
       ok: false,
@@ -157,6 +148,30 @@ export function verifyProvenance(envelope: unknown, publicKey: KeyObject, builde
     return { ok: false, problem: `builder id is ${JSON.stringify(id)}, expected ${builderId}` };
   if (!Array.isArray(st.subject) || !st.subject.every((s) => typeof s?.digest?.sha256 === 'string'))
     return { ok: false, problem: 'a subject has no sha256 digest' };
+  return { ok: true, statement: st };
+}
+
+/**
+ * An in-toto statement of the given predicate type, once the envelope's signature verifies
+ * with the key: nothing in it is read before that.
+ */
+export function verifiedStatement<T extends { _type: string; predicateType: string }>(
+  envelope: unknown,
+  publicKey: KeyObject,
+  predicateType: string,
+): { ok: true; statement: T } | { ok: false; problem: string } {
+  const v = verifyEnvelope(envelope, publicKey, IN_TOTO_PAYLOAD_TYPE, keyId(publicKey));
+  if (!v.ok) return v;
+  let st: T;
+  try {
+    st = JSON.parse(v.body.toString('utf8')) as T;
+  } catch {
+    return { ok: false, problem: 'the signed payload is not JSON' };
+  }
+  if (st?._type !== STATEMENT_TYPE)
+    return { ok: false, problem: `statement type is ${JSON.stringify(st?._type)}, expected ${STATEMENT_TYPE}` };
+  if (st.predicateType !== predicateType)
+    return { ok: false, problem: `predicate type is ${JSON.stringify(st.predicateType)}, expected ${predicateType}` };
   return { ok: true, statement: st };
 }
 

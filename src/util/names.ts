@@ -13,3 +13,8 @@ export const PRINCIPAL_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/;
 export const COMMIT_ID = /^[0-9a-f]{40}$/;
 /** A request id: 16 characters of Crockford's base32 alphabet in lower case (no i, l, o, u). */
 export const REQUEST_ID = /^[0-9a-hjkmnp-tv-z]{16}$/;
+/**
+ * A Debian version as a command may name one (Debian policy 5.6.12): an optional numeric
+ * epoch, an upstream part starting with a digit, an optional revision; at most 100 characters.
+ */
+export const DEBIAN_VERSION = /^(?:[0-9]{1,9}:)?[0-9][A-Za-z0-9.+~-]{0,99}$/;

@@ -197,6 +197,36 @@ export const OUTCOMES = {
     blame: 'requester',
     summary: 'The version is already published for another Debian release; each release needs its own version.',
   },
+  PromotionNotAllowed: {
+    status: 'denied',
+    exit: ExitCode.denied,
+    http: 403,
+    blame: 'requester',
+    summary: 'The pocket does not take promotions from the pocket named (its promote_from list).',
+  },
+  NotPublished: {
+    status: 'denied',
+    exit: ExitCode.notFound,
+    http: 404,
+    blame: 'requester',
+    summary: 'The pocket does not publish the package, or publishes another version than the one named.',
+  },
+  PromotionAcrossReleases: {
+    status: 'denied',
+    exit: ExitCode.failure,
+    http: 409,
+    blame: 'requester',
+    summary:
+      'The two pockets build for different Debian releases; a build is promoted only between pockets of one release.',
+  },
+  PromotedFilesDiffer: {
+    status: 'failed',
+    exit: ExitCode.failure,
+    http: 500,
+    blame: 'builder',
+    summary:
+      'A file to promote no longer has the sha256 its build recorded, or the target suite does not list it with that sha256; nothing was promoted.',
+  },
   VersionNotNewer: {
     status: 'denied',
     exit: ExitCode.failure,

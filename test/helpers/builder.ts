@@ -11,6 +11,7 @@ export interface PocketSpec {
   allow_backtracking?: boolean;
   sandbox?: 'userns' | 'vm';
   deb_build_options?: string;
+  promote_from?: string[];
 }
 
 export interface TestBuilderOptions {
@@ -69,7 +70,7 @@ export class TestBuilder {
     const pockets = Object.entries(o.pockets)
       .map(
         ([n, p]) =>
-          `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}${p.deb_build_options ? `\n    deb_build_options: ${JSON.stringify(p.deb_build_options)}` : ''}${p.distribution ? `\n    distribution: ${p.distribution}` : ''}`,
+          `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}${p.deb_build_options ? `\n    deb_build_options: ${JSON.stringify(p.deb_build_options)}` : ''}${p.distribution ? `\n    distribution: ${p.distribution}` : ''}${p.promote_from ? `\n    promote_from: ${JSON.stringify(p.promote_from)}` : ''}`,
       )
       .join('\n');
     const yaml = [

@@ -49,7 +49,8 @@ function expectProblem(text: string, line: number, key: string | null, what: str
   expect(err.exitCode).toBe(ExitCode.config);
 }
 
-const POCKET_KEYS = 'suite, distribution, acl, acl_command, allow_backtracking, sandbox, deb_build_options, notify';
+const POCKET_KEYS =
+  'suite, distribution, acl, acl_command, allow_backtracking, promote_from, sandbox, deb_build_options, notify';
 const TOP_KEYS =
   'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, work_dir, builder, daemon, archive, cache, limits, signing, hooks, mail, ssh, web, groups, admins, pockets, repo_defaults, repos, auto_build';
 const ACL_ALLOWED = '"*", "group:NAME" or a principal name matching [a-z_][a-z0-9_.-]{0,31}';
@@ -76,6 +77,7 @@ describe('config.example.yml', () => {
         suite: 'stable',
         acl: ['group:release'],
         allow_backtracking: false,
+        promote_from: ['dev'],
         sandbox: 'userns',
         deb_build_options: '',
         distribution: 'bookworm',
@@ -86,6 +88,7 @@ describe('config.example.yml', () => {
         suite: 'dev',
         acl: ['*'],
         allow_backtracking: true,
+        promote_from: [],
         sandbox: 'userns',
         deb_build_options: '',
         distribution: 'bookworm',
@@ -134,14 +137,14 @@ describe('config.example.yml', () => {
   });
 
   it('shows exactly the defaults', () => {
-    // Same directory, so relative defaults resolve alike; only groups and pockets are given.
+    // Same directory, so relative defaults resolve alike; only groups and pockets (with the demo's promotion) are given.
     const copy = write('example.yml', fs.readFileSync(example, 'utf8'));
     const minimal = write(
       'minimal.yml',
       lines(
         'groups: {release: [alice]}',
         'pockets:',
-        '  stable: {suite: stable, acl: [group:release]}',
+        '  stable: {suite: stable, acl: [group:release], promote_from: [dev]}',
         '  dev: {suite: dev, acl: ["*"], allow_backtracking: true}',
       ),
     );
@@ -207,6 +210,7 @@ describe('defaults', () => {
           suite: 'dev',
           acl: [],
           allow_backtracking: false,
+          promote_from: [],
           sandbox: 'userns',
           deb_build_options: '',
           distribution: 'bookworm',
@@ -301,6 +305,7 @@ describe('defaults', () => {
       suite: 'bookworm-prod',
       acl: ['group:release', 'carol', '*'],
       allow_backtracking: false,
+      promote_from: [],
       sandbox: 'vm',
       deb_build_options: 'nocheck',
       distribution: 'bookworm',
@@ -421,6 +426,25 @@ describe('errors', () => {
       5,
       'pockets.prod.sute',
       `unknown key "pockets.prod.sute" (did you mean "suite"? known: ${POCKET_KEYS})`,
+    );
+  });
+
+  it('takes promotions only from other pockets it defines', () => {
+    const two = ['pockets:', '  dev: {suite: dev}', '  stable:', '    suite: stable'];
+    expect(
+      loadConfig(write('ok.yml', lines(...two, '    promote_from: [dev]'))).pockets['stable']?.promote_from,
+    ).toEqual(['dev']);
+    expectProblem(
+      lines(...two, '    promote_from: [dev, qa]'),
+      5,
+      'pockets.stable.promote_from[1]',
+      'pockets.stable.promote_from[1] names pocket "qa", which is not defined under pockets',
+    );
+    expectProblem(
+      lines(...two, '    promote_from: [stable]'),
+      5,
+      'pockets.stable.promote_from[0]',
+      'pockets.stable.promote_from[0] names pocket "stable" itself; list the pockets it takes builds from',
     );
   });
 

@@ -99,6 +99,24 @@ describe('mbox', () => {
 });
 
 describe("the e-mail hook's message", () => {
+  it('says a promotion was promoted, from which pocket, and whose files', () => {
+    const mail = composeEventMail({
+      event: 'promoted',
+      request: {
+        id: '01JPROMOTION',
+        pocket: 'stable',
+        package: 'hello',
+        commit: 'c0ffee'.repeat(6) + 'abcd',
+        principal: 'alice',
+        promote: { from: 'dev', version: '2.10-3', build: '01JBUILD' },
+      },
+      result: { status: 'succeeded', version: '2.10-3' },
+    });
+    expect(mail.subject).toBe('[pocketbuild] hello 2.10-3 -> stable: promoted from dev (01JPROMOTION)');
+    expect(mail.text).toMatch(/^promotion: +from dev, the files of build 01JBUILD$/m);
+    expect(mail.headers).toMatchObject({ 'X-Pocketbuild-Event': 'promoted', 'X-Pocketbuild-Status': 'succeeded' });
+  });
+
   it('carries the build, the anchor in headers, and a checkpoint that verifies after nodemailer encoded it', async () => {
     const mail = composeEventMail({
       event: 'failed',

@@ -38,6 +38,17 @@ describe('request ids and files', () => {
     expect(() => parseRequest(JSON.stringify({ ...r, commit: 'abc' }))).toThrow(/invalid commit/);
     expect(() => parseRequest(JSON.stringify({ ...r, package: '../etc' }))).toThrow(/invalid package/);
   });
+
+  it('round-trips a promotion and refuses a malformed one', () => {
+    const r = { ...req('hello'), promote: { from: 'dev', version: '1:2.0-1', build: newRequestId() } };
+    expect(parseRequest(serializeRequest(r))).toEqual(r);
+    const bad = (promote: unknown) => () => parseRequest(JSON.stringify({ ...r, promote }));
+    expect(bad({ from: 'dev', version: '1.0' })).toThrow('field "promote" must be {from, version, build}');
+    expect(bad({ ...r.promote, extra: 1 })).toThrow('field "promote" must be {from, version, build}');
+    expect(bad({ ...r.promote, from: '../x' })).toThrow(/invalid pocket/);
+    expect(bad({ ...r.promote, version: 'v1' })).toThrow(/invalid version/);
+    expect(bad({ ...r.promote, build: 1 })).toThrow('field "promote.build" must be a string');
+  });
 });
 
 describe('DirectoryQueue', () => {

@@ -74,6 +74,12 @@ const VALID: [string, Command][] = [
   ['help', { verb: 'help' }],
   ['  help  ', { verb: 'help' }],
   ['submit prod hello 3f2a91c', { verb: 'submit', pocket: 'prod', package: 'hello', commit: '3f2a91c', json: false }],
+  ['promote hello dev stable', { verb: 'promote', package: 'hello', from: 'dev', to: 'stable', json: false }],
+  [
+    'promote hello dev stable 1:2.10-3~bpo12+1 --json',
+    { verb: 'promote', package: 'hello', from: 'dev', to: 'stable', version: '1:2.10-3~bpo12+1', json: true },
+  ],
+  ['remove hello stable', { verb: 'remove', package: 'hello', pocket: 'stable', json: false }],
   [
     'submit prod hello-prog@main libhello@v2.0 --json',
     {
@@ -205,6 +211,22 @@ describe('refusal messages', () => {
     expect(message('git-upload-pack --upload-pack=id')).toMatch(/^git-upload-pack takes no options/);
   });
 
+  it('refuses a promotion or removal with missing arguments, a bad version or a bad pocket', () => {
+    expect(refusal('promote hello dev').message).toBe(
+      'usage: promote PACKAGE FROM TO [VERSION] [--json] (got 2 arguments)',
+    );
+    expect(refusal('promote hello dev stable 1.0 extra').message).toBe(
+      'usage: promote PACKAGE FROM TO [VERSION] [--json] (got 5 arguments)',
+    );
+    for (const bad of ['v1.0', '1.0;rm', '1:', '1.0/x', '9'.repeat(102)])
+      expect(refusal(`promote hello dev stable ${bad}`).message, bad).toMatch(/^invalid version "/);
+    expect(refusal('promote hello Dev stable').message).toMatch(/^invalid pocket "Dev": /);
+    expect(refusal('remove hello').message).toBe('usage: remove PACKAGE POCKET [--json] (got 1 argument)');
+    expect(refusal('remove hello stable --follow').message).toBe(
+      'remove has no --follow option; usage: remove PACKAGE POCKET [--json]',
+    );
+  });
+
   it('refuses a batch item that is not PACKAGE@COMMIT, a package twice, and too many', () => {
     expect(refusal('submit prod ab@main @main').message).toBe(
       '"@main" is not PACKAGE@COMMIT; usage: submit POCKET PKG@COMMIT PKG@COMMIT...',
@@ -299,6 +321,8 @@ describe('help text', () => {
     const lines = VERBS_HELP.trimEnd().split('\n');
     for (const usage of [
       'submit POCKET PACKAGE COMMIT [--json]',
+      'promote PACKAGE FROM TO [VERSION] [--json]',
+      'remove PACKAGE POCKET [--json]',
       'status [ID] [--json]',
       'queue [--json]',
       'history [PACKAGE] [--json]',
@@ -316,7 +340,7 @@ describe('help text', () => {
       ).toHaveLength(1);
     }
     expect(lines.filter((l) => l.includes('build@HOST:PACKAGE.git') && l.startsWith('git URLs'))).toHaveLength(1);
-    expect(lines).toHaveLength(12);
+    expect(lines).toHaveLength(14);
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(120);
   });
 });
