@@ -7,6 +7,8 @@
 export const FAULT_POINTS = [
   'queue:after-claim',
   'after:validate',
+  'after:collect',
+  'after:attest',
   'after:export',
   'after:base',
   'after:deps',

@@ -28,12 +28,13 @@ const CI_POINTS = [
 ];
 /** Killed from outside while the package's own build runs in the sandbox. */
 const DURING_BUILD = 'during:build';
-/** Reached only on a builder host (daemon.publish false): several-hosts.test.ts kills there. */
-const SEVERAL_HOSTS_ONLY = new Set(['handoff:after-journal']);
+/**
+ * Reached only on a builder host (daemon.publish false): several-hosts.test.ts kills there; and
+ * only by a promotion's own steps: faults-promotion.test.ts kills there.
+ */
+const NOT_BY_A_BUILD = new Set(['handoff:after-journal', 'after:collect', 'after:attest']);
 const POINTS =
-  process.env.PB_FAULTS === 'all'
-    ? [...FAULT_POINTS.filter((p) => !SEVERAL_HOSTS_ONLY.has(p)), DURING_BUILD]
-    : CI_POINTS;
+  process.env.PB_FAULTS === 'all' ? [...FAULT_POINTS.filter((p) => !NOT_BY_A_BUILD.has(p)), DURING_BUILD] : CI_POINTS;
 /**
  * Kills after which a record file is also cut to half its size, as a crash on a disk that
  * loses a write leaves it: the journal between the branch and the tag (what was published and

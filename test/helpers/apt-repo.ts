@@ -93,6 +93,7 @@ export async function makePublishedRepo(
     distribution: 'bookworm',
     acl: ['*'],
     allow_backtracking: true,
+    promote_from: [],
     sandbox: 'userns',
     deb_build_options: '',
     notify: [],

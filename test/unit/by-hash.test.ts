@@ -190,6 +190,7 @@ describe('a repository made before the signing hook', () => {
         distribution: 'bookworm',
         acl: [],
         allow_backtracking: false,
+        promote_from: [],
         sandbox: 'userns' as const,
         deb_build_options: '',
         notify: [],
