@@ -8,7 +8,7 @@ export function formatRows(rows: StatusRow[]): string {
     rows
       .map(
         (r) =>
-          `  ${r.id}  ${r.status.padEnd(9)}  ${r.pocket.padEnd(10)} ${r.package.padEnd(20)} ${r.commit.slice(0, 12)}  ${(r.version ?? '').padEnd(14)} ${r.principal}${r.reason ? `\n      ${r.code ? `${r.code}: ` : ''}${r.reason}` : ''}`,
+          `  ${r.id}  ${r.status.padEnd(9)}  ${r.pocket.padEnd(10)} ${r.package.padEnd(20)} ${r.commit.slice(0, 12)}  ${(r.version ?? '').padEnd(14)} ${r.principal}${r.promoted_from ? `  (promoted from ${r.promoted_from})` : ''}${r.reason ? `\n      ${r.code ? `${r.code}: ` : ''}${r.reason}` : ''}`,
       )
       .join('\n') + '\n'
   );

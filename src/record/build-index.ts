@@ -12,6 +12,8 @@ export interface IndexedBuild extends RequestKey, Pick<Request, 'origin' | 'time
   version?: string;
   started: string;
   finished: string;
+  /** A promotion: the pocket whose build it published. */
+  promoted_from?: string;
 }
 
 export interface BuildFilter {
@@ -52,6 +54,7 @@ export class BuildIndex {
       ...(result.version ? { version: result.version } : {}),
       started: result.started,
       finished: result.finished,
+      ...(req.promote ? { promoted_from: req.promote.from } : {}),
     };
   }
 

@@ -12,6 +12,8 @@ export interface StatusRow extends RequestKey, Pick<Request, 'time'> {
   /** The outcome code of a build that did not succeed (BuildDepsUnsatisfiable, VersionNotNewer…). */
   code?: OutcomeCode;
   reason?: string;
+  /** A promotion: the pocket whose build it publishes. */
+  promoted_from?: string;
 }
 
 /** Queued and running requests, oldest first. */
@@ -73,6 +75,8 @@ function row(
     commit: r.commit,
     principal: r.principal,
     time: r.time,
+    ...('promote' in r && r.promote ? { promoted_from: r.promote.from } : {}),
+    ...('promoted_from' in r && r.promoted_from ? { promoted_from: r.promoted_from } : {}),
     ...(res?.version ? { version: res.version } : {}),
     ...(res?.code ? { code: res.code } : {}),
     ...(res?.reason ? { reason: res.reason } : {}),

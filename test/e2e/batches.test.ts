@@ -3,19 +3,38 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
+import { ClientKeys, EmbeddedServer, freePort } from '../helpers/ssh.js';
+import { tempDirForTestUser } from '../helpers/env.js';
 
 /**
  * Ordered batches (docs/batches.md): `submit POCKET PKG@COMMIT PKG@COMMIT…` queues requests that
  * build in Build-Depends order, whatever order they were typed in; a request whose dependency
  * fails ends `DependencyFailed` without building; a cycle is refused and nothing is queued.
+ * Batches go in over SSH (the embedded server, the real ssh client); the cycle through the CLI.
  */
 describe('ordered batches', () => {
   let b: TestBuilder;
   let lib: PackageRepo;
   let prog: PackageRepo;
+  let keys: ClientKeys;
+  let server: EmbeddedServer;
 
   beforeAll(async () => {
-    b = new TestBuilder('batches', { pockets: { stable: {} }, slots: 2 });
+    keys = new ClientKeys(tempDirForTestUser('batches-keys'), ['alice']);
+    const port = await freePort();
+    b = new TestBuilder('batches', {
+      pockets: { stable: {} },
+      slots: 2,
+      extraYaml: [
+        'ssh:',
+        '  listen: 127.0.0.1',
+        `  port: ${port}`,
+        '  users:',
+        `    alice: [${JSON.stringify(keys.publicKey('alice'))}]`,
+      ].join('\n'),
+    });
+    server = new EmbeddedServer(keys, b.configFile, port, path.join(b.root, 'ssh-server.log'));
+    await server.start();
     lib = new PackageRepo(b.reposDir, 'pb-blib');
     prog = new PackageRepo(b.reposDir, 'pb-bprog');
     await b.startDaemon();
@@ -24,6 +43,7 @@ describe('ordered batches', () => {
   }, 15 * 60_000);
 
   afterAll(async () => {
+    await server?.stop();
     lib?.cleanup();
     prog?.cleanup();
     await b?.cleanup();
@@ -31,9 +51,14 @@ describe('ordered batches', () => {
 
   const entries = () => b.auditEntries();
 
-  /** Submit a batch; returns package → request id, from the "ID PACKAGE [after ID…]" lines. */
+  /**
+   * Submit a batch over SSH (the real ssh client); returns package → request id, from the
+   * "ID PACKAGE [after ID…]" lines. The cycle below goes through the local CLI.
+   */
   const batch = (items: string[]): Map<string, { id: string; after: string[] }> => {
-    const out = b.cli(['submit', 'stable', ...items]).stdout;
+    const r = server.run('alice', ['submit', 'stable', ...items].join(' '));
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.stdout;
     return new Map(
       out
         .trim()

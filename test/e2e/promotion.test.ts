@@ -119,6 +119,10 @@ describe('promotion between pockets', () => {
       const r = await b.waitFor(promotion);
       expect(r.status, b.buildLog(promotion)).toBe('succeeded');
       expect(r.version).toBe('1.0');
+      const st = ssh('alice', `status ${promotion}`);
+      expect(st.stdout).toMatch(
+        new RegExp(`^  ${promotion}  succeeded  stable .* alice  \\(promoted from dev\\)$`, 'm'),
+      );
       // Nothing was built: a promotion's steps, no build, export or deps.
       expect(r.stages.map((s) => s.name)).toEqual(['validate', 'collect', 'attest', 'publish', 'refs']);
 
