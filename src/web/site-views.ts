@@ -29,7 +29,7 @@ const ROWS = `<% if (!it.items.length) { %><p class="none">No builds.</p><% } el
 <% for (const b of it.items) { %><tr class="<%= b.status %>">
 <td><a href="/builds/<%= b.id %>"><%= b.id %></a></td><td class="status"><%= b.status %></td>
 <td><a href="/pockets/<%= b.pocket %>"><%= b.pocket %></a></td><td><a href="/packages/<%= b.package %>"><%= b.package %></a></td>
-<td><%= b.version || '' %></td><td><code><%= b.commit.slice(0, 12) %></code></td><td><%= b.principal %></td>
+<td><%= b.version || '' %><% if (b.promoted_from) { %> <small class="promoted">promoted from <%= b.promoted_from %></small><% } %></td><td><code><%= b.commit.slice(0, 12) %></code></td><td><%= b.principal %></td>
 <td><time><%= b.finished %></time></td><td><%= b.code ? b.code + ': ' : '' %><%= b.reason || '' %></td></tr>
 <% } %></tbody></table><% } %>`;
 
@@ -78,6 +78,7 @@ const BUILD = `<% const b = it.b, r = b.result, q = b.request; %>
 <% if (q) { %><dl class="facts">
 <dt>package</dt><dd><a href="/packages/<%= q.package %>"><%= q.package %></a><%= r && r.version ? ' ' + r.version : '' %></dd>
 <dt>pocket</dt><dd><a href="/pockets/<%= q.pocket %>"><%= q.pocket %></a></dd>
+<% if (q.promote) { %><dt>promoted</dt><dd class="promoted">from <a href="/pockets/<%= q.promote.from %>"><%= q.promote.from %></a>, not rebuilt: the files of build <a href="/builds/<%= q.promote.build %>"><%= q.promote.build %></a></dd><% } %>
 <dt>asked by</dt><dd><%= q.principal %> via <%= q.origin %>, <time><%= q.time %></time></dd>
 <dt>commit</dt><dd><code><%= q.commit %></code> (asked as <code><%= q.commit_spec %></code>)<% if (b.tree) { %>, tree <code><%= b.tree %></code><% } %></dd>
 <% if (r) { %><dt>ran</dt><dd><time><%= r.started %></time> → <time><%= r.finished %></time></dd>

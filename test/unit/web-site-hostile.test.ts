@@ -16,6 +16,7 @@ let tmp: string;
 let server: RunningWebServer;
 const SECRET = `POCKETBUILD-SECRET-${randomBytes(8).toString('hex')}`;
 const ID = '01m80c1x8k3v2q7d';
+const PROMOTED = '01m80c2a0k3v2q7e';
 const log: string[] = [];
 
 beforeAll(async () => {
@@ -51,12 +52,39 @@ beforeAll(async () => {
   );
   // The index the daemon keeps, which lists read.
   fs.mkdirSync(path.join(state, 'index'));
-  fs.writeFileSync(path.join(state, 'index', 'builds.jsonl'), JSON.stringify(ended) + '\n');
+  // And a promotion of it into stable (docs/promotion.md): labelled as such on its page and in lists.
+  const promoted = {
+    ...request,
+    id: PROMOTED,
+    pocket: 'stable',
+    commit_spec: '1.0',
+    promote: { from: 'dev', version: '1.0', build: ID },
+  };
+  fs.mkdirSync(path.join(state, 'builds', PROMOTED), { recursive: true });
+  fs.writeFileSync(path.join(state, 'builds', PROMOTED, 'request.json'), JSON.stringify(promoted));
+  const promotedEnd = {
+    ...promoted,
+    status: 'succeeded',
+    version: '1.0',
+    started: '2026-12-01T00:00:03.000Z',
+    finished: '2026-12-01T00:00:04.000Z',
+    stages: [],
+    outputs: [],
+  };
+  fs.writeFileSync(path.join(state, 'builds', PROMOTED, 'result.json'), JSON.stringify(promotedEnd));
+  const { promote: _p, stages: _s, outputs: _o, ...promotedIndexed } = promotedEnd;
+  fs.writeFileSync(
+    path.join(state, 'index', 'builds.jsonl'),
+    JSON.stringify(ended) + '\n' + JSON.stringify({ ...promotedIndexed, promoted_from: 'dev' }) + '\n',
+  );
   fs.writeFileSync(path.join(rec, 'build.log'), `</pre><script>alert(2)</script>\n${'x'.repeat(10)}\n`);
   fs.symlinkSync(path.join(tmp, 'secret.txt'), path.join(rec, 'outputs', 'evil.deb'));
   fs.writeFileSync(path.join(rec, 'secret-note'), `${SECRET}\n`);
   const cfgFile = path.join(tmp, 'config.yml');
-  fs.writeFileSync(cfgFile, `state_dir: ${state}\npockets:\n  dev:\n    suite: dev\n`);
+  fs.writeFileSync(
+    cfgFile,
+    `state_dir: ${state}\npockets:\n  dev:\n    suite: dev\n  stable:\n    suite: stable\n    promote_from: [dev]\n`,
+  );
   server = await startWebServer({
     repoDir: path.join(state, 'apt'),
     config: loadConfig(cfgFile),
@@ -148,6 +176,19 @@ describe('the status site against a hostile corpus', () => {
     const feed = (await request(server.port, '/feeds/package/pb-site.atom')).body.toString();
     expect(feed).toContain('&lt;script&gt;alert(1)');
     expect(feed).not.toContain('<script>');
+  });
+});
+
+describe('a promotion on the status site', () => {
+  it('says on its page and in the lists where it was promoted from, and whose files it published', async () => {
+    const page = (await request(server.port, `/builds/${PROMOTED}`)).body.toString();
+    expect(page).toContain(
+      `<dt>promoted</dt><dd class="promoted">from <a href="/pockets/dev">dev</a>, not rebuilt: the files of build <a href="/builds/${ID}">${ID}</a></dd>`,
+    );
+    const list = (await request(server.port, '/pockets/stable')).body.toString();
+    expect(list).toContain('1.0 <small class="promoted">promoted from dev</small>');
+    // A build is not labelled.
+    expect((await request(server.port, `/builds/${ID}`)).body.toString()).not.toContain('class="promoted"');
   });
 });
 
