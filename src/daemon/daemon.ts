@@ -28,7 +28,7 @@ export interface DaemonOptions {
    */
   dependencies?: (
     req: Request,
-    pending: ReadonlySet<string>,
+    isQueued: (id: string) => boolean,
   ) => { kind: 'ready' | 'wait' } | { kind: 'failed'; reason: string };
   log: (line: string) => void;
 }
@@ -185,7 +185,7 @@ export class Daemon {
     const ids = new Set(pending.map((r) => r.id));
     for (const r of pending) {
       if (!r.after?.length || this.running.has(r.id)) continue;
-      const state = this.dependencies(r, ids);
+      const state = this.dependencies(r, (id) => ids.has(id) || this.queue.holds(id));
       if (state.kind === 'wait') waiting.add(r.id);
       if (state.kind !== 'failed' || this.closing) continue;
       waiting.add(r.id);

@@ -188,6 +188,7 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
     }
   };
   /** Whether a request of a batch may build now (see Daemon's `dependencies`). */
-  const dependencies = (req: Request, pending: ReadonlySet<string>) => dependencyState(live.state_dir, req, pending);
+  const dependencies = (req: Request, isQueued: (id: string) => boolean) =>
+    dependencyState(live.state_dir, req, isQueued);
   return { work, onQueued, dependencies };
 }

@@ -310,6 +310,11 @@ export class DirectoryQueue {
     this.onQuarantine?.(name, reason);
   }
 
+  /** Whether request `id` is queued (claimed or not), asked of its own file: no listing's race. */
+  holds(id: string): boolean {
+    return fs.existsSync(this.fileOf(id));
+  }
+
   fileOf(id: string): string {
     return path.join(this.dir, `${id}.json`);
   }

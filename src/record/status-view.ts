@@ -58,7 +58,8 @@ export async function buildStatus(
 
 /** A request not claimed yet: `queued`, or `dep-wait` with what it waits for as its reason. */
 function waiting(config: Config, r: Request, pending: ReadonlySet<string>): StatusRow {
-  const deps = dependencyState(config.state_dir, r, pending);
+  const queue = DirectoryQueue.forConfig(config);
+  const deps = dependencyState(config.state_dir, r, (id) => pending.has(id) || queue.holds(id));
   return deps.kind === 'wait' ? row(r, 'dep-wait', { reason: deps.reason }) : row(r, 'queued');
 }
 
