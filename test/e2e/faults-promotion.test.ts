@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAULT_POINTS } from '../../src/util/fault-point.js';
 import { TestBuilder } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
 import { writeExecutable } from '../helpers/env.js';
@@ -15,21 +16,17 @@ import { writeExecutable } from '../helpers/env.js';
  *
  * CI runs one point per kind of state a promotion's kill leaves; `npm run faults` runs all.
  */
-const ALL = [
-  'queue:after-claim',
-  'after:validate',
-  'after:collect',
-  'after:attest',
-  'publish:before-include',
-  'publish:after-include',
-  'after:publish',
-  'refs:after-branch',
-  'after:refs',
-  'finish:after-result',
-  'finish:after-audit',
-  'hooks:during',
-  'audit:torn-write',
-];
+/** The points only a build's own steps, or a builder host, reach: a promotion passes every other one. */
+const BUILD_ONLY = new Set([
+  'after:export',
+  'after:base',
+  'after:deps',
+  'after:build',
+  'after:check',
+  'after:provenance',
+  'handoff:after-journal',
+]);
+const ALL = FAULT_POINTS.filter((p) => !BUILD_ONLY.has(p));
 const CI = ['after:collect', 'publish:before-include', 'publish:after-include', 'finish:after-result'];
 const POINTS = process.env.PB_FAULTS === 'all' ? ALL : CI;
 /** A kill between the branch and the tag with the journal then cut in half, as a lost write leaves it. */
