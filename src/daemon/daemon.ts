@@ -163,7 +163,7 @@ export class Daemon {
     }
     while (!this.closing && this.busySlots() < this.slots) {
       const claim = await this.queue.claimNext(
-        (r) => !this.running.has(r.id) && !built.has(r.id) && !waiting.has(r.id),
+        (r) => !this.running.has(r.id) && !built.has(r.id) && !waiting.has(r.id) && this.mayStart(r),
       );
       if (!claim) return;
       if (this.closing) {
@@ -193,6 +193,15 @@ export class Daemon {
       if (claim) this.launch(claim, new DependencyFailed(state.reason), false);
     }
     return waiting;
+  }
+
+  /**
+   * Asked again of each request claimNext is about to take: its listing is newer than the one
+   * settleDependencies judged, so a batch's later request can show up there first, unjudged.
+   */
+  private mayStart(r: Request): boolean {
+    if (!r.after?.length || !this.dependencies) return true;
+    return this.dependencies(r, (id) => this.queue.holds(id)).kind === 'ready';
   }
 
   private busySlots(): number {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Daemon } from '../../src/daemon/daemon.js';
 import { dependencyState } from '../../src/record/batch-deps.js';
 import { BuildRecord } from '../../src/record/build-record.js';
 import { DirectoryQueue } from '../../src/queue/directory-queue.js';
@@ -79,5 +80,65 @@ describe('dependencyState', () => {
       return false;
     });
     expect(state).toEqual({ kind: 'ready' });
+  });
+});
+
+/**
+ * The daemon judges a batch from one listing, then claims from a newer one: a request that
+ * shows up only in the newer listing must be judged again before it is started.
+ */
+describe('Daemon with a batch being queued', () => {
+  let dir: string;
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('does not start a program whose library is still building, though the first listing missed the program', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pb-batch-daemon-'));
+    const at = new Date().toISOString();
+    const base = {
+      v: 1 as const,
+      pocket: 'stable',
+      commit: 'a'.repeat(40),
+      commit_spec: 'main',
+      principal: 'alice',
+      origin: 'ssh' as const,
+      time: at,
+    };
+    const lib: Request = { ...base, id: newRequestId(), package: 'pb-lib' };
+    const prog: Request = { ...base, id: newRequestId(), package: 'pb-prog', after: [lib.id] };
+    let listings = 0;
+    // The program is renamed in just after the daemon's first listing.
+    class RacingQueue extends DirectoryQueue {
+      override pending(): Request[] {
+        const all = super.pending();
+        return listings++ === 0 ? all.filter((r) => r.id !== prog.id) : all;
+      }
+    }
+    const queue = new RacingQueue(path.join(dir, 'queue'));
+    queue.enqueue(lib);
+    queue.enqueue(prog);
+    const started: string[] = [];
+    const daemon = new Daemon({
+      queue,
+      slots: 2,
+      rescanMs: 20,
+      work: async (claim, signal) => {
+        started.push(claim.request.id);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        await claim.release();
+      },
+      dependencies: (r, isQueued) => dependencyState(dir, r, isQueued),
+      log: () => {},
+    });
+    await daemon.start();
+    try {
+      for (let i = 0; i < 200 && !started.length; i++) await new Promise((r) => setTimeout(r, 10));
+      const pumpsThen = listings;
+      // Several more passes of the scheduler, each free to claim the program.
+      for (let i = 0; i < 200 && listings < pumpsThen + 6; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(listings).toBeGreaterThanOrEqual(pumpsThen + 6);
+      expect(started).toEqual([lib.id]);
+    } finally {
+      await daemon.close();
+    }
   });
 });
