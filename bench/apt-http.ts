@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       version: '1.0',
       payloadBytes: MB * 1024 * 1024,
     });
-    await made.repo.include('stable', changes);
+    await made.repo.include('stable', [changes]);
     const size = fs.statSync(deb).size;
     console.log(`published pb-bench_1.0_all.deb (${(size / 1e6).toFixed(1)} MB, random data) in ${Date.now() - t0} ms`);
 

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../util/errors.js';
 import { PACKAGE_NAME, POCKET_NAME, PRINCIPAL_NAME } from '../util/names.js';
+import { CROSS_ARCHITECTURES, hostArch } from '../util/host-arch.js';
 import type { Config, PocketConfig, RepoAcl } from './types.js';
 import {
   applyRules,
@@ -295,6 +296,11 @@ export const CONFIG_SCHEMA: ObjectSchema = {
               schema: { kind: 'list', item: { kind: 'string', pattern: POCKET_NAME, expect: 'a pocket name' } },
               default: [],
             },
+            // Checked in RULES: the host's is one of them; put first by inheritDefaults.
+            architectures: {
+              schema: { kind: 'list', item: { kind: 'enum', values: [...CROSS_ARCHITECTURES] } },
+              default: [hostArch()],
+            },
             sandbox: { schema: { kind: 'enum', values: ['userns', 'vm'] }, default: 'userns' },
             deb_build_options: {
               schema: {
@@ -393,7 +399,15 @@ function inheritDefaults(cfg: Walked): Checked {
   const base_url = cfg.web.base_url?.replace(/\/+$/, '') ?? null;
   const slots = cfg.daemon.slots ?? machineSlots(cfg.limits.memory_mb);
   const pockets = Object.fromEntries(
-    Object.entries(cfg.pockets).map(([name, p]) => [name, { ...p, distribution: p.distribution ?? cfg.archive.suite }]),
+    Object.entries(cfg.pockets).map(([name, p]) => [
+      name,
+      {
+        ...p,
+        distribution: p.distribution ?? cfg.archive.suite,
+        // The native build comes first: the cross builds add to what it made.
+        architectures: [...p.architectures].sort((a, b) => Number(b === hostArch()) - Number(a === hostArch())),
+      },
+    ]),
   );
   return {
     ...cfg,
@@ -523,6 +537,37 @@ export const RULES: ReadonlyArray<Rule<Checked>> = [
           fail(key, `${key} names pocket "${from}" itself; list the pockets it takes builds from`);
         else if (!Object.hasOwn(cfg.pockets, from))
           fail(key, `${key} names pocket "${from}", which is not defined under pockets`);
+      });
+    }
+  },
+  function architecturesIncludeTheHost(cfg, fail) {
+    for (const pocket of Object.values(cfg.pockets)) {
+      const key = `pockets.${pocket.name}.architectures`;
+      const host = hostArch();
+      const twice = pocket.architectures.find((a, i) => pocket.architectures.indexOf(a) !== i);
+      if (twice) fail(key, `${key} lists ${twice} twice`);
+      if (!pocket.architectures.includes(host))
+        fail(
+          key,
+          `${key} must include ${host}, this host's architecture: its native build makes the source and the arch: all packages`,
+        );
+      else if (pocket.architectures.length > 1 && pocket.sandbox !== 'userns')
+        fail(
+          key,
+          `${key} lists architectures other than ${host}, which are cross-built in the userns sandbox only; use sandbox: userns for this pocket or list ${host} alone`,
+        );
+    }
+  },
+  function promotionsKeepEveryArchitecture(cfg, fail) {
+    // reprepro's copy leaves out the binaries of architectures the target suite lacks.
+    for (const pocket of Object.values(cfg.pockets)) {
+      pocket.promote_from.forEach((from, i) => {
+        const lacking = cfg.pockets[from]?.architectures.filter((a) => !pocket.architectures.includes(a)) ?? [];
+        if (lacking.length)
+          fail(
+            `pockets.${pocket.name}.promote_from[${i}]`,
+            `pockets.${pocket.name}.promote_from[${i}] names pocket "${from}", which publishes ${lacking.join(', ')} that pocket "${pocket.name}" does not; add ${lacking.length > 1 ? 'them' : 'it'} to pockets.${pocket.name}.architectures`,
+          );
       });
     }
   },

@@ -23,6 +23,12 @@ export interface PocketConfig {
    * without a rebuild (docs/promotion.md). Default none.
    */
   promote_from: string[];
+  /**
+   * The Debian architectures the pocket publishes, the host's first. The host's builds the
+   * source and `arch: all` packages natively; each other one is cross-built (docs/architectures.md).
+   * Default: the host's alone.
+   */
+  architectures: string[];
   sandbox: 'userns' | 'vm';
   /**
    * DEB_BUILD_OPTIONS for every build in the pocket (e.g. `nocheck`); `parallel=N` is added

@@ -21,6 +21,8 @@ export function writePrivateAptConfig(o: {
   status: string;
   sources: AptSource[];
   options?: Record<string, string>;
+  /** APT::Architectures: the native one and those cross-built for; unset, apt asks the host's dpkg. */
+  architectures?: string[];
 }): string {
   const { dir } = o;
   const etc = path.join(dir, 'etc');
@@ -54,7 +56,8 @@ export function writePrivateAptConfig(o: {
     file,
     Object.entries(settings)
       .map(([k, v]) => `${k} "${v}";\n`)
-      .join(''),
+      .join('') +
+      (o.architectures ? `APT::Architectures { ${o.architectures.map((a) => `"${a}";`).join(' ')} };\n` : ''),
   );
   return file;
 }

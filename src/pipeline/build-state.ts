@@ -39,6 +39,8 @@ export interface BuildState {
   /** The cached dependency layer the build mounts, leased until the build ends. */
   layer?: DepsLayer;
   outputs?: CheckedOutputs;
+  /** The pocket's other architectures, cross-built after the native build (its outputs are in `outputs`). */
+  cross?: Array<{ arch: string; deps: ResolvedDeb[]; layer?: DepsLayer }>;
   /** A promotion: the build whose files it publishes, found by its validate step. */
   promotion?: PromotionSource & { version: string };
   /** What the build step ran dpkg-buildpackage with. */

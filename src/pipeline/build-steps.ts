@@ -11,8 +11,8 @@ import { ensureBuilderKey } from '../record/builder-key.js';
 import { makeStatement, signStatement } from '../record/provenance.js';
 import { provenanceDigest, provenancePath } from '../record/provenance-file.js';
 import { ensureBaseImage } from '../steps/base-image.js';
-import { buildInSandbox, buildProfiles } from '../steps/build-in-sandbox.js';
-import { aptCacheDir, fetchBuildDeps, writeFlatIndex } from '../steps/build-deps.js';
+import { buildDirs, buildInSandbox, buildProfiles } from '../steps/build-in-sandbox.js';
+import { aptCacheDir, fetchBuildDeps, writeFlatIndex, type ResolvedDeb } from '../steps/build-deps.js';
 import {
   depsLayerKey,
   LayerInUse,
@@ -22,6 +22,7 @@ import {
   type DepsLayer,
 } from '../steps/deps-layer.js';
 import { checkOutputs } from '../steps/outputs.js';
+import { crossSkipReason } from '../steps/cross-targets.js';
 import { BUILD_PATH } from '../steps/sandbox-script.js';
 import { prepareSource } from '../steps/source-package.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
@@ -67,17 +68,34 @@ export async function baseStep(s: BuildState, env: BuildEnvironment): Promise<vo
 }
 
 export async function depsStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  const got = await installableDeps(s, env);
+  s.deps = got.deps;
+  s.layer = got.layer;
+}
+
+/**
+ * The build-dependencies of the native build, or of a cross build to `crossArch`: resolved
+ * against the pocket's release and the pocket itself, and either a cached layer holding them
+ * (userns) or the .debs for the sandbox to install.
+ */
+async function installableDeps(
+  s: BuildState,
+  env: BuildEnvironment,
+  crossArch?: string,
+): Promise<{ deps: ResolvedDeb[]; layer?: DepsLayer }> {
   const aptDir = env.repo.dir;
-  const debsDir = path.join(s.work, 'debs');
+  const debsDir = buildDirs(s.work, crossArch).debs;
   // Only the userns sandbox mounts layers; a vm pocket installs the .debs in its guest.
   const place =
     s.pocket.sandbox === 'userns'
       ? { dir: path.join(env.config.cache_dir, 'layers'), log: s.log, user: s.req.id }
       : null;
+  const keyOf = (deps: ResolvedDeb[]) => depsLayerKey(s.base!.digest, deps, crossArch);
+  let layer: DepsLayer | undefined;
   const resolved = await fetchBuildDeps({
     baseRoot: s.base!.root,
     sourceDir: path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`),
-    cacheDir: aptCacheDir(env.config, s.pocket.distribution),
+    cacheDir: aptCacheDir(env.config, s.pocket.distribution, crossArch),
     sources: [
       {
         uri: env.config.archive.mirror,
@@ -87,8 +105,9 @@ export async function depsStep(s: BuildState, env: BuildEnvironment): Promise<vo
       },
       { uri: `file:${aptDir}`, suite: s.pocket.suite, components: ['main'], signedBy: path.join(aptDir, 'key.gpg') },
     ],
-    extra: s.source!.needsFakeroot ? ['fakeroot'] : [],
-    profiles: buildProfiles(s.pocket),
+    extra: [...(s.source!.needsFakeroot ? ['fakeroot'] : []), ...(crossArch ? crossToolchain(crossArch) : [])],
+    profiles: buildProfiles(s.pocket, crossArch),
+    ...(crossArch ? { crossArch } : {}),
     destDir: debsDir,
     whileReadingSources: (fn) => env.repo.whilePublishingPaused(fn),
     listsMaxAgeMs: env.config.archive.lists_max_age_seconds * 1000,
@@ -97,36 +116,42 @@ export async function depsStep(s: BuildState, env: BuildEnvironment): Promise<vo
     ...(place && {
       needFiles: async (indexed) => {
         if (!indexed.length) return true;
-        s.layer =
-          (await layerOrNothing(env.signal, () => openDepsLayer(place, depsLayerKey(s.base!.digest, indexed)))) ??
-          undefined;
-        return !s.layer;
+        layer = (await layerOrNothing(env.signal, () => openDepsLayer(place, keyOf(indexed)))) ?? undefined;
+        return !layer;
       },
     }),
   });
-  if (s.layer) {
+  let deps = resolved;
+  if (layer) {
     // The build's apt checks against this index that the layer holds every build-dependency.
-    writeFlatIndex(debsDir, s.layer.packages);
-    s.deps = s.layer.deps;
-  } else {
-    s.deps = resolved;
-    if (place && resolved.length)
-      s.layer =
-        (await layerOrNothing(env.signal, () =>
-          makeDepsLayer({
-            ...place,
-            key: depsLayerKey(s.base!.digest, resolved),
-            base: s.base!,
-            debsDir,
-            deps: resolved,
-            limits: env.config.limits,
-            cacheDir: env.config.cache_dir,
-            signal: env.signal,
-            maxBytes: env.config.cache.layers_max_mb * 1024 * 1024,
-          }),
-        )) ?? undefined;
-  }
-  for (const d of s.deps) s.log.write(`  ${d.name} ${d.version} ${d.arch} sha256:${d.sha256}\n`);
+    writeFlatIndex(debsDir, layer.packages);
+    deps = layer.deps;
+  } else if (place && resolved.length)
+    layer =
+      (await layerOrNothing(env.signal, () =>
+        makeDepsLayer({
+          ...place,
+          key: keyOf(resolved),
+          base: s.base!,
+          debsDir,
+          deps: resolved,
+          limits: env.config.limits,
+          cacheDir: env.config.cache_dir,
+          signal: env.signal,
+          maxBytes: env.config.cache.layers_max_mb * 1024 * 1024,
+          ...(crossArch ? { crossArch } : {}),
+        }),
+      )) ?? undefined;
+  for (const d of deps) s.log.write(`  ${d.name} ${d.version} ${d.arch} sha256:${d.sha256}\n`);
+  return { deps, ...(layer ? { layer } : {}) };
+}
+
+/**
+ * What a cross build to `arch` installs beyond Build-Depends: Debian's cross toolchain, and
+ * the C library for `arch`, which dpkg-shlibdeps reads (sbuild adds it too).
+ */
+function crossToolchain(arch: string): string[] {
+  return [`crossbuild-essential-${arch}`, `libc6-dev:${arch}`];
 }
 
 /** A damaged layer that running builds still mount is left to them: this build installs its own set. */
@@ -158,6 +183,13 @@ export async function buildStep(s: BuildState, env: BuildEnvironment): Promise<v
   s.substages.push(...r.substages);
 }
 
+function keepOutputs(s: BuildState, from: string, files: OutputFile[]): void {
+  for (const f of files) {
+    fs.copyFileSync(path.join(from, f.file), path.join(s.record.outputsDir, f.file));
+    s.log.write(`  ${f.sha256}  ${f.file} (${f.size} bytes)\n`);
+  }
+}
+
 /** Checked outputs are copied into the build's record, which is what publishing and `verify` read. */
 export async function checkStep(s: BuildState, env: BuildEnvironment): Promise<void> {
   const out = path.join(s.work, 'out');
@@ -168,15 +200,57 @@ export async function checkStep(s: BuildState, env: BuildEnvironment): Promise<v
   });
   fs.rmSync(s.record.outputsDir, { recursive: true, force: true });
   fs.mkdirSync(s.record.outputsDir, { recursive: true });
-  for (const f of s.outputs.files) {
-    fs.copyFileSync(path.join(out, f.file), path.join(s.record.outputsDir, f.file));
-    s.log.write(`  ${f.sha256}  ${f.file} (${f.size} bytes)\n`);
-  }
+  keepOutputs(s, out, s.outputs.files);
   const left = s.outputs.leftOut ?? [];
   if (left.length)
     s.log.write(
       `check: ${left.length} other files the build left are not named by ${s.outputs.changes} and are not kept (${left.slice(0, 5).join(', ')}${left.length > 5 ? ', …' : ''})\n`,
     );
+}
+
+/**
+ * The pocket's architectures other than the host's, each cross-built after the native build
+ * (docs/architectures.md): its own build-dependencies (the host's tools, that architecture's
+ * libraries), then `dpkg-buildpackage -B -a ARCH` in the sandbox, whose .changes is checked
+ * like the native one. A source with nothing architecture-specific for it builds nothing.
+ */
+export async function crossStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  const sourceDir = path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`);
+  for (const arch of s.pocket.architectures.slice(1)) {
+    const skip = await crossSkipReason(sourceDir, arch);
+    if (skip) {
+      s.log.write(`cross ${arch}: ${skip}; nothing to cross-build\n`);
+      continue;
+    }
+    s.log.write(`cross ${arch}: build-dependencies for ${arch}\n`);
+    const got = await installableDeps(s, env, arch);
+    (s.cross ??= []).push({ arch, ...got });
+    const r = await buildInSandbox({
+      pocket: s.pocket,
+      limits: env.config.limits,
+      slots: env.config.daemon.slots,
+      cacheDir: env.config.cache_dir,
+      source: s.source!,
+      base: s.base!,
+      layers: got.layer ? [got.layer.root] : [],
+      work: s.work,
+      log: s.log,
+      signal: env.signal,
+      crossArch: arch,
+    });
+    if (r.ended === 'stopped') throw stopped(env.signal.reason, `while cross-building for ${arch} (${r.how})`);
+    const checked = await checkOutputs(r.outDir, {
+      source: s.source!.changelog.source,
+      version: s.source!.changelog.version,
+      maxBytes: env.config.limits.disk_mb * 1024 * 1024,
+      architectures: [arch],
+    });
+    keepOutputs(s, r.outDir, checked.files);
+    s.outputs = {
+      ...s.outputs!,
+      files: [...s.outputs!.files, ...checked.files].sort((a, b) => a.file.localeCompare(b.file)),
+    };
+  }
 }
 
 /** Sign what was built from what, before it is published (README.md, "Provenance, verify, rebuild"). */
@@ -194,7 +268,7 @@ export async function provenanceStep(s: BuildState, env: BuildEnvironment): Prom
     debBuildProfiles: s.buildEnv!.DEB_BUILD_PROFILES ?? '',
     baseDigest: s.base!.digest,
     baseSuite: s.pocket.distribution,
-    deps: s.deps!.map(({ name, version, arch, sha256 }) => ({ name, version, arch, sha256 })),
+    deps: allDeps(s).map(({ name, version, arch, sha256 }) => ({ name, version, arch, sha256 })),
     outputs: s.outputs!.files,
     builderId: config.builder.id,
     builderVersion: VERSION,
@@ -207,6 +281,14 @@ export async function provenanceStep(s: BuildState, env: BuildEnvironment): Prom
   const digest = provenanceDigest(s.record)!;
   s.log.write(
     `provenance: ${statement.subject.length} subjects, ${statement.predicate.buildDefinition.resolvedDependencies.length} resolved dependencies, sha256 ${digest.sha256}\n`,
+  );
+}
+
+/** Every .deb installed for the native build and the cross builds, each file once. */
+function allDeps(s: BuildState): ResolvedDeb[] {
+  const seen = new Set<string>();
+  return [...s.deps!, ...(s.cross ?? []).flatMap((c) => c.deps)].filter(
+    (d) => !seen.has(d.sha256) && seen.add(d.sha256),
   );
 }
 
@@ -264,9 +346,15 @@ export async function publishStep(s: BuildState, env: BuildEnvironment): Promise
     await publishBuild(env.repo, {
       ...published,
       suite: s.pocket.suite,
-      changesFile: path.join(s.record.outputsDir, s.outputs!.changes),
+      changesFiles: changesFiles(s).map((f) => path.join(s.record.outputsDir, f)),
     });
   await notePublished(s, env, version, s.outputs!.files);
+}
+
+/** The record's .changes files: the native build's first (it brings the source), then the cross builds'. */
+function changesFiles(s: BuildState): string[] {
+  const native = s.outputs!.changes;
+  return [native, ...s.outputs!.files.map((f) => f.file).filter((f) => f.endsWith('.changes') && f !== native)];
 }
 
 /** The version a checked .dsc of the record names, in the pocket's suite. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { configuredPocket } from '../config/types.js';
+import { configuredPocket, type PocketConfig } from '../config/types.js';
 import { requestKey, type Request } from '../queue/request.js';
 import type { BuildRecord, BuildResult, FinalStatus, StageTiming } from '../record/build-record.js';
 import { asKnownError, diskFullError, diskIsFull, errorLine } from '../util/errors.js';
@@ -11,6 +11,7 @@ import {
   baseStep,
   buildStep,
   checkStep,
+  crossStep,
   depsStep,
   exportStep,
   noteBuilt,
@@ -52,7 +53,13 @@ const PROMOTE_STEPS: BuildStep[] = [
   ...STEPS.slice(STEPS.findIndex((x) => x.name === 'publish')),
 ];
 
-const stepsOf = (req: Request): BuildStep[] => (req.promote ? PROMOTE_STEPS : STEPS);
+/** A pocket of several architectures cross-builds the others once the native build is checked. */
+const CROSS_STEPS: BuildStep[] = STEPS.flatMap((x) =>
+  x.name === 'check' ? [x, { name: 'cross', run: crossStep }] : [x],
+);
+
+const stepsOf = (req: Request, pocket: PocketConfig | undefined): BuildStep[] =>
+  req.promote ? PROMOTE_STEPS : (pocket?.architectures.length ?? 1) > 1 ? CROSS_STEPS : STEPS;
 
 /** A builder host's request is built (or was further along): the publishing daemon takes it from here. */
 export const HANDED_OFF = 'handed-off';
@@ -145,7 +152,7 @@ export async function runBuild(
   try {
     fs.rmSync(s.work, { recursive: true, force: true });
     fs.mkdirSync(s.work, { recursive: true });
-    const steps = stepsOf(req);
+    const steps = stepsOf(req, s.pocket);
     const from = await resumeAt(s, env, steps);
     if (from === HANDED_OFF) return HANDED_OFF;
     await runSteps(stepsFrom(steps, from, env.config.daemon.publish), s, env, stages);
@@ -171,6 +178,7 @@ export async function runBuild(
     return result(status, { code, reason });
   } finally {
     s.layer?.release();
+    for (const c of s.cross ?? []) c.layer?.release();
     fs.rmSync(s.work, { recursive: true, force: true });
   }
 }

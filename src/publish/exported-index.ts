@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { parseDeb822 } from '../debian/control.js';
-import { hostArch } from '../util/host-arch.js';
 
 /** A suite's exported Sources stanzas (`dists/SUITE/main/source/Sources.gz`); none when it has none yet. */
 function sourceStanzas(aptDir: string, suite: string): Array<Map<string, string>> {
@@ -37,7 +36,7 @@ export function exportedVersion(aptDir: string, suite: string, source: string): 
 /**
  * Every file a suite's exported indices list for `source` at `version`, with the sha256 they
  * give it (file name → sha256): the source package's files from Sources.gz, and the binary
- * packages (.deb, and .udeb under debian-installer) from the host architecture's Packages.
+ * packages (.deb, and .udeb under debian-installer) from every architecture's Packages.
  * This is what an apt client of the suite would fetch and check.
  */
 export function exportedFiles(aptDir: string, suite: string, source: string, version: string): Map<string, string> {
@@ -47,18 +46,21 @@ export function exportedFiles(aptDir: string, suite: string, source: string, ver
     const [sha256, , name] = line.trim().split(/\s+/);
     if (sha256 && name) files.set(name, sha256);
   }
-  for (const section of ['', 'debian-installer']) {
-    const file = path.join(aptDir, 'dists', suite, 'main', section, `binary-${hostArch()}`, 'Packages');
-    if (!fs.existsSync(file)) continue;
-    for (const p of parseDeb822(fs.readFileSync(file, 'utf8'), { comments: false, file: 'Packages' })) {
-      // "Source: name (version)" when the binary's own version differs; absent when named as its source.
-      const [name, inParens] = (p.get('source') ?? p.get('package') ?? '').split(/\s+/);
-      const from = inParens ? inParens.replace(/^\(|\)$/g, '') : p.get('version');
-      if (name !== source || from !== version) continue;
-      const filename = p.get('filename');
-      const sha256 = p.get('sha256');
-      if (filename && sha256) files.set(path.basename(filename), sha256);
+  const main = path.join(aptDir, 'dists', suite, 'main');
+  const arches = fs.existsSync(main) ? fs.readdirSync(main).filter((d) => /^binary-[a-z0-9]+$/.test(d)) : [];
+  for (const section of ['', 'debian-installer'])
+    for (const arch of arches) {
+      const file = path.join(main, section, arch, 'Packages');
+      if (!fs.existsSync(file)) continue;
+      for (const p of parseDeb822(fs.readFileSync(file, 'utf8'), { comments: false, file: 'Packages' })) {
+        // "Source: name (version)" when the binary's own version differs; absent when named as its source.
+        const [name, inParens] = (p.get('source') ?? p.get('package') ?? '').split(/\s+/);
+        const from = inParens ? inParens.replace(/^\(|\)$/g, '') : p.get('version');
+        if (name !== source || from !== version) continue;
+        const filename = p.get('filename');
+        const sha256 = p.get('sha256');
+        if (filename && sha256) files.set(path.basename(filename), sha256);
+      }
     }
-  }
   return files;
 }

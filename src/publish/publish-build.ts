@@ -11,8 +11,8 @@ import { PocketbuildError } from '../util/errors.js';
 
 export interface BuildToPublish {
   suite: string;
-  /** The checked .changes; its files lie beside it. */
-  changesFile: string;
+  /** The checked .changes files, the native build's first; their files lie beside them. */
+  changesFiles: string[];
   /** A pocket that allows backtracking replaces whatever version it had. */
   replace: boolean;
   /** The build's signed provenance, served beside its packages. */
@@ -29,7 +29,7 @@ export interface BuildToPublish {
  */
 export async function publishBuild(repo: AptRepository, b: BuildToPublish): Promise<void> {
   faultPoint('publish:before-include');
-  await repo.include(b.suite, b.changesFile, { replace: b.replace, log: b.log });
+  await repo.include(b.suite, b.changesFiles, { replace: b.replace, log: b.log });
   faultPoint('publish:after-include');
   publishProvenance(repo, b);
 }

@@ -8,7 +8,6 @@ import { runChecked } from '../util/run.js';
 import { withLock } from '../util/lock.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { gnupgHome } from '../publish/signing-key.js';
-import { hostArch } from '../util/host-arch.js';
 import { sha256File } from '../util/sha256-file.js';
 import { HOOK_NAME, hookScript } from './release-hook.js';
 
@@ -73,7 +72,7 @@ export class AptRepository {
         `Label: pocketbuild ${p.name}`,
         `Codename: ${p.suite}`,
         `Suite: ${p.suite}`,
-        `Architectures: ${hostArch()} source`,
+        `Architectures: ${p.architectures.join(' ')} source`,
         'Components: main',
         // Installer components (udebs) of a source go to main/debian-installer, as in Debian.
         'UDebComponents: main',
@@ -156,18 +155,27 @@ export class AptRepository {
   }
 
   /**
-   * Publish a build's .changes into a suite, signed. The distribution named inside the
+   * Publish a build's .changes (the native one first, then one per cross-built architecture)
+   * into a suite, signed. The distribution named inside the
    * .changes is the packager's wish; the pocket decides. With `replace` (backtracking
    * pockets) the source's current version is removed first, in the same locked section,
    * because reprepro never puts an older version over a newer one. The removal is exported
    * with the inclusion, as one new Release: clients never see the package gone in between.
    */
-  async include(suite: string, changesFile: string, o: { replace?: boolean; log?: Writable } = {}): Promise<void> {
+  async include(suite: string, changesFiles: string[], o: { replace?: boolean; log?: Writable } = {}): Promise<void> {
     await this.wholeOrNothing(o.log, async () => {
-      const source = o.replace ? /^Source:\s*(\S+)/m.exec(fs.readFileSync(changesFile, 'utf8'))?.[1] : undefined;
+      const first = changesFiles[0]!;
+      const source = o.replace ? /^Source:\s*(\S+)/m.exec(fs.readFileSync(first, 'utf8'))?.[1] : undefined;
       if (source) await this.reprepro(['--export=silent-never', 'removesrc', suite, source], o.log);
       try {
-        await this.reprepro(['--ignore=wrongdistribution', 'include', suite, changesFile], o.log);
+        // A cross-built architecture's .changes adds its binaries; one export signs them all.
+        for (const [i, file] of changesFiles.entries()) {
+          const last = i === changesFiles.length - 1;
+          await this.reprepro(
+            ['--ignore=wrongdistribution', ...(last ? [] : ['--export=silent-never']), 'include', suite, file],
+            o.log,
+          );
+        }
       } catch (e) {
         // The removal is in the database but not yet in the suite's indices: export it, so the
         // suite says what the database holds (the error that matters is the include's).

@@ -8,16 +8,18 @@ import { run, runChecked, type RunResult } from '../util/run.js';
 import { sha256File } from '../util/sha256-file.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { writePrivateAptConfig, type AptSource } from '../debian/private-apt.js';
+import { hostArch } from '../util/host-arch.js';
 
 export type { AptSource };
 
 /**
  * The apt cache of one Debian release, `<cache_dir>/apt/<distribution>`: its mirror lists,
  * downloaded .debs and resolutions. One per release, so pockets of two releases never make each
- * other fetch the mirror's lists again.
+ * other fetch the mirror's lists again; one per release and cross-built architecture, whose
+ * lists hold that architecture's packages too.
  */
-export function aptCacheDir(config: { cache_dir: string }, distribution: string): string {
-  return path.join(config.cache_dir, 'apt', distribution);
+export function aptCacheDir(config: { cache_dir: string }, distribution: string, crossArch?: string): string {
+  return path.join(config.cache_dir, 'apt', crossArch ? `${distribution}+${crossArch}` : distribution);
 }
 
 export interface FetchBuildDepsOptions {
@@ -49,6 +51,12 @@ export interface FetchBuildDepsOptions {
    * then only the set is returned, with no .debs in destDir.
    */
   needFiles?: (indexed: ResolvedDeb[]) => Promise<boolean>;
+  /**
+   * Resolve for a cross build to this architecture (`build-dep -a ARCH`): the build tools are
+   * the host's, the libraries built against are ARCH's. Give each its own cacheDir: the
+   * lists then include ARCH's, which native builds need not fetch.
+   */
+  crossArch?: string;
 }
 
 /** Records when the remote sources' lists were last fetched, and which sources they were. */
@@ -149,7 +157,9 @@ async function fetchOnce(o: FetchBuildDepsOptions, attempt: { keptLists: boolean
         dir: o.cacheDir,
         status: path.join(o.baseRoot, 'var/lib/dpkg/status'),
         sources: o.sources,
+        ...(o.crossArch ? { architectures: [hostArch(), o.crossArch] } : {}),
       });
+      const buildDep = (flags: string[]) => ['build-dep', ...(o.crossArch ? ['-a', o.crossArch] : []), ...flags];
       const env: NodeJS.ProcessEnv = { ...process.env, APT_CONFIG: aptConfig, LC_ALL: 'C.UTF-8' };
       // apt reads the active profiles from the environment, like dpkg-buildpackage inside.
       delete env.DEB_BUILD_PROFILES;
@@ -221,7 +231,7 @@ async function fetchOnce(o: FetchBuildDepsOptions, attempt: { keptLists: boolean
         const collect = (r: RunResult) => {
           for (const w of parsePrintUris(r.stdout)) found.set(w.file, w);
         };
-        collect(await checked(apt(['build-dep', '--print-uris', '-y', o.sourceDir], probeOpt), 'resolve'));
+        collect(await checked(apt(buildDep(['--print-uris', '-y', o.sourceDir]), probeOpt), 'resolve'));
         if (o.extra.length)
           collect(await checked(apt(['install', '--print-uris', '-y', ...o.extra], probeOpt), 'resolve'));
         fs.rmSync(probe, { recursive: true, force: true });
@@ -246,7 +256,7 @@ async function fetchOnce(o: FetchBuildDepsOptions, attempt: { keptLists: boolean
 
       o.log.write(`build-deps: ${wanted.length} packages to install; downloading what the cache lacks\n`);
       if (wanted.length) {
-        await checked(apt(['build-dep', '--download-only', '-y', o.sourceDir]), 'download');
+        await checked(apt(buildDep(['--download-only', '-y', o.sourceDir])), 'download');
         if (o.extra.length) await checked(apt(['install', '--download-only', '-y', ...o.extra]), 'download');
       }
       const archives = path.join(o.cacheDir, 'archives');

@@ -26,6 +26,11 @@ export interface SandboxBuildInput {
   work: string;
   log: Writable;
   signal: AbortSignal;
+  /**
+   * Cross-build the architecture-specific packages for this architecture (`-B -a ARCH`),
+   * from `debs-ARCH/` into `out-ARCH/`; unset, the native build of everything.
+   */
+  crossArch?: string;
 }
 
 /** What dpkg-buildpackage ran with: recorded in the provenance. */
@@ -46,12 +51,13 @@ export type SandboxBuildOutcome =
  * compiler error) is thrown as a BuildFailed saying so.
  */
 export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuildOutcome> {
-  const out = path.join(o.work, 'out');
+  const dirs = buildDirs(o.work, o.crossArch);
+  const out = dirs.out;
   fs.mkdirSync(out);
   const lim = o.limits;
-  const profiles = buildProfiles(o.pocket);
+  const profiles = buildProfiles(o.pocket, o.crossArch);
   const buildEnv: BuildVariables = {
-    DEB_BUILD_OPTIONS: debBuildOptions(o.pocket.deb_build_options, o.slots),
+    DEB_BUILD_OPTIONS: debBuildOptions(buildOptionWords(o.pocket, o.crossArch), o.slots),
     ...(profiles.length ? { DEB_BUILD_PROFILES: profiles.join(' ') } : {}),
   };
   o.log.write(
@@ -60,10 +66,10 @@ export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuild
   const r = await runSandbox(o.pocket.sandbox, {
     base: o.base.root,
     ...(o.layers?.length ? { layers: o.layers } : {}),
-    scratch: path.join(o.work, 'scratch'),
+    scratch: dirs.scratch,
     binds: [
       { host: path.join(o.work, 'in'), inside: '/in' },
-      { host: path.join(o.work, 'debs'), inside: '/debs' },
+      { host: dirs.debs, inside: '/debs' },
       { host: out, inside: '/out', writable: true },
     ],
     argv: [
@@ -81,6 +87,7 @@ export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuild
       LC_ALL: 'C.UTF-8',
       SOURCE_DATE_EPOCH: String(o.source.changelog.timestamp),
       ...buildEnv,
+      ...(o.crossArch ? { CROSS_ARCH: o.crossArch } : {}),
     },
     limits: sandboxLimits(lim),
     log: o.log,
@@ -136,8 +143,30 @@ export function debBuildOptions(pocketOptions: string, slots: number, cpus = os.
  * (`nocheck`) also drops the test-only build-dependencies (`<!nocheck>`), as
  * dpkg-buildpackage(1) recommends setting both together.
  */
-export function buildProfiles(pocket: { deb_build_options: string }): string[] {
+export function buildProfiles(pocket: { deb_build_options: string }, crossArch?: string): string[] {
+  // A cross build cannot run what it built, and `cross` selects the tools a package needs for it.
+  if (crossArch) return ['cross', 'nocheck'];
   return pocket.deb_build_options.split(/\s+/).includes('nocheck') ? ['nocheck'] : [];
+}
+
+/** The pocket's DEB_BUILD_OPTIONS, with `nocheck` for a cross build (its tests cannot run here). */
+function buildOptionWords(pocket: { deb_build_options: string }, crossArch?: string): string {
+  const words = pocket.deb_build_options.split(/\s+/).filter(Boolean);
+  if (crossArch && !words.includes('nocheck')) words.push('nocheck');
+  return words.join(' ');
+}
+
+/**
+ * Where a build's resolved .debs, outputs and scratch disk are, under its work directory: one
+ * set for the native build, one per cross-built architecture.
+ */
+export function buildDirs(work: string, crossArch?: string): { debs: string; out: string; scratch: string } {
+  const suffix = crossArch ? `-${crossArch}` : '';
+  return {
+    debs: path.join(work, `debs${suffix}`),
+    out: path.join(work, `out${suffix}`),
+    scratch: path.join(work, `scratch${suffix}`),
+  };
 }
 
 /** `pocketbuild-mark: NAME EPOCH_MS` lines → the time between consecutive marks, as build.NAME. */

@@ -35,11 +35,13 @@ const LAYER_FORMAT = 1;
  * Names the layer: the base it was installed over and the exact .debs installed (sha256,
  * sorted). Nothing else goes in: the same files over the same base give the same tree.
  */
-export function depsLayerKey(baseDigest: string, deps: Pick<ResolvedDeb, 'sha256'>[]): string {
+export function depsLayerKey(baseDigest: string, deps: Pick<ResolvedDeb, 'sha256'>[], crossArch?: string): string {
   const debs = deps.map((d) => d.sha256).sort();
+  // A cross layer's dpkg also knows the foreign architecture: not the same tree.
+  const cross = crossArch ? `cross ${crossArch}\n` : '';
   return crypto
     .createHash('sha256')
-    .update(`pocketbuild dependency layer ${LAYER_FORMAT}\n${baseDigest}\n${debs.join('\n')}\n`)
+    .update(`pocketbuild dependency layer ${LAYER_FORMAT}\n${cross}${baseDigest}\n${debs.join('\n')}\n`)
     .digest('hex');
 }
 
@@ -117,6 +119,8 @@ export interface MakeDepsLayerOptions extends DepsLayerPlace {
   signal?: AbortSignal;
   /** Layers are pruned, least recently used first, down to this many bytes. */
   maxBytes: number;
+  /** The layer of a cross build to this architecture: dpkg is told of it before installing. */
+  crossArch?: string;
 }
 
 /**
@@ -144,8 +148,20 @@ export async function makeDepsLayer(o: MakeDepsLayerOptions): Promise<DepsLayer>
       scratch,
       keepUpper: root,
       binds: [{ host: o.debsDir, inside: '/debs' }],
-      argv: ['sh', '-c', LAYER_SCRIPT, 'pocketbuild-layer', ...o.deps.map((d) => `${d.name}=${d.version}`)],
-      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C.UTF-8' },
+      argv: [
+        'sh',
+        '-c',
+        LAYER_SCRIPT,
+        'pocketbuild-layer',
+        // Named with their architecture: a cross set may hold a library for both.
+        ...o.deps.map((d) => (d.arch === 'all' ? `${d.name}=${d.version}` : `${d.name}:${d.arch}=${d.version}`)),
+      ],
+      env: {
+        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        HOME: '/root',
+        LC_ALL: 'C.UTF-8',
+        ...(o.crossArch ? { CROSS_ARCH: o.crossArch } : {}),
+      },
       limits: sandboxLimits(o.limits),
       log: o.log,
       ...(o.signal ? { signal: o.signal } : {}),

@@ -26,7 +26,16 @@ export interface CheckedOutputs {
  */
 export async function checkOutputs(
   dir: string,
-  expect: { source: string; version: string; maxBytes: number },
+  expect: {
+    source: string;
+    version: string;
+    maxBytes: number;
+    /**
+     * A cross build's: the .changes must be for these architectures only and name nothing but
+     * their .debs and its .buildinfo (the source and arch: all packages are the native build's).
+     */
+    architectures?: string[];
+  },
 ): Promise<CheckedOutputs> {
   const names = fs.readdirSync(dir);
   const changes = names.filter((n) => n.endsWith('.changes'));
@@ -68,6 +77,7 @@ export async function checkOutputs(
     throw new BadOutputs(`${changesName} is for source ${para.get('source')}, not ${expect.source}.`);
   if (para.get('version')?.trim() !== expect.version)
     throw new BadOutputs(`${changesName} is for version ${para.get('version')}, not ${expect.version}.`);
+  if (expect.architectures) checkCrossBuilt(changesName, para, expect.architectures);
   const listed = (para.get('checksums-sha256') ?? '')
     .split('\n')
     .map((l) => l.trim())
@@ -100,6 +110,23 @@ export async function checkOutputs(
     files: [...files, changesFile].sort((a, b) => a.file.localeCompare(b.file)),
     leftOut: names.filter((n) => !kept.has(n)).sort(),
   };
+}
+
+function checkCrossBuilt(changesName: string, para: Map<string, string>, architectures: string[]): void {
+  const claimed = (para.get('architecture') ?? '').trim().split(/\s+/).filter(Boolean);
+  const other = claimed.filter((a) => !architectures.includes(a));
+  if (!claimed.length || other.length)
+    throw new BadOutputs(
+      `${changesName} is for architectures "${claimed.join(' ')}"; a cross build for ${architectures.join(' ')} must make packages for it alone.`,
+    );
+  for (const line of (para.get('checksums-sha256') ?? '').split('\n')) {
+    const name = line.trim().split(/\s+/)[2];
+    if (!name || name.endsWith('.buildinfo')) continue;
+    if (!architectures.some((a) => name.endsWith(`_${a}.deb`) || name.endsWith(`_${a}.udeb`)))
+      throw new BadOutputs(
+        `${changesName} names ${JSON.stringify(name)}; a cross build for ${architectures.join(' ')} may bring only its .debs and .buildinfo.`,
+      );
+  }
 }
 
 /** Every file named under Files, Checksums-Sha1 and Checksums-Sha256 of `para` must be one of `allowed`. */

@@ -23,6 +23,9 @@ const OFFLINE_APT = `# Services must never start from maintainer scripts in a bu
 printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d
 chmod 755 /usr/sbin/policy-rc.d
 rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
+# A cross build (CROSS_ARCH set by the daemon from the pocket's checked architectures)
+# installs that architecture's libraries beside the host's tools.
+if [ -n "\${CROSS_ARCH:-}" ]; then dpkg --add-architecture "$CROSS_ARCH"; fi
 echo 'deb [trusted=yes] file:/debs ./' > /etc/apt/sources.list
 apt-get -q -o Acquire::Languages=none update
 `;
@@ -68,7 +71,7 @@ chown -R ${BUILD_UID}:100 /build
 mark install
 # Over a cached dependency layer this installs nothing: it checks the layer has them all.
 say "installing build-dependencies (offline, from the pre-fetched set)"
-apt-get -q -y --no-install-recommends build-dep /build/source/"$DIRNAME"
+apt-get -q -y --no-install-recommends build-dep \${CROSS_ARCH:+-a "$CROSS_ARCH"} /build/source/"$DIRNAME"
 if [ -n "$EXTRA" ]; then apt-get -q -y --no-install-recommends install $EXTRA; fi
 
 as_builder() {
@@ -89,12 +92,15 @@ rm -rf /build/source
 
 # -sa: always carry the upstream tarball; the pool is shared by every suite, and the first
 # upload of a version to it must bring it (reprepro accepts it again if it is identical).
+# A cross build makes the architecture-specific packages only (-B): the native build made the
+# source and the arch: all ones.
 # The .changes names the pocket's suite: that is where it goes, whatever debian/changelog says.
-say "building as uid ${BUILD_UID} in ${BUILD_PATH}/$DIRNAME"
+if [ -n "\${CROSS_ARCH:-}" ]; then what="-B -a $CROSS_ARCH"; else what=-sa; fi
+say "building as uid ${BUILD_UID} in ${BUILD_PATH}/$DIRNAME\${CROSS_ARCH:+, cross-built for $CROSS_ARCH}"
 cd ${BUILD_PATH}/"$DIRNAME"
 mark compile
 set +e
-as_builder dpkg-buildpackage -us -uc -sa --changes-option=-DDistribution="$SUITE"
+as_builder dpkg-buildpackage -us -uc $what --changes-option=-DDistribution="$SUITE"
 status=$?
 set -e
 if [ $status -ne 0 ]; then say "dpkg-buildpackage exited with status $status"; exit $status; fi

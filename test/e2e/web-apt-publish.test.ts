@@ -36,7 +36,7 @@ beforeAll(async () => {
   versions = ['1.0', '2.0', '3.0'].map((version, i) =>
     makeChanges(path.join(tmp, 'upload'), { name: 'pb-race', version, payloadBytes: 1000 * (i + 1) }),
   );
-  for (const suite of SUITES) await repo.include(suite, versions[0]!.changes, { replace: true });
+  for (const suite of SUITES) await repo.include(suite, [versions[0]!.changes], { replace: true });
   server = await startWebServer({ repoDir: repo.dir, listen: '127.0.0.1', port: 0, log: () => {} });
 
   aptDir = tempDirForTestUser('web-race-apt');
@@ -83,7 +83,7 @@ describe('apt-get update while packages are published', () => {
       for (let i = 3; publishing; i++) {
         // replace: the source's version goes down as well as up, as in a backtracking pocket.
         const version = versions[Math.floor(i / SUITES.length) % versions.length]!;
-        await repo.include(SUITES[i % SUITES.length]!, version.changes, { replace: true });
+        await repo.include(SUITES[i % SUITES.length]!, [version.changes], { replace: true });
         publishes++;
       }
     })();
@@ -121,10 +121,10 @@ describe('apt-get update while packages are published', () => {
     // Versions above any the race published, one export each (no replace): as fast as publishing goes.
     const numbers = ['10.0', '11.0', '12.0', '13.0', '14.0', '15.0'];
     const later = numbers.map((version) => makeChanges(path.join(tmp, 'upload'), { name: 'pb-race', version }));
-    await repo.include('stable', later[0]!.changes);
+    await repo.include('stable', [later[0]!.changes]);
     for (let i = 1; i < later.length; i++) {
       expect((await aptGet(['update'])).code).toBe(0);
-      await repo.include('stable', later[i]!.changes);
+      await repo.include('stable', [later[i]!.changes]);
       const r = await aptGet(['update']);
       expect(r.code, r.stdout + r.stderr).toBe(0);
       const show = await aptGet(['show', 'pb-race'], 'apt-cache');

@@ -94,6 +94,7 @@ export async function makePublishedRepo(
     acl: ['*'],
     allow_backtracking: true,
     promote_from: [],
+    architectures: ['amd64'],
     sandbox: 'userns',
     deb_build_options: '',
     notify: [],

@@ -12,6 +12,7 @@ export interface PocketSpec {
   sandbox?: 'userns' | 'vm';
   deb_build_options?: string;
   promote_from?: string[];
+  architectures?: string[];
 }
 
 export interface TestBuilderOptions {
@@ -70,7 +71,7 @@ export class TestBuilder {
     const pockets = Object.entries(o.pockets)
       .map(
         ([n, p]) =>
-          `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}${p.deb_build_options ? `\n    deb_build_options: ${JSON.stringify(p.deb_build_options)}` : ''}${p.distribution ? `\n    distribution: ${p.distribution}` : ''}${p.promote_from ? `\n    promote_from: ${JSON.stringify(p.promote_from)}` : ''}`,
+          `  ${n}:\n    suite: ${p.suite ?? n}\n    acl: ${JSON.stringify(p.acl ?? ['*'])}\n    allow_backtracking: ${p.allow_backtracking ?? false}${p.sandbox ? `\n    sandbox: ${p.sandbox}` : ''}${p.deb_build_options ? `\n    deb_build_options: ${JSON.stringify(p.deb_build_options)}` : ''}${p.distribution ? `\n    distribution: ${p.distribution}` : ''}${p.promote_from ? `\n    promote_from: ${JSON.stringify(p.promote_from)}` : ''}${p.architectures ? `\n    architectures: ${JSON.stringify(p.architectures)}` : ''}`,
       )
       .join('\n');
     const yaml = [

@@ -116,6 +116,15 @@ export class PackageRepo {
 
   /** Replace the work tree with a native package at `version` and commit it; returns the commit id. */
   commitVersion(p: Omit<NativePackage, 'name'>, branch = 'main'): string {
+    return this.commitTree(
+      (dir) => writeNativePackage(dir, { ...p, name: this.name }),
+      `${this.name} ${p.version}`,
+      branch,
+    );
+  }
+
+  /** Replace the work tree with what `write` puts in a directory, and commit it; returns the commit id. */
+  commitTree(write: (dir: string) => void, message: string, branch = 'main'): string {
     const exists =
       runAs(['git', '-C', this.work, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { allowFail: true })
         .status === 0;
@@ -138,11 +147,11 @@ export class PackageRepo {
       '+',
     ]);
     const stage = tempDirForTestUser('stage');
-    writeNativePackage(stage, { ...p, name: this.name });
+    write(stage);
     runAs(['cp', '-a', `${stage}/.`, this.work]);
     fs.rmSync(stage, { recursive: true, force: true });
     runAs(['git', '-C', this.work, 'add', '-A']);
-    runAs(['git', '-C', this.work, 'commit', '--quiet', '-m', `${this.name} ${p.version}`]);
+    runAs(['git', '-C', this.work, 'commit', '--quiet', '-m', message]);
     runAs(['git', '-C', this.work, 'push', '--quiet', '--force', 'origin', branch]);
     return runAs(['git', '-C', this.work, 'rev-parse', 'HEAD']).stdout.trim();
   }

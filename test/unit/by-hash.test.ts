@@ -191,6 +191,7 @@ describe('a repository made before the signing hook', () => {
         acl: [],
         allow_backtracking: false,
         promote_from: [],
+        architectures: ['amd64'],
         sandbox: 'userns' as const,
         deb_build_options: '',
         notify: [],

@@ -50,7 +50,7 @@ function expectProblem(text: string, line: number, key: string | null, what: str
 }
 
 const POCKET_KEYS =
-  'suite, distribution, acl, acl_command, allow_backtracking, promote_from, sandbox, deb_build_options, notify';
+  'suite, distribution, acl, acl_command, allow_backtracking, promote_from, architectures, sandbox, deb_build_options, notify';
 const TOP_KEYS =
   'state_dir, queue_dir, repos_dir, hooks_dir, cache_dir, work_dir, builder, daemon, archive, cache, limits, signing, hooks, mail, ssh, web, groups, admins, pockets, repo_defaults, repos, auto_build';
 const ACL_ALLOWED = '"*", "group:NAME" or a principal name matching [a-z_][a-z0-9_.-]{0,31}';
@@ -78,6 +78,7 @@ describe('config.example.yml', () => {
         acl: ['group:release'],
         allow_backtracking: false,
         promote_from: ['dev'],
+        architectures: ['amd64'],
         sandbox: 'userns',
         deb_build_options: '',
         distribution: 'bookworm',
@@ -89,6 +90,7 @@ describe('config.example.yml', () => {
         acl: ['*'],
         allow_backtracking: true,
         promote_from: [],
+        architectures: ['amd64'],
         sandbox: 'userns',
         deb_build_options: '',
         distribution: 'bookworm',
@@ -211,6 +213,7 @@ describe('defaults', () => {
           acl: [],
           allow_backtracking: false,
           promote_from: [],
+          architectures: ['amd64'],
           sandbox: 'userns',
           deb_build_options: '',
           distribution: 'bookworm',
@@ -306,6 +309,7 @@ describe('defaults', () => {
       acl: ['group:release', 'carol', '*'],
       allow_backtracking: false,
       promote_from: [],
+      architectures: ['amd64'],
       sandbox: 'vm',
       deb_build_options: 'nocheck',
       distribution: 'bookworm',
@@ -426,6 +430,43 @@ describe('errors', () => {
       5,
       'pockets.prod.sute',
       `unknown key "pockets.prod.sute" (did you mean "suite"? known: ${POCKET_KEYS})`,
+    );
+  });
+
+  it('takes architectures the host can cross-build for, the host one first, and keeps promotions from dropping one', () => {
+    const one = ['pockets:', '  dev:', '    suite: dev'];
+    expect(
+      loadConfig(write('ok.yml', lines(...one, '    architectures: [arm64, amd64]'))).pockets['dev']?.architectures,
+    ).toEqual(['amd64', 'arm64']);
+    expectProblem(
+      lines(...one, '    architectures: [arm64]'),
+      4,
+      'pockets.dev.architectures',
+      "pockets.dev.architectures must include amd64, this host's architecture: its native build makes the source and the arch: all packages",
+    );
+    expectProblem(
+      lines(...one, '    architectures: [amd64, arm64, arm64]'),
+      4,
+      'pockets.dev.architectures',
+      'pockets.dev.architectures lists arm64 twice',
+    );
+    expectProblem(
+      lines(...one, '    architectures: [amd64, sparc64]'),
+      4,
+      'pockets.dev.architectures[1]',
+      'pockets.dev.architectures[1] must be one of "amd64", "arm64", "armel", "armhf", "i386", "mips64el", "ppc64el", "s390x", got "sparc64"',
+    );
+    expectProblem(
+      lines(...one, '    architectures: [amd64, arm64]', '    sandbox: vm'),
+      4,
+      'pockets.dev.architectures',
+      'pockets.dev.architectures lists architectures other than amd64, which are cross-built in the userns sandbox only; use sandbox: userns for this pocket or list amd64 alone',
+    );
+    expectProblem(
+      lines(...one, '    architectures: [amd64, arm64]', '  stable:', '    suite: stable', '    promote_from: [dev]'),
+      7,
+      'pockets.stable.promote_from[0]',
+      'pockets.stable.promote_from[0] names pocket "dev", which publishes arm64 that pocket "stable" does not; add it to pockets.stable.architectures',
     );
   });
 

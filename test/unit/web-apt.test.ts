@@ -29,7 +29,7 @@ beforeAll(async () => {
   repoDir = made.repo.dir;
   fs.mkdirSync(path.join(tmp, 'upload'));
   const { changes } = makeChanges(path.join(tmp, 'upload'), { name: 'pb-web', version: '1.0', payloadBytes: 300_000 });
-  await made.repo.include('stable', changes);
+  await made.repo.include('stable', [changes]);
 
   const at = (rel: string) => path.join(repoDir, rel);
   fs.writeFileSync(at('builder.pub'), 'the builder key\n');
