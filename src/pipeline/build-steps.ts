@@ -11,7 +11,7 @@ import { ensureBuilderKey } from '../record/builder-key.js';
 import { makeStatement, signStatement } from '../record/provenance.js';
 import { provenanceDigest, provenancePath } from '../record/provenance-file.js';
 import { ensureBaseImage } from '../steps/base-image.js';
-import { buildDirs, buildInSandbox, buildProfiles } from '../steps/build-in-sandbox.js';
+import { buildDirs, buildInSandbox, buildProfiles, crossToolchain } from '../steps/build-in-sandbox.js';
 import { aptCacheDir, fetchBuildDeps, writeFlatIndex, type ResolvedDeb } from '../steps/build-deps.js';
 import {
   depsLayerKey,
@@ -146,14 +146,6 @@ async function installableDeps(
   return { deps, ...(layer ? { layer } : {}) };
 }
 
-/**
- * What a cross build to `arch` installs beyond Build-Depends: Debian's cross toolchain, and
- * the C library for `arch`, which dpkg-shlibdeps reads (sbuild adds it too).
- */
-function crossToolchain(arch: string): string[] {
-  return [`crossbuild-essential-${arch}`, `libc6-dev:${arch}`];
-}
-
 /** A damaged layer that running builds still mount is left to them: this build installs its own set. */
 async function layerOrNothing(signal: AbortSignal, get: () => Promise<DepsLayer | null>): Promise<DepsLayer | null> {
   try {
@@ -215,42 +207,57 @@ export async function checkStep(s: BuildState, env: BuildEnvironment): Promise<v
  * like the native one. A source with nothing architecture-specific for it builds nothing.
  */
 export async function crossStep(s: BuildState, env: BuildEnvironment): Promise<void> {
-  const sourceDir = path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`);
-  for (const arch of s.pocket.architectures.slice(1)) {
-    const skip = await crossSkipReason(sourceDir, arch);
-    if (skip) {
-      s.log.write(`cross ${arch}: ${skip}; nothing to cross-build\n`);
-      continue;
-    }
+  for (const arch of await crossArchitectures(s)) {
     s.log.write(`cross ${arch}: build-dependencies for ${arch}\n`);
     const got = await installableDeps(s, env, arch);
     (s.cross ??= []).push({ arch, ...got });
-    const r = await buildInSandbox({
-      pocket: s.pocket,
-      limits: env.config.limits,
-      slots: env.config.daemon.slots,
-      cacheDir: env.config.cache_dir,
-      source: s.source!,
-      base: s.base!,
-      layers: got.layer ? [got.layer.root] : [],
-      work: s.work,
-      log: s.log,
-      signal: env.signal,
-      crossArch: arch,
-    });
-    if (r.ended === 'stopped') throw stopped(env.signal.reason, `while cross-building for ${arch} (${r.how})`);
-    const checked = await checkOutputs(r.outDir, {
-      source: s.source!.changelog.source,
-      version: s.source!.changelog.version,
-      maxBytes: env.config.limits.disk_mb * 1024 * 1024,
-      architectures: [arch],
-    });
-    keepOutputs(s, r.outDir, checked.files);
-    s.outputs = {
-      ...s.outputs!,
-      files: [...s.outputs!.files, ...checked.files].sort((a, b) => a.file.localeCompare(b.file)),
-    };
+    await crossBuild(s, env, arch);
   }
+}
+
+/** The pocket's other architectures the source has architecture-specific packages for. */
+export async function crossArchitectures(s: BuildState): Promise<string[]> {
+  const sourceDir = path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`);
+  const out: string[] = [];
+  for (const arch of s.pocket.architectures.slice(1)) {
+    const skip = await crossSkipReason(sourceDir, arch);
+    if (skip) s.log.write(`cross ${arch}: ${skip}; nothing to cross-build\n`);
+    else out.push(arch);
+  }
+  return out;
+}
+
+/**
+ * Cross-build for `arch` with the build-dependencies in `debs-ARCH/` (and the layer noted in
+ * `s.cross`, if any), check its .changes, and add its files to the build's outputs.
+ */
+export async function crossBuild(s: BuildState, env: BuildEnvironment, arch: string): Promise<void> {
+  const layer = s.cross?.find((c) => c.arch === arch)?.layer;
+  const r = await buildInSandbox({
+    pocket: s.pocket,
+    limits: env.config.limits,
+    slots: env.config.daemon.slots,
+    cacheDir: env.config.cache_dir,
+    source: s.source!,
+    base: s.base!,
+    layers: layer ? [layer.root] : [],
+    work: s.work,
+    log: s.log,
+    signal: env.signal,
+    crossArch: arch,
+  });
+  if (r.ended === 'stopped') throw stopped(env.signal.reason, `while cross-building for ${arch} (${r.how})`);
+  const checked = await checkOutputs(r.outDir, {
+    source: s.source!.changelog.source,
+    version: s.source!.changelog.version,
+    maxBytes: env.config.limits.disk_mb * 1024 * 1024,
+    architectures: [arch],
+  });
+  keepOutputs(s, r.outDir, checked.files);
+  s.outputs = {
+    ...s.outputs!,
+    files: [...s.outputs!.files, ...checked.files].sort((a, b) => a.file.localeCompare(b.file)),
+  };
 }
 
 /** Sign what was built from what, before it is published (README.md, "Provenance, verify, rebuild"). */
@@ -299,8 +306,15 @@ function versionOf(s: BuildState): string {
 
 /** The build-dependencies as the result records them (what `rebuild` installs again). */
 export function recordedDeps(s: BuildState): BuildResult['build_deps'] {
-  return s.deps?.map(({ name, version, arch, sha256, file }) => ({ name, version, arch, sha256, file }));
+  return s.deps?.map(recorded);
 }
+
+/** Those of the cross builds, by architecture; undefined for a build of the host's alone. */
+export function recordedCrossDeps(s: BuildState): BuildResult['cross_deps'] {
+  return s.cross?.length ? Object.fromEntries(s.cross.map((c) => [c.arch, c.deps.map(recorded)])) : undefined;
+}
+
+const recorded = ({ name, version, arch, sha256, file }: ResolvedDeb) => ({ name, version, arch, sha256, file });
 
 /**
  * On a builder host (daemon.publish false) the build ends here for now: its outputs and
@@ -317,6 +331,7 @@ export function noteBuilt(s: BuildState, stages: StageTiming[]): void {
       stages,
       base_digest: s.base?.digest,
       build_deps: recordedDeps(s),
+      cross_deps: recordedCrossDeps(s),
     },
   });
   s.log.write(`hand-off: built on ${os.hostname()}; the publishing daemon publishes it\n`);

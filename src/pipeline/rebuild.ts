@@ -12,7 +12,8 @@ import { ensureBaseImage, removeTree } from '../steps/base-image.js';
 import { gatherPinnedDebs } from '../steps/pinned-deps.js';
 import { aptCacheDir } from '../steps/build-deps.js';
 import type { BuildState, BuildStep } from './build-state.js';
-import { buildStep, checkStep, exportStep } from './build-steps.js';
+import { buildStep, checkStep, crossBuild, exportStep } from './build-steps.js';
+import { buildDirs } from '../steps/build-in-sandbox.js';
 import { runSteps } from './run-steps.js';
 import { processAlive } from '../util/process-alive.js';
 
@@ -132,6 +133,20 @@ export async function rebuild(
     },
     { name: 'build', run: buildStep },
     { name: 'check', run: checkStep },
+    // The cross builds the original made, each from its own recorded .debs.
+    ...Object.entries(result.cross_deps ?? {}).map(([arch, pinned]): BuildStep => ({
+      name: `cross ${arch}`,
+      run: async (st, env) => {
+        const got = await gatherPinnedDebs(pinned, {
+          archives: [path.join(aptCacheDir(config, s.pocket.distribution, arch), 'archives')],
+          pool: path.join(deps.repo.dir, 'pool'),
+          destDir: buildDirs(s.work, arch).debs,
+        });
+        (st.cross ??= []).push({ arch, deps: got });
+        st.log.write(`deps: the ${got.length} recorded .debs of the ${arch} cross build, each matched by sha256\n`);
+        await crossBuild(st, env, arch);
+      },
+    })),
   ];
   const stages: StageTiming[] = [];
   await removeInterruptedRebuilds(config.work_dir, deps.log);

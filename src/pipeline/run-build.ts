@@ -16,6 +16,7 @@ import {
   exportStep,
   noteBuilt,
   provenanceStep,
+  recordedCrossDeps,
   recordedDeps,
   publishStep,
   refsStep,
@@ -146,6 +147,7 @@ export async function runBuild(
       outputs: s.outputs?.files ?? [],
       base_digest: s.base?.digest ?? built?.base_digest,
       build_deps: recordedDeps(s) ?? built?.build_deps,
+      cross_deps: recordedCrossDeps(s) ?? built?.cross_deps,
       ...extra,
     };
   };

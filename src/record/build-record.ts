@@ -34,6 +34,8 @@ export interface BuildResult extends RequestKey {
   base_digest?: string;
   /** Every .deb installed for the build; `file` is its name in the apt cache or pool (for rebuild). */
   build_deps?: Array<{ name: string; version: string; arch: string; sha256: string; file?: string }>;
+  /** Those of each cross build, by architecture (a pocket of several, docs/architectures.md). */
+  cross_deps?: Record<string, NonNullable<BuildResult['build_deps']>>;
 }
 
 /** What has durably happened in a build that must not happen twice (see BuildRecord.journal). */
@@ -51,6 +53,7 @@ export interface Journal {
     stages: StageTiming[];
     base_digest?: string;
     build_deps?: BuildResult['build_deps'];
+    cross_deps?: BuildResult['cross_deps'];
   };
   /** Noted before reprepro is run: after a crash, the suite is asked whether it holds this build. */
   publishing?: { version: string; suite: string };

@@ -78,7 +78,8 @@ export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuild
       SANDBOX_SCRIPT,
       'pocketbuild-build',
       `${o.source.changelog.source}-${o.source.upstreamVersion}`,
-      o.source.needsFakeroot ? 'fakeroot' : '',
+      // Installed by name beside Build-Depends: a root without a dependency layer needs them too.
+      [...(o.source.needsFakeroot ? ['fakeroot'] : []), ...(o.crossArch ? crossToolchain(o.crossArch) : [])].join(' '),
       o.pocket.suite,
     ],
     env: {
@@ -102,6 +103,14 @@ export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuild
     `build: finished in ${BUILD_PATH} (${substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`,
   );
   return { ended: 'built', substages, buildEnv, outDir: out };
+}
+
+/**
+ * What a cross build to `arch` installs beyond Build-Depends: Debian's cross toolchain, and
+ * the C library for `arch`, which dpkg-shlibdeps reads (sbuild adds it too).
+ */
+export function crossToolchain(arch: string): string[] {
+  return [`crossbuild-essential-${arch}`, `libc6-dev:${arch}`];
 }
 
 /** The configured limits as the sandbox takes them. */

@@ -88,7 +88,12 @@ describe('architectures per pocket', () => {
   let allId = '';
 
   beforeAll(async () => {
-    b = new TestBuilder('architectures', { pockets: { dev: { architectures: ['amd64', 'arm64'] } } });
+    b = new TestBuilder('architectures', {
+      pockets: {
+        dev: { architectures: ['amd64', 'arm64'] },
+        stable: { architectures: ['arm64', 'amd64'], promote_from: ['dev'] },
+      },
+    });
     repo = new PackageRepo(b.reposDir, PKG);
     allRepo = new PackageRepo(b.reposDir, 'pb-all-only');
     await b.startDaemon();
@@ -199,5 +204,31 @@ describe('architectures per pocket', () => {
     const v = b.cli(['verify', path.join(b.stateDir, 'builds', id, 'outputs', `${PKG}_1.0_arm64.deb`)]);
     expect(v.status, v.stdout + v.stderr).toBe(0);
     expect(v.stdout).toContain(id);
+  });
+
+  it('promotes both architectures to stable, the same files', async () => {
+    const r = b.cli(['promote', PKG, 'dev', 'stable'], true);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const promoted = r.stdout.trim().split('\n').pop()!.trim();
+    expect((await b.waitFor(promoted)).status, b.buildLog(promoted)).toBe('succeeded');
+    for (const arch of ['amd64', 'arm64']) {
+      const index = fs.readFileSync(
+        path.join(b.aptDir(), 'dists', 'stable', 'main', `binary-${arch}`, 'Packages'),
+        'utf8',
+      );
+      const stanza = index.split('\n\n').find((p) => p.startsWith(`Package: ${PKG}\n`))!;
+      const sha = runAs(['sha256sum', path.join(b.stateDir, 'builds', id, 'outputs', `${PKG}_1.0_${arch}.deb`)]).stdout;
+      expect(stanza).toContain(`SHA256: ${sha.split(' ')[0]}`);
+    }
+  });
+
+  it('rebuilds both architectures from the recorded .debs, bit for bit', () => {
+    const r = b.cli(['rebuild', id], true);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`reproduced: build ${id}'s outputs are bit-for-bit identical`);
+    // The arm64 files were compared too: they are among the rebuild's outputs.
+    const rebuilds = path.join(b.stateDir, 'builds', id, 'rebuilds');
+    const [dir] = fs.readdirSync(rebuilds);
+    expect(fs.readdirSync(path.join(rebuilds, dir!, 'outputs'))).toContain(`${PKG}_1.0_arm64.deb`);
   });
 });
