@@ -1,7 +1,7 @@
 /**
  * Debian's own source packages through pocketbuild, compared with Debian's binaries.
  *
- *   npm run corpus -- [--list FILE] [--only a,b,...] [--ci] [--nocheck] [--slots N] [--json FILE] [--keep]
+ *   npm run corpus -- [--list FILE] [--only a,b,...] [--ci] [--nocheck] [--slots N] [--cross ARCH] [--json FILE] [--keep]
  *
  * Each package is downloaded (apt-get source), imported (gbp import-dsc --pristine-tar),
  * pushed to a repository made with `pocketbuild repo create`, submitted to one pocket and
@@ -17,12 +17,13 @@ import setup from '../test/helpers/global-setup.js';
 import { PROJECT } from '../test/helpers/env.js';
 import { corpusTable, readCorpusList, runCorpus } from '../test/helpers/corpus.js';
 
-const USAGE = `usage: npm run corpus -- [--list FILE] [--only NAME,...] [--ci] [--nocheck] [--slots N] [--json FILE] [--keep]
+const USAGE = `usage: npm run corpus -- [--list FILE] [--only NAME,...] [--ci] [--nocheck] [--slots N] [--cross ARCH] [--json FILE] [--keep]
   --list FILE   the package list (default bench/corpus/bookworm.txt)
   --only A,B    just these packages of the list
   --ci          just the packages marked [ci] (the subset npm test builds)
   --nocheck     build with DEB_BUILD_OPTIONS=nocheck (skip test suites)
   --slots N     build slots of the daemon (default 1; each slot gets CPUs/N for parallel=)
+  --cross ARCH  the pocket publishes ARCH too (cross-built); its packages are compared with Debian's ARCH build
   --json FILE   where the results go (default corpus-results.json)
   --keep        keep the instance's directory (logs, repository) and print where it is`;
 
@@ -33,6 +34,7 @@ function parseArgs(argv: string[]) {
     ci: false,
     nocheck: false,
     slots: 1,
+    cross: undefined as string | undefined,
     json: 'corpus-results.json',
     keep: false,
   };
@@ -49,6 +51,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--nocheck') o.nocheck = true;
     else if (a === '--slots') o.slots = Number(value());
     else if (a === '--json') o.json = value();
+    else if (a === '--cross') o.cross = value();
     else if (a === '--keep') o.keep = true;
     else if (a === '--help' || a === '-h') {
       console.log(USAGE);
@@ -84,6 +87,7 @@ async function main(): Promise<number> {
     debBuildOptions: o.nocheck ? 'nocheck' : undefined,
     slots: o.slots,
     keep: o.keep,
+    ...(o.cross ? { cross: o.cross } : {}),
     progress: (l) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
   });
   const wall = (Date.now() - t0) / 1000;

@@ -67,6 +67,8 @@ export interface CorpusResult {
   importNote?: string;
   /** Why the package does not match, when the build succeeded. */
   mismatch?: string;
+  /** The cross-built architecture's packages against Debian's own build of them (--cross). */
+  cross?: { arch: string; expected: string[]; binaries: BinaryComparison[]; matched: number };
 }
 
 const MIRROR = 'http://deb.debian.org/debian';
@@ -81,15 +83,19 @@ export class DebianArchive {
   readonly dir: string;
   private readonly opts: string[];
 
-  constructor(dir = path.join(sharedCacheDir(), 'corpus', 'apt')) {
+  /** `arch`: whose binaries it compares with (amd64, or a cross-built one, in its own cache). */
+  constructor(
+    readonly arch = 'amd64',
+    dir = path.join(sharedCacheDir(), 'corpus', arch === 'amd64' ? 'apt' : `apt-${arch}`),
+  ) {
     this.dir = dir;
     this.opts = privateAptOptions(
       dir,
       [
         `deb-src [signed-by=${KEYRING}] ${MIRROR} ${SUITE} main`,
-        `deb [arch=amd64 signed-by=${KEYRING}] ${MIRROR} ${SUITE} main main/debian-installer`,
+        `deb [arch=${arch} signed-by=${KEYRING}] ${MIRROR} ${SUITE} main main/debian-installer`,
       ],
-      ['-o', 'APT::Architecture=amd64'],
+      ['-o', `APT::Architecture=${arch}`],
     );
   }
 
@@ -158,7 +164,7 @@ export class DebianArchive {
   }
 
   /**
-   * Debian's binary package `name` built from `source` `version` for amd64 or all (a binNMU
+   * Debian's binary package `name` built from `source` `version` for `arch` or all (a binNMU
    * has its own version, so the match is on the Source field), downloaded; null if the
    * archive has no such build.
    */
@@ -179,7 +185,7 @@ export class DebianArchive {
     if (r.status !== 0) return null;
     const stanza = parseDeb822(r.stdout, { comments: false, file: `apt-cache show ${name}` }).find((s) => {
       const [src, srcVersion] = sourceOf(s);
-      return src === source && srcVersion === version && ['amd64', 'all'].includes(s.get('architecture') ?? '');
+      return src === source && srcVersion === version && [this.arch, 'all'].includes(s.get('architecture') ?? '');
     });
     if (!stanza) return null;
     // A binNMU (version +bN) has its own changelog entry, which dpkg installs as changelog.Debian.ARCH.gz.
@@ -209,10 +215,12 @@ function sourceOf(s: Map<string, string>): [string, string] {
 }
 
 /**
- * The binary packages a .dsc's Package-List says an amd64 buildd makes with no build
- * profile active (arch=any, linux-any, amd64, all...; profile=!x built, profile=x not).
+ * The binary packages a .dsc's Package-List says a buildd of `arch` makes with no build
+ * profile active (arch=any, linux-any, amd64, all...; profile=!x built, profile=x not);
+ * with `archAll` false, only the architecture-specific ones (what a cross build makes).
  */
-export function expectedBinaries(dsc: Map<string, string>): string[] {
+export function expectedBinaries(dsc: Map<string, string>, arch = 'amd64', archAll = true): string[] {
+  const matching = ['any', 'linux-any', arch, `any-${arch}`, `linux-${arch}`, ...(archAll ? ['all'] : [])];
   const out: string[] = [];
   for (const line of (dsc.get('package-list') ?? '')
     .split('\n')
@@ -221,7 +229,7 @@ export function expectedBinaries(dsc: Map<string, string>): string[] {
     const [name, , , , ...kv] = line.split(/\s+/);
     const attrs = new Map(kv.map((x) => x.split('=') as [string, string]));
     const arches = (attrs.get('arch') ?? 'any').split(',');
-    if (!arches.some((a) => ['any', 'all', 'amd64', 'linux-any', 'any-amd64', 'linux-amd64'].includes(a))) continue;
+    if (!arches.some((a) => matching.includes(a))) continue;
     const profile = attrs.get('profile');
     // Alternatives separated by ',' hold if any holds; terms joined by '+' must all hold.
     if (profile && !profile.split(',').some((alt) => alt.split('+').every((t) => t.startsWith('!')))) continue;
@@ -290,6 +298,8 @@ export interface CorpusOptions {
   progress?: (line: string) => void;
   /** Keep the instance's directory (for looking at logs afterwards). */
   keep?: boolean;
+  /** The pocket also publishes this architecture, cross-built, compared with Debian's build of it. */
+  cross?: string;
 }
 
 /**
@@ -299,11 +309,15 @@ export interface CorpusOptions {
 export async function runCorpus(o: CorpusOptions): Promise<{ results: CorpusResult[]; root: string }> {
   const say = o.progress ?? (() => {});
   const archive = new DebianArchive();
+  const crossArchive = o.cross ? new DebianArchive(o.cross) : undefined;
   say('corpus: updating the private apt lists (deb-src, debs, udebs)');
   await archive.update();
+  await crossArchive?.update();
   const extra = ['limits:', '  build_timeout_seconds: 3600', '  cpu_seconds: 3600'].join('\n');
   const b = new TestBuilder('corpus', {
-    pockets: { corpus: { deb_build_options: o.debBuildOptions } },
+    pockets: {
+      corpus: { deb_build_options: o.debBuildOptions, ...(o.cross ? { architectures: ['amd64', o.cross] } : {}) },
+    },
     slots: o.slots ?? 1,
     extraYaml: extra,
   });
@@ -394,6 +408,7 @@ export async function runCorpus(o: CorpusOptions): Promise<{ results: CorpusResu
             path.join(b.stateDir, 'builds', s.id, 'outputs'),
             archive,
             s.dsc,
+            crossArchive,
           );
         } catch (err) {
           r.mismatch = `the comparison failed: ${firstLine((err as Error).message)}`;
@@ -420,38 +435,73 @@ async function compare(
   outDir: string,
   archive: DebianArchive,
   dsc: Map<string, string>,
+  cross?: DebianArchive,
 ): Promise<void> {
+  const debs = outputs.filter((x) => /\.u?deb$/.test(x));
+  const crossBuilt = (f: string) => cross !== undefined && f.endsWith(`_${cross.arch}${path.extname(f)}`);
+  const full = (f: string) => path.join(outDir, f);
+  const host = await compareWith(archive, r.expected, debs.filter((f) => !crossBuilt(f)).map(full), dsc);
+  Object.assign(r, { binaries: host.binaries, debugPackages: host.debugPackages, matched: host.matched });
+  const problems = [...host.problems];
+  if (cross) {
+    const expected = expectedBinaries(dsc, cross.arch, false);
+    const c = await compareWith(cross, expected, debs.filter(crossBuilt).map(full), dsc);
+    r.cross = { arch: cross.arch, expected, binaries: c.binaries, matched: c.matched };
+    problems.push(...c.problems.map((p) => `${cross.arch}: ${p}`));
+  }
+  r.match =
+    problems.length === 0 &&
+    r.matched === r.expected.length &&
+    (!r.cross || r.cross.matched === r.cross.expected.length);
+  if (!r.match) r.mismatch = problems.join('; ');
+}
+
+/**
+ * Our .debs of one architecture (and arch: all) against Debian's build of `archive.arch`:
+ * the same packages, each with the same paths and symlink targets.
+ */
+async function compareWith(
+  archive: DebianArchive,
+  expected: string[],
+  debs: string[],
+  dsc: Map<string, string>,
+): Promise<{ binaries: BinaryComparison[]; debugPackages: string[]; matched: number; problems: string[] }> {
   const source = dsc.get('source')!;
   const version = dsc.get('version')!;
+  const out = {
+    binaries: [] as BinaryComparison[],
+    debugPackages: [] as string[],
+    matched: 0,
+    problems: [] as string[],
+  };
   const ours = new Map<string, string>();
-  for (const f of outputs.filter((x) => /\.u?deb$/.test(x))) {
-    const full = path.join(outDir, f);
-    if (isDebugPackage(full)) r.debugPackages.push(f.split('_')[0]!);
-    else ours.set(f.split('_')[0]!, full);
+  for (const f of debs) {
+    if (isDebugPackage(f)) out.debugPackages.push(path.basename(f).split('_')[0]!);
+    else ours.set(path.basename(f).split('_')[0]!, f);
   }
-  const names = [...new Set([...r.expected, ...ours.keys()])].sort();
-  const problems: string[] = [];
+  const names = [...new Set([...expected, ...ours.keys()])].sort();
+  const problems = out.problems;
   for (const name of names) {
     const c: BinaryComparison = { name, differences: [] };
-    r.binaries.push(c);
+    out.binaries.push(c);
     const mine = ours.get(name);
-    const theirs = r.expected.includes(name) ? await archive.binary(name, source, version) : null;
+    const theirs = expected.includes(name) ? await archive.binary(name, source, version) : null;
     if (mine) c.ours = path.basename(mine);
     if (theirs) c.debian = theirs.inIndexOnly ? `${theirs.file} (Contents-udeb)` : path.basename(theirs.file);
     if (!mine) {
       problems.push(`${name} not built`);
       continue;
     }
-    if (!r.expected.includes(name)) {
+    if (!expected.includes(name)) {
       problems.push(`${name} built but not in Debian's Package-List`);
       continue;
     }
     if (!theirs) {
-      problems.push(`${name}: Debian has no amd64/all binary of ${source} ${version}`);
+      problems.push(`${name}: Debian has no ${archive.arch}/all binary of ${source} ${version}`);
       continue;
     }
     const binNmuChangelog = (p: string) =>
-      theirs.binNmu && /^\/usr\/share\/doc\/[^/]+\/changelog\.Debian\.amd64\.gz$/.test(p);
+      theirs.binNmu && p.startsWith('/usr/share/doc/') && p.endsWith(`/changelog.Debian.${archive.arch}.gz`);
     const debians = theirs.inIndexOnly ? ((await archive.udebContents(name)) ?? []) : debContents(theirs.file);
     const mineList = theirs.inIndexOnly ? debContents(mine, { directories: false, targets: false }) : debContents(mine);
     c.differences = diffLists(
@@ -462,10 +512,9 @@ async function compare(
       problems.push(
         `${name}: ${c.differences.length} paths differ (${c.differences.slice(0, 3).join(' ')}${c.differences.length > 3 ? ' …' : ''})`,
       );
-    else r.matched++;
+    else out.matched++;
   }
-  r.match = problems.length === 0 && r.matched === r.expected.length;
-  if (!r.match) r.mismatch = problems.join('; ');
+  return out;
 }
 
 /** The text of an OpenPGP clear-signed message (a .dsc from the archive), unverified: apt checked it. */
@@ -490,7 +539,7 @@ export function corpusTable(results: CorpusResult[]): string {
     r.buildSystem ?? '?',
     r.status,
     r.seconds === undefined ? '-' : r.seconds.toFixed(0),
-    `${r.matched}/${r.expected.length}`,
+    `${r.matched}/${r.expected.length}${r.cross ? ` +${r.cross.arch} ${r.cross.matched}/${r.cross.expected.length}` : ''}`,
     String(r.binaries.reduce((n, c) => n + c.differences.length, 0)),
     r.code ?? (r.status === 'succeeded' && !r.match ? 'Mismatch' : ''),
     firstLine(r.status === 'succeeded' ? (r.mismatch ?? '') : (r.reason ?? '')).slice(0, 100),

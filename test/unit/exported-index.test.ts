@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { exportedVersion } from '../../src/publish/exported-index.js';
+import { exportedFiles, exportedVersion } from '../../src/publish/exported-index.js';
 
 describe('exportedVersion (what a builder host reads instead of reprepro)', () => {
   let apt: string;
@@ -38,5 +38,28 @@ describe('exportedVersion (what a builder host reads instead of reprepro)', () =
     expect(() => exportedVersion(apt, 'broken', 'hello')).toThrow(
       /cannot read the published index dists\/broken\/main\/source\/Sources\.gz/,
     );
+  });
+
+  it("lists a source's files from every architecture's Packages, the installer's too", () => {
+    write('dev', 'Package: hello\nVersion: 1.0\nChecksums-Sha256:\n aa 10 hello_1.0.dsc\n');
+    const packages = (dir: string, text: string) => {
+      fs.mkdirSync(path.join(apt, 'dists', 'dev', 'main', dir), { recursive: true });
+      fs.writeFileSync(path.join(apt, 'dists', 'dev', 'main', dir, 'Packages'), text);
+    };
+    const stanza = (pkg: string, arch: string, sha: string, source = '') =>
+      `Package: ${pkg}\n${source}Version: 1.0\nArchitecture: ${arch}\nFilename: pool/main/h/hello/${pkg}_1.0_${arch}.deb\nSHA256: ${sha}\n`;
+    packages(
+      'binary-amd64',
+      [stanza('hello', 'amd64', 'b1'), stanza('hello-data', 'all', 'c1', 'Source: hello\n')].join('\n'),
+    );
+    packages('binary-arm64', [stanza('hello', 'arm64', 'b2'), stanza('other', 'arm64', 'd1')].join('\n'));
+    packages('debian-installer/binary-arm64', stanza('hello-udeb', 'arm64', 'e1', 'Source: hello\n'));
+    expect(Object.fromEntries(exportedFiles(apt, 'dev', 'hello', '1.0'))).toEqual({
+      'hello_1.0.dsc': 'aa',
+      'hello_1.0_amd64.deb': 'b1',
+      'hello-data_1.0_all.deb': 'c1',
+      'hello_1.0_arm64.deb': 'b2',
+      'hello-udeb_1.0_arm64.deb': 'e1',
+    });
   });
 });
