@@ -158,6 +158,13 @@ async function layerOrNothing(signal: AbortSignal, get: () => Promise<DepsLayer 
 }
 
 export async function buildStep(s: BuildState, env: BuildEnvironment): Promise<void> {
+  const r = await sandboxBuild(s, env, s.layer);
+  s.buildEnv = r.buildEnv;
+  s.substages.push(...r.substages);
+}
+
+/** The build in the pocket's sandbox over the base and `layer`: the native one, or a cross build to `crossArch`. */
+async function sandboxBuild(s: BuildState, env: BuildEnvironment, layer: DepsLayer | undefined, crossArch?: string) {
   const r = await buildInSandbox({
     pocket: s.pocket,
     limits: env.config.limits,
@@ -165,14 +172,24 @@ export async function buildStep(s: BuildState, env: BuildEnvironment): Promise<v
     cacheDir: env.config.cache_dir,
     source: s.source!,
     base: s.base!,
-    layers: s.layer ? [s.layer.root] : [],
+    layers: layer ? [layer.root] : [],
     work: s.work,
     log: s.log,
     signal: env.signal,
+    ...(crossArch ? { crossArch } : {}),
   });
-  if (r.ended === 'stopped') throw stopped(env.signal.reason, `while building (${r.how})`);
-  s.buildEnv = r.buildEnv;
-  s.substages.push(...r.substages);
+  if (r.ended === 'stopped')
+    throw stopped(env.signal.reason, `while ${crossArch ? `cross-building for ${crossArch}` : 'building'} (${r.how})`);
+  return r;
+}
+
+/** What the checked .changes must be for: this build's source and version, within the disk limit. */
+function expectedOutputs(s: BuildState, env: BuildEnvironment) {
+  return {
+    source: s.source!.changelog.source,
+    version: s.source!.changelog.version,
+    maxBytes: env.config.limits.disk_mb * 1024 * 1024,
+  };
 }
 
 function keepOutputs(s: BuildState, from: string, files: OutputFile[]): void {
@@ -185,11 +202,7 @@ function keepOutputs(s: BuildState, from: string, files: OutputFile[]): void {
 /** Checked outputs are copied into the build's record, which is what publishing and `verify` read. */
 export async function checkStep(s: BuildState, env: BuildEnvironment): Promise<void> {
   const out = path.join(s.work, 'out');
-  s.outputs = await checkOutputs(out, {
-    source: s.source!.changelog.source,
-    version: s.source!.changelog.version,
-    maxBytes: env.config.limits.disk_mb * 1024 * 1024,
-  });
+  s.outputs = await checkOutputs(out, expectedOutputs(s, env));
   fs.rmSync(s.record.outputsDir, { recursive: true, force: true });
   fs.mkdirSync(s.record.outputsDir, { recursive: true });
   keepOutputs(s, out, s.outputs.files);
@@ -232,27 +245,8 @@ export async function crossArchitectures(s: BuildState): Promise<string[]> {
  * `s.cross`, if any), check its .changes, and add its files to the build's outputs.
  */
 export async function crossBuild(s: BuildState, env: BuildEnvironment, arch: string): Promise<void> {
-  const layer = s.cross?.find((c) => c.arch === arch)?.layer;
-  const r = await buildInSandbox({
-    pocket: s.pocket,
-    limits: env.config.limits,
-    slots: env.config.daemon.slots,
-    cacheDir: env.config.cache_dir,
-    source: s.source!,
-    base: s.base!,
-    layers: layer ? [layer.root] : [],
-    work: s.work,
-    log: s.log,
-    signal: env.signal,
-    crossArch: arch,
-  });
-  if (r.ended === 'stopped') throw stopped(env.signal.reason, `while cross-building for ${arch} (${r.how})`);
-  const checked = await checkOutputs(r.outDir, {
-    source: s.source!.changelog.source,
-    version: s.source!.changelog.version,
-    maxBytes: env.config.limits.disk_mb * 1024 * 1024,
-    architectures: [arch],
-  });
+  const r = await sandboxBuild(s, env, s.cross?.find((c) => c.arch === arch)?.layer, arch);
+  const checked = await checkOutputs(r.outDir, { ...expectedOutputs(s, env), architectures: [arch] });
   keepOutputs(s, r.outDir, checked.files);
   s.outputs = {
     ...s.outputs!,
