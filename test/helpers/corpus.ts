@@ -144,7 +144,7 @@ export class DebianArchive {
    */
   async udebContents(name: string): Promise<string[] | null> {
     if (!this.contents) {
-      const url = `${MIRROR}/dists/${SUITE}/main/Contents-udeb-amd64.gz`;
+      const url = `${MIRROR}/dists/${SUITE}/main/Contents-udeb-${this.arch}.gz`;
       const res = await fetch(url);
       if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
       const text = zlib.gunzipSync(Buffer.from(await res.arrayBuffer())).toString('utf8');
@@ -540,7 +540,7 @@ export function corpusTable(results: CorpusResult[]): string {
     r.status,
     r.seconds === undefined ? '-' : r.seconds.toFixed(0),
     `${r.matched}/${r.expected.length}${r.cross ? ` +${r.cross.arch} ${r.cross.matched}/${r.cross.expected.length}` : ''}`,
-    String(r.binaries.reduce((n, c) => n + c.differences.length, 0)),
+    String([...r.binaries, ...(r.cross?.binaries ?? [])].reduce((n, c) => n + c.differences.length, 0)),
     r.code ?? (r.status === 'succeeded' && !r.match ? 'Mismatch' : ''),
     firstLine(r.status === 'succeeded' ? (r.mismatch ?? '') : (r.reason ?? '')).slice(0, 100),
   ]);
