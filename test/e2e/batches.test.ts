@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
-import { ClientKeys, EmbeddedServer, freePort } from '../helpers/ssh.js';
+import { ClientKeys, EmbeddedServer, embeddedSshYaml, freePort } from '../helpers/ssh.js';
 import { tempDirForTestUser } from '../helpers/env.js';
 
 /**
@@ -25,13 +25,7 @@ describe('ordered batches', () => {
     b = new TestBuilder('batches', {
       pockets: { stable: {} },
       slots: 2,
-      extraYaml: [
-        'ssh:',
-        '  listen: 127.0.0.1',
-        `  port: ${port}`,
-        '  users:',
-        `    alice: [${JSON.stringify(keys.publicKey('alice'))}]`,
-      ].join('\n'),
+      extraYaml: embeddedSshYaml(port, keys, ['alice']).join('\n'),
     });
     server = new EmbeddedServer(keys, b.configFile, port, path.join(b.root, 'ssh-server.log'));
     await server.start();

@@ -5,7 +5,7 @@ import { startWebServer, type RunningWebServer } from '../../src/web/server.js';
 import { run } from '../../src/util/run.js';
 import { TestBuilder, sleep } from '../helpers/builder.js';
 import { PackageRepo } from '../helpers/packages.js';
-import { ClientKeys, EmbeddedServer, freePort } from '../helpers/ssh.js';
+import { ClientKeys, EmbeddedServer, embeddedSshYaml, freePort } from '../helpers/ssh.js';
 import { asTestUser, privateAptOptions, runAs, tempDirForTestUser, testUserEnv } from '../helpers/env.js';
 
 /**
@@ -37,13 +37,7 @@ describe(`${REQUESTS} requests from ${CLIENTS} SSH clients at once`, () => {
     b = new TestBuilder('load', {
       pockets: { stable: {}, dev: {} },
       slots: 2,
-      extraYaml: [
-        'ssh:',
-        '  listen: 127.0.0.1',
-        `  port: ${port}`,
-        '  users:',
-        ...PRINCIPALS.map((p) => `    ${p}: [${JSON.stringify(keys.publicKey(p))}]`),
-      ].join('\n'),
+      extraYaml: embeddedSshYaml(port, keys, PRINCIPALS).join('\n'),
     });
     for (const pkg of PACKAGES) {
       const repo = new PackageRepo(b.reposDir, pkg);

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aptInRoot } from '../helpers/apt-in-root.js';
 import { TestBuilder } from '../helpers/builder.js';
-import { ClientKeys, EmbeddedServer, freePort } from '../helpers/ssh.js';
+import { ClientKeys, EmbeddedServer, embeddedSshYaml, freePort } from '../helpers/ssh.js';
 import { tempDirForTestUser, writeExecutable } from '../helpers/env.js';
 import { PackageRepo } from '../helpers/packages.js';
 
@@ -49,14 +49,7 @@ describe('promotion between pockets', () => {
         stable: { acl: ['alice'], promote_from: ['dev'] },
         other: { acl: ['*'] },
       },
-      extraYaml: [
-        'admins: [bob]',
-        'ssh:',
-        '  listen: 127.0.0.1',
-        `  port: ${port}`,
-        '  users:',
-        ...['alice', 'carol', 'bob'].map((p) => `    ${p}: [${JSON.stringify(keys.publicKey(p))}]`),
-      ].join('\n'),
+      extraYaml: ['admins: [bob]', ...embeddedSshYaml(port, keys, ['alice', 'carol', 'bob'])].join('\n'),
     });
     events = path.join(b.root, 'events');
     writeExecutable(

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBuilder, sleep } from '../helpers/builder.js';
-import { ClientKeys, EmbeddedServer, freePort, runSsh, sshArgs } from '../helpers/ssh.js';
+import { ClientKeys, EmbeddedServer, embeddedSshYaml, freePort, runSsh, sshArgs } from '../helpers/ssh.js';
 import { PackageRepo } from '../helpers/packages.js';
 import { tempDirForTestUser } from '../helpers/env.js';
 
@@ -24,14 +24,7 @@ describe('reload on SIGHUP', () => {
     const port = await freePort();
     b = new TestBuilder('reload', {
       pockets: { dev: { acl: ['alice'], allow_backtracking: true } },
-      extraYaml: [
-        'ssh:',
-        '  listen: 127.0.0.1',
-        `  port: ${port}`,
-        '  users:',
-        `    alice: [${JSON.stringify(keys.publicKey('alice'))}]`,
-        `    bob: [${JSON.stringify(keys.publicKey('bob'))}]`,
-      ].join('\n'),
+      extraYaml: embeddedSshYaml(port, keys, ['alice', 'bob']).join('\n'),
     });
     yaml = fs.readFileSync(b.configFile, 'utf8');
     repo = new PackageRepo(b.reposDir, 'pb-reload');

@@ -52,6 +52,17 @@ export class ClientKeys {
   }
 }
 
+/** The config's `ssh:` section for the embedded server on a loopback port, each principal with its test key. */
+export function embeddedSshYaml(port: number, keys: ClientKeys, principals: string[]): string[] {
+  return [
+    'ssh:',
+    '  listen: 127.0.0.1',
+    `  port: ${port}`,
+    '  users:',
+    ...principals.map((p) => `    ${p}: [${JSON.stringify(keys.publicKey(p))}]`),
+  ];
+}
+
 export function sshArgs(keyFile: string, port: number): string[] {
   return [
     '-F',
