@@ -7,7 +7,7 @@ import type { StageTiming } from '../record/build-record.js';
 import { runSandbox, type SandboxOptions } from '../sandbox/index.js';
 import { BuildFailed } from '../util/errors.js';
 import type { RunResult } from '../util/run.js';
-import { failureLines } from './failure-reason.js';
+import { failureLines, foreignProgramRun } from './failure-reason.js';
 import { limitFailure } from './limit-failure.js';
 import { BUILD_PATH, SANDBOX_SCRIPT } from './sandbox-script.js';
 import type { SourceIdentity } from './source-package.js';
@@ -97,7 +97,16 @@ export async function buildInSandbox(o: SandboxBuildInput): Promise<SandboxBuild
     baseDigest: o.base.digest,
   });
   if (r.cancelled && !r.timedOut) return { ended: 'stopped', how: r.how };
-  if (r.code !== 0) throw sandboxFailure(r, lim, 'the build');
+  if (r.code !== 0) {
+    const what = o.crossArch ? `the ${o.crossArch} cross build` : 'the build';
+    // Its shell's words for it are garbage (dash reads the ELF file as a script): say what happened.
+    const foreign = o.crossArch && !r.timedOut ? foreignProgramRun(`${r.stdout}\n${r.stderr}`) : null;
+    if (foreign)
+      throw new BuildFailed(
+        `${what} in the sandbox ${r.how}: it ran ${foreign}, a program it built for ${o.crossArch}, so this package cannot be cross-built as it is`,
+      );
+    throw sandboxFailure(r, lim, what);
+  }
   const substages = splitByMarks(r.stdout, Date.now());
   o.log.write(
     `build: finished in ${BUILD_PATH} (${substages.map((x) => `${x.name} ${(x.ms / 1000).toFixed(2)} s`).join(', ')})\n`,

@@ -13,6 +13,7 @@ const MAX_LINE_CHARS = 300;
 const PATTERNS: RegExp[] = [
   /: (fatal )?error: /, // gcc, clang, ld, go vet
   /\bundefined reference to\b|\bcannot find -l\S+|ld: .*: No such file/, // the linker
+  /cannot execute binary file: Exec format error/, // a cross build running what it built for another machine
   /^(FAIL|ERROR):? |^# FAIL |^not ok \d+|Failed tests?:|Tests: \d+ Failed|\d+ tests? failed|^FAIL\s/, // test suites (automake, TAP, ctest, go)
   /^CMake Error|^configure: error: |^Error: |^error: |^E: |^dh_\S+: error: |^dpkg-source: error: |^dpkg-checkbuilddeps: error: /, // build tools
   /\bcommand not found\b|: not found$|No such file or directory/,
@@ -36,4 +37,19 @@ export function failureLines(output: string): string {
     }
   }
   return '';
+}
+
+/**
+ * The program a build ran that was built for another machine (a cross build running what it
+ * compiled), or null. bash says so; dash, make's shell, takes the ELF file for a script and
+ * fails on its first "line".
+ */
+export function foreignProgramRun(output: string): string | null {
+  const tail = output.split('\n').slice(-TAIL_LINES);
+  for (const line of tail) {
+    const m =
+      /(?:^|: )(\S+): cannot execute binary file: Exec format error/.exec(line) ?? /^(\S+): 1: \x7fELF/.exec(line);
+    if (m) return m[1]!;
+  }
+  return null;
 }

@@ -10,7 +10,7 @@ import { fileWriter, PackageRepo } from '../helpers/packages.js';
  * A debhelper source with compiled C code (an `any` package) and an `arch: all` data package,
  * the shape of most of Debian: built into a pocket that publishes amd64 and arm64.
  */
-function writeCPackage(dir: string, name: string, version: string): void {
+function writeCPackage(dir: string, name: string, version: string, selftest = false): void {
   const w = fileWriter(dir);
   w(
     'debian/changelog',
@@ -50,7 +50,9 @@ function writeCPackage(dir: string, name: string, version: string): void {
     'hello.c',
     [
       '#include <stdio.h>',
-      'int main(void) {',
+      'int main(int argc, char **argv) {',
+      '  (void)argv;',
+      '  if (argc > 1) return puts("selftest ok") < 0;',
       `  FILE *f = fopen("/usr/share/${name}/greeting", "r");`,
       '  char line[200];',
       '  if (!f || !fgets(line, sizeof line, f)) return 1;',
@@ -66,6 +68,8 @@ function writeCPackage(dir: string, name: string, version: string): void {
     [
       `${name}: hello.c`,
       '\t$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ hello.c',
+      // What some packages do (bc runs the calculator it built to make its math library).
+      ...(selftest ? ['\t./$@ --selftest'] : []),
       'install:',
       `\tinstall -D -m 755 ${name} $(DESTDIR)/usr/bin/${name}`,
       'clean:',
@@ -219,6 +223,28 @@ describe('architectures per pocket', () => {
       const stanza = index.split('\n\n').find((p) => p.startsWith(`Package: ${PKG}\n`))!;
       const sha = runAs(['sha256sum', path.join(b.stateDir, 'builds', id, 'outputs', `${PKG}_1.0_${arch}.deb`)]).stdout;
       expect(stanza).toContain(`SHA256: ${sha.split(' ')[0]}`);
+    }
+  });
+
+  it('fails a package that runs what it built, saying it cannot be cross-built, and publishes none of it', async () => {
+    const runs = new PackageRepo(b.reposDir, 'pb-runs-built');
+    try {
+      const x = b.submit(
+        'dev',
+        'pb-runs-built',
+        runs.commitTree((d) => writeCPackage(d, 'pb-runs-built', '1.0', true), 'runs'),
+      );
+      const r = await b.waitFor(x);
+      expect(r.status, b.buildLog(x)).toBe('failed');
+      expect(r.code).toBe('BuildFailed');
+      expect(r.reason).toBe(
+        'the arm64 cross build in the sandbox exited with status 2: it ran ./pb-runs-built, a program it built for arm64, so this package cannot be cross-built as it is',
+      );
+      // The native build ran its self-test; the cross build got as far as running it.
+      expect(b.buildLog(x)).toContain('selftest ok');
+      expect(b.published('dev')).not.toContain('pb-runs-built 1.0');
+    } finally {
+      runs.cleanup();
     }
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { failureLines } from '../../src/steps/failure-reason.js';
+import { failureLines, foreignProgramRun } from '../../src/steps/failure-reason.js';
 import { explainUnmet, parseUnmet } from '../../src/steps/build-deps.js';
 import { debBuildOptions } from '../../src/steps/build-in-sandbox.js';
 
@@ -26,6 +26,27 @@ describe('failureLines: why a build failed, from its output', () => {
       'make[3]: *** [Makefile:900: check] Error 1',
     ].join('\n');
     expect(failureLines(out)).toBe('FAIL: t-frob | ERROR: t-other');
+  });
+
+  it('names the program a cross build could not run', () => {
+    const out = [
+      'aarch64-linux-gnu-gcc -o fbc main.o bc.o',
+      './fbc -c libmath.b </dev/null >libmath.h',
+      '/bin/bash: line 1: ./fbc: cannot execute binary file: Exec format error',
+      'make[4]: *** [Makefile:672: libmath.h] Error 126',
+      'dh_auto_build: error: make -j1 returned exit code 2',
+    ].join('\n');
+    expect(failureLines(out)).toBe('/bin/bash: line 1: ./fbc: cannot execute binary file: Exec format error');
+  });
+
+  it('finds the program a cross build ran, as bash and as dash report it', () => {
+    expect(foreignProgramRun('/bin/bash: line 1: ./fbc: cannot execute binary file: Exec format error\n')).toBe(
+      './fbc',
+    );
+    expect(
+      foreignProgramRun('cc -o gen gen.c\n./gen: 1: \x7fELF\x02\x01\x01: not found\n./gen: 2: l: not found\n'),
+    ).toBe('./gen');
+    expect(foreignProgramRun('src/main.c:12:5: error: unknown type name\n')).toBeNull();
   });
 
   it('falls back to a build tool’s own error line', () => {
