@@ -14,8 +14,12 @@ export interface DaemonOptions {
   rescanMs?: number;
   /** Does one claimed request. Must finish or release the claim before resolving. */
   work: (claim: Claim, signal: AbortSignal) => Promise<void>;
-  /** Told once per request this daemon sees waiting in the queue, before it may be claimed. */
-  onQueued?: (req: Request) => void;
+  /**
+   * Told once per request this daemon sees waiting in the queue, before it may be claimed; a
+   * promise returned is awaited before the request is claimed (its `submitted` hooks), so a
+   * daemon that dies holding the claim has announced it.
+   */
+  onQueued?: (req: Request) => Promise<void> | void;
   /**
    * This daemon publishes (the default): it takes requests that builder hosts built, at once and
    * outside the slots, as publishing is short. A builder host (false) leaves them alone.
@@ -62,7 +66,9 @@ export class Daemon {
   private readonly dependencies: DaemonOptions['dependencies'];
   private readonly work: DaemonOptions['work'];
   private readonly log: (line: string) => void;
-  private readonly onQueued?: (req: Request) => void;
+  private readonly onQueued?: (req: Request) => Promise<void> | void;
+  /** Requests whose onQueued has not settled: not claimed yet. */
+  private readonly announcing = new Set<string>();
   /** Requests already passed to onQueued, pruned to what is still queued. */
   private seen = new Set<string>();
   private readonly running = new Map<
@@ -136,7 +142,18 @@ export class Daemon {
   private async pump(): Promise<void> {
     if (this.onQueued) {
       const pending = this.queue.pending();
-      for (const r of pending) if (!this.seen.has(r.id)) this.onQueued(r);
+      for (const r of pending) {
+        if (this.seen.has(r.id)) continue;
+        const told = this.onQueued(r);
+        if (!told) continue;
+        this.announcing.add(r.id);
+        void told
+          .catch(() => {})
+          .finally(() => {
+            this.announcing.delete(r.id);
+            this.kick();
+          });
+      }
       this.seen = new Set(pending.map((r) => r.id));
     }
     const cancels = this.queue.cancelsRequested();
@@ -163,7 +180,12 @@ export class Daemon {
     }
     while (!this.closing && this.busySlots() < this.slots) {
       const claim = await this.queue.claimNext(
-        (r) => !this.running.has(r.id) && !built.has(r.id) && !waiting.has(r.id) && this.mayStart(r),
+        (r) =>
+          !this.running.has(r.id) &&
+          !built.has(r.id) &&
+          !waiting.has(r.id) &&
+          !this.announcing.has(r.id) &&
+          this.mayStart(r),
       );
       if (!claim) return;
       if (this.closing) {

@@ -31,14 +31,14 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
    * directory made in the build's record, and mkdir is atomic on network file systems too
    * (where an exclusive create is not), so daemons on several hosts agree.
    */
-  const onQueued = (req: Request): void => {
+  const onQueued = (req: Request): Promise<void> | undefined => {
     const config = live;
     const record = new BuildRecord(config.state_dir, req.id);
     fs.mkdirSync(record.dir, { recursive: true });
     try {
       fs.mkdirSync(path.join(record.dir, 'submitted-hooks'));
     } catch {
-      return;
+      return undefined;
     }
     const log = record.openLog();
     const done = fireHooks(config, 'submitted', req, record, undefined, log, audit)
@@ -48,6 +48,7 @@ export function makeWorker(live: Config, repo: AptRepository, audit: AuditLog, s
         announcing.delete(req.id);
       });
     announcing.set(req.id, done);
+    return done;
   };
 
   /** Runs the build, or says why none runs; null when the daemon is stopping and the request stays queued. */
