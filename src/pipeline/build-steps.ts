@@ -94,7 +94,7 @@ async function installableDeps(
   let layer: DepsLayer | undefined;
   const resolved = await fetchBuildDeps({
     baseRoot: s.base!.root,
-    sourceDir: path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`),
+    sourceDir: exportedTree(s),
     cacheDir: aptCacheDir(env.config, s.pocket.distribution, crossArch),
     sources: [
       {
@@ -228,9 +228,14 @@ export async function crossStep(s: BuildState, env: BuildEnvironment): Promise<v
   }
 }
 
+/** The exported source tree (debian/ at its root), as the export step left it under `in/`. */
+function exportedTree(s: BuildState): string {
+  return path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`);
+}
+
 /** The pocket's other architectures the source has architecture-specific packages for. */
 export async function crossArchitectures(s: BuildState): Promise<string[]> {
-  const sourceDir = path.join(s.work, 'in', `${s.source!.changelog.source}-${s.source!.upstreamVersion}`);
+  const sourceDir = exportedTree(s);
   const out: string[] = [];
   for (const arch of s.pocket.architectures.slice(1)) {
     const skip = await crossSkipReason(sourceDir, arch);
